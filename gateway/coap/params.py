@@ -1,0 +1,91 @@
+"""
+Transmission parameters (RFC 7252 §4.8) and the engine's resource bounds.
+
+Both are plain attrs values passed into the engine, never module globals, so a
+gateway serving NB-IoT devices can stretch the timers without patching code.
+"""
+
+from __future__ import annotations
+
+import attrs
+from attrs import validators as v
+
+_positive = v.gt(0)
+
+
+@attrs.frozen
+class TransmissionParameters:
+    """
+    RFC 7252 §4.8 transmission parameters, with the derived times of §4.8.2.
+    """
+
+    ack_timeout: float = attrs.field(default=2.0, validator=_positive)
+    ack_random_factor: float = attrs.field(default=1.5, validator=v.ge(1.0))
+    max_retransmit: int = attrs.field(default=4, validator=v.ge(0))
+    nstart: int = attrs.field(default=1, validator=v.ge(1))
+    default_leisure: float = attrs.field(default=5.0, validator=v.ge(0))
+    probing_rate: float = attrs.field(default=1.0, validator=_positive)
+    max_latency: float = attrs.field(default=100.0, validator=_positive)
+    #: How long a handler may take before the request gets an empty ACK and
+    #: the answer follows as a separate CON response.
+    piggyback_delay: float = attrs.field(default=0.1, validator=v.ge(0))
+
+    @property
+    def processing_delay(self) -> float:
+        return self.ack_timeout
+
+    @property
+    def max_transmit_span(self) -> float:
+        return self.ack_timeout * (2**self.max_retransmit - 1) * self.ack_random_factor
+
+    @property
+    def max_transmit_wait(self) -> float:
+        return (
+            self.ack_timeout * (2 ** (self.max_retransmit + 1) - 1) * self.ack_random_factor
+        )
+
+    @property
+    def max_rtt(self) -> float:
+        return 2 * self.max_latency + self.processing_delay
+
+    @property
+    def exchange_lifetime(self) -> float:
+        return self.max_transmit_span + 2 * self.max_latency + self.processing_delay
+
+    @property
+    def non_lifetime(self) -> float:
+        return self.max_transmit_span + self.max_latency
+
+
+@attrs.frozen
+class EngineLimits:
+    """
+    Hard bounds on the engine's memory and on what a request may carry.
+    """
+
+    #: Largest request body (single datagram or Block1 reassembly); larger
+    #: gets 4.13 with Size1.
+    max_body_size: int = attrs.field(default=1024 * 1024, validator=_positive)
+    #: Largest datagram payload the engine sends in one message before it
+    #: switches to Block2 (a power of two, 16..1024).
+    max_block_size: int = attrs.field(default=1024)
+    #: Remembered (peer, MID) entries across all peers.
+    dedup_entries: int = attrs.field(default=200_000, validator=_positive)
+    #: Remembered (peer, MID) entries for one peer.
+    dedup_entries_per_peer: int = attrs.field(default=512, validator=_positive)
+    #: Peers with live state (dedup, exchanges, transfers) at once.
+    max_peers: int = attrs.field(default=50_000, validator=_positive)
+    #: Observe registrations across all resources, and on one resource.
+    max_observers: int = attrs.field(default=10_000, validator=_positive)
+    max_observers_per_resource: int = attrs.field(default=1_000, validator=_positive)
+    #: Block-wise transfers in progress across all peers.
+    max_transfers: int = attrs.field(default=1_000, validator=_positive)
+    #: Seconds an unfinished block-wise transfer is kept.
+    transfer_lifetime: float = attrs.field(default=300.0, validator=_positive)
+
+    @max_block_size.validator
+    def _check_block_size(self, attribute: attrs.Attribute[int], value: int) -> None:
+        if value not in (16, 32, 64, 128, 256, 512, 1024):
+            raise ValueError(
+                f"{attribute.name} must be a power of two from 16 to 1024, not {value}"
+            )
