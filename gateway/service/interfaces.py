@@ -1,0 +1,324 @@
+"""
+The service-layer seams the northbound API and the device dialects call.
+
+A dialect authenticates through L{ICredentialCache} (synchronous, in memory:
+authentication never waits on disk, except the password hash which runs off
+the reactor thread), then calls L{ITelemetryService}, L{IAttributeService},
+L{IProvisioningService} and L{IClaimingService}.  The API manages devices,
+credentials and profiles through L{IDeviceRegistry}.
+
+All failures are L{gateway.service.errors} classes (NotFound, Conflict,
+InvalidArgument).  The whole layer is assembled by
+L{gateway.service.build.open_services} (SQLite) or
+L{gateway.service.build.memory_services} (tests).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping, Optional, Sequence
+
+import attrs
+from twisted.internet.defer import Deferred
+from zope.interface import Attribute as IAttribute
+from zope.interface import Interface
+
+from gateway.service.model import (
+    Attribute,
+    AttributeScope,
+    Claim,
+    CredentialInfo,
+    CredentialKind,
+    Device,
+    JSONValue,
+    Profile,
+    TelemetryPoint,
+    TelemetryRecord,
+)
+
+__all__ = [
+    "CreatedDevice",
+    "AttributeCallback",
+    "Unsubscribe",
+    "IDeviceRegistry",
+    "ICredentialCache",
+    "IAttributeService",
+    "ITelemetryService",
+    "IProvisioningService",
+    "IClaimingService",
+    "ProvisionRequest",
+    "ProvisionResult",
+    "ProvisionStatus",
+]
+
+#: An attribute subscriber: gets C{{"k": v, ...}} on updates or
+#: C{{"deleted": ["k", ...]}} on deletions of shared attributes.
+AttributeCallback = Callable[[dict[str, JSONValue]], None]
+
+#: Call it to stop a subscription (idempotent).
+Unsubscribe = Callable[[], None]
+
+
+@attrs.frozen
+class CreatedDevice:
+    """
+    The result of L{IDeviceRegistry.create_device}: the device and, if one
+    was requested or generated, its access token in clear - returned this
+    once, never stored (only its digest is).
+    """
+
+    device: Device
+    access_token: Optional[str] = None
+
+
+class IDeviceRegistry(Interface):
+    """Devices, their credentials and profiles.  Keeps the cache in step."""
+
+    def create_device(
+        name: str,
+        application: str = "default",
+        profile: str = "default",
+        enabled: bool = True,
+        access_token: Optional[str] = None,
+        generate_token: bool = True,
+    ) -> "Deferred[CreatedDevice]":
+        """
+        Create a device.  With C{access_token} it gets that token; without
+        one and with C{generate_token} a random URL-safe token is made.
+        L{Conflict} for a taken name or token, L{InvalidArgument} for an
+        unknown profile or an empty name.
+        """
+
+    def get_device(device_id: str) -> "Deferred[Device]":
+        """The device; L{NotFound} if absent."""
+
+    def find_device(
+        name: str, application: str = "default"
+    ) -> "Deferred[Device]":
+        """The device by name; L{NotFound} if absent."""
+
+    def list_devices(
+        application: Optional[str] = None,
+    ) -> "Deferred[list[Device]]":
+        """All devices (of one application), ordered by name."""
+
+    def update_device(
+        device_id: str,
+        name: Optional[str] = None,
+        profile: Optional[str] = None,
+        enabled: Optional[bool] = None,
+    ) -> "Deferred[Device]":
+        """Change the given fields; C{None} leaves a field alone."""
+
+    def delete_device(device_id: str) -> "Deferred[None]":
+        """Delete a device and everything it owns; L{NotFound} if absent."""
+
+    def set_access_token(
+        device_id: str, token: Optional[str] = None
+    ) -> "Deferred[str]":
+        """Set (or generate when C{None}) the token; returns it in clear."""
+
+    def set_psk(device_id: str, identity: str, key: bytes) -> "Deferred[None]":
+        """Set the DTLS PSK identity and key."""
+
+    def set_certificate(device_id: str, pem: str) -> "Deferred[str]":
+        """
+        Set the X.509 client certificate (PEM); returns the SHA-256 hex of
+        its DER, the identity DTLS matches.  L{InvalidArgument} if not PEM.
+        """
+
+    def set_basic(
+        device_id: str, username: str, password: str
+    ) -> "Deferred[None]":
+        """Set a username/password (stored as a scrypt hash)."""
+
+    def get_credentials(device_id: str) -> "Deferred[list[CredentialInfo]]":
+        """What the device has, without secrets; L{NotFound} if absent."""
+
+    def delete_credential(
+        device_id: str, kind: CredentialKind
+    ) -> "Deferred[None]":
+        """Remove one credential; L{NotFound} if there is none."""
+
+    def create_profile(profile: Profile) -> "Deferred[Profile]":
+        """Add a profile; L{Conflict} if the name or provision key is taken."""
+
+    def update_profile(profile: Profile) -> "Deferred[Profile]":
+        """Replace a profile by name; L{NotFound} if absent."""
+
+    def get_profile(name: str) -> "Deferred[Profile]":
+        """The profile; L{NotFound} if absent."""
+
+    def list_profiles() -> "Deferred[list[Profile]]":
+        """All profiles (C{default} always among them)."""
+
+    def delete_profile(name: str) -> "Deferred[None]":
+        """
+        Delete a profile; L{Conflict} for C{default} or one still in use.
+        """
+
+
+class ICredentialCache(Interface):
+    """
+    In-memory authentication, loaded at start and kept in step by the
+    registry.  Only enabled devices authenticate.  Lookups are safe against
+    timing probes: tokens are found by the SHA-256 of the token, and an
+    unknown username costs the same hash verification as a wrong password.
+    """
+
+    def device(device_id: str) -> Optional[Device]:
+        """The cached device (enabled or not), or C{None}."""
+
+    def profile(name: str) -> Optional[Profile]:
+        """The cached profile, or C{None}."""
+
+    def authenticate_token(token: str) -> Optional[Device]:
+        """The enabled device holding this access token, or C{None}."""
+
+    def psk_for_identity(identity: str) -> Optional[tuple[Device, bytes]]:
+        """(device, key) for a DTLS PSK identity, or C{None}."""
+
+    def authenticate_certificate(der: bytes) -> Optional[Device]:
+        """The device registered with this client certificate (DER)."""
+
+    def authenticate_certificate_sha256(sha256_hex: str) -> Optional[Device]:
+        """Same, by the SHA-256 hex of the DER."""
+
+    def authenticate_basic(
+        username: str, password: str
+    ) -> "Deferred[Optional[Device]]":
+        """
+        The device with this username and password, or C{None}.  The hash
+        runs off the reactor thread; a recently verified pair answers from
+        memory.
+        """
+
+    def verify_device_password(
+        device_id: str, password: str
+    ) -> "Deferred[Optional[Device]]":
+        """
+        The device if C{password} matches its basic credential (Drogue's
+        "password only" form, the username being the device name).
+        """
+
+
+class IAttributeService(Interface):
+    """Device attributes in three scopes, with shared-attribute push."""
+
+    def get_attributes(
+        device_id: str,
+        scope: AttributeScope,
+        keys: Optional[Sequence[str]] = None,
+    ) -> "Deferred[list[Attribute]]":
+        """Attributes of a scope (all, or only C{keys}); NotFound device."""
+
+    def set_attributes(
+        device_id: str,
+        scope: AttributeScope,
+        values: Mapping[str, JSONValue],
+    ) -> "Deferred[None]":
+        """
+        Write attributes stamped with the clock; subscribers hear of shared
+        changes after the write is durable.
+        """
+
+    def delete_attributes(
+        device_id: str, scope: AttributeScope, keys: Sequence[str]
+    ) -> "Deferred[list[str]]":
+        """Delete; returns the keys that existed (subscribers hear those)."""
+
+    def subscribe(device_id: str, callback: AttributeCallback) -> Unsubscribe:
+        """Hear of shared-attribute changes of one device."""
+
+
+class ITelemetryService(Interface):
+    """Telemetry uplinks and the latest value per key."""
+
+    def record(
+        device_id: str, records: Sequence[TelemetryRecord]
+    ) -> "Deferred[None]":
+        """
+        Accept (ts ms or None, {key: value}) records; a missing ts is taken
+        from the clock.  Fires once durable.  NotFound for an unknown device.
+        """
+
+    def latest(
+        device_id: str, keys: Optional[Sequence[str]] = None
+    ) -> "Deferred[list[TelemetryPoint]]":
+        """The latest value of each key (or only C{keys})."""
+
+
+class ProvisionStatus:
+    """ThingsBoard provisioning statuses (plain strings on the wire)."""
+
+    SUCCESS = "SUCCESS"
+    NOT_FOUND = "NOT_FOUND"
+    FAILURE = "FAILURE"
+
+
+@attrs.frozen
+class ProvisionRequest:
+    """
+    A ThingsBoard provisioning request (reference section 4).
+    C{credentials_type} is one of ACCESS_TOKEN (default), X509_CERTIFICATE,
+    MQTT_BASIC, LWM2M_CREDENTIALS.
+    """
+
+    provision_key: str
+    provision_secret: str
+    device_name: Optional[str] = None
+    credentials_type: str = "ACCESS_TOKEN"
+    token: Optional[str] = None
+    client_id: Optional[str] = None
+    username: Optional[str] = None
+    password: Optional[str] = None
+    hash: Optional[str] = None
+    gateway: bool = False
+
+
+@attrs.frozen
+class ProvisionResult:
+    """
+    C{status} is a L{ProvisionStatus}; on SUCCESS C{credentials_value} is the
+    access token (or certificate) and C{device} the device.
+    """
+
+    status: str
+    credentials_type: Optional[str] = None
+    credentials_value: Optional[JSONValue] = None
+    device: Optional[Device] = None
+
+    def error_message(self) -> Optional[str]:
+        """ThingsBoard's C{errorMsg} for a failed status."""
+        if self.status == ProvisionStatus.NOT_FOUND:
+            return "Provision data was not found!"
+        if self.status == ProvisionStatus.FAILURE:
+            return "Failed to provision device!"
+        return None
+
+
+class IProvisioningService(Interface):
+    def provision(request: ProvisionRequest) -> "Deferred[ProvisionResult]":
+        """
+        Provision by profile key/secret.  Never errbacks for a bad request:
+        the outcome is in the status.
+        """
+
+
+class IClaimingService(Interface):
+    default_duration_ms = IAttribute(
+        "Duration used when a request gives 0 (server's claim duration)."
+    )
+
+    def request_claim(
+        device_id: str, secret_key: str = "", duration_ms: int = 0
+    ) -> "Deferred[Claim]":
+        """Record a claim request expiring after C{duration_ms}."""
+
+    def get_claim(device_id: str) -> "Deferred[Optional[Claim]]":
+        """The unexpired claim of the device, or C{None}."""
+
+    def claim(device_id: str, secret_key: str) -> "Deferred[bool]":
+        """
+        Consume the claim if the secret matches and it has not expired;
+        C{True} on success.
+        """

@@ -1,0 +1,241 @@
+"""
+The persistence seam.
+
+L{IStore} is what the service layer needs from a backend.  Backends:
+L{gateway.store.memory.MemoryStore} (tests) and
+L{gateway.store.sqlite.SQLiteStore} (the embedded default).  A PostgreSQL
+backend for several gateway nodes will implement the same interface, so it
+is deliberately free of SQLite-isms: ids are strings, timestamps numbers
+(float seconds for C{Device.created}, int ms for attributes, telemetry and
+claims), JSON values are passed as Python values, never as SQL text, and
+every method returns a L{Deferred}.
+
+Write semantics: a backend may batch writes (the SQLite backend commits all
+writes queued within one reactor tick in one transaction, "group commit"),
+but each method's Deferred fires only once its write is durable, and
+operations are applied in the order they were called.
+
+Errors: methods raise (errback with) L{gateway.service.errors} classes:
+L{Conflict} for uniqueness violations, L{NotFound} when a referenced row is
+missing, L{InvalidArgument} for a device whose profile does not exist.
+
+Planned, not built yet (see L{IOutbox} and L{ICommandQueue} below): the
+durable upstream outbox of CloudEvents and the persistent RPC/command queues.
+Both will be written in the same group commit as the uplink they come from
+(a backend will expose them as extra providers of those interfaces sharing
+its writer), so a device is answered only after its event is durable.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Optional, Sequence
+
+from twisted.internet.defer import Deferred
+from zope.interface import Interface
+
+from gateway.service.model import (
+    Attribute,
+    AttributeScope,
+    Claim,
+    Credential,
+    CredentialKind,
+    Device,
+    JSONValue,
+    Profile,
+    TelemetryPoint,
+)
+
+__all__ = ["IStore", "IOutbox", "ICommandQueue"]
+
+
+class IStore(Interface):
+    """
+    Durable storage of devices, credentials, profiles, attributes, latest
+    telemetry and claims.
+    """
+
+    # -- devices -----------------------------------------------------------
+
+    def create_device(device: Device) -> "Deferred[Device]":
+        """
+        Insert a device.  L{Conflict} if the id or the (application, name)
+        pair is taken; L{InvalidArgument} if its profile does not exist.
+        """
+
+    def update_device(device: Device) -> "Deferred[Device]":
+        """
+        Replace the device with the same id.  L{NotFound} if absent,
+        L{Conflict} on a name clash, L{InvalidArgument} for an unknown
+        profile.
+        """
+
+    def delete_device(device_id: str) -> "Deferred[None]":
+        """
+        Delete a device with its credentials, attributes, telemetry and
+        claim.  L{NotFound} if absent.
+        """
+
+    def get_device(device_id: str) -> "Deferred[Optional[Device]]":
+        """The device with this id, or C{None}."""
+
+    def find_device(application: str, name: str) -> "Deferred[Optional[Device]]":
+        """The device named C{name} in C{application}, or C{None}."""
+
+    def list_devices(
+        application: Optional[str] = None,
+    ) -> "Deferred[list[Device]]":
+        """All devices (of one application if given), ordered by name."""
+
+    # -- credentials -------------------------------------------------------
+
+    def put_credential(credential: Credential) -> "Deferred[None]":
+        """
+        Set the device's credential of C{credential.kind}, replacing one of
+        the same kind.  L{NotFound} if the device is absent; L{Conflict} if
+        another device holds the same (kind, lookup).
+        """
+
+    def get_credentials(device_id: str) -> "Deferred[list[Credential]]":
+        """The device's credentials (empty if none or no such device)."""
+
+    def delete_credential(
+        device_id: str, kind: CredentialKind
+    ) -> "Deferred[bool]":
+        """Delete one credential; C{True} if there was one."""
+
+    def find_credential(
+        kind: CredentialKind, lookup: str
+    ) -> "Deferred[Optional[Credential]]":
+        """The credential of this kind with this lookup key, or C{None}."""
+
+    def load_all_credentials() -> "Deferred[list[Credential]]":
+        """Every credential, to fill the in-memory cache at start."""
+
+    # -- profiles ----------------------------------------------------------
+
+    def put_profile(profile: Profile) -> "Deferred[None]":
+        """
+        Insert or replace the profile with this name.  L{Conflict} if its
+        C{provision_key} is used by another profile.
+        """
+
+    def get_profile(name: str) -> "Deferred[Optional[Profile]]":
+        """The profile with this name, or C{None}."""
+
+    def find_profile_by_provision_key(
+        provision_key: str,
+    ) -> "Deferred[Optional[Profile]]":
+        """The profile whose C{provision_key} is this, or C{None}."""
+
+    def list_profiles() -> "Deferred[list[Profile]]":
+        """All profiles, ordered by name."""
+
+    def delete_profile(name: str) -> "Deferred[None]":
+        """
+        Delete a profile.  L{NotFound} if absent, L{Conflict} if devices
+        still use it.
+        """
+
+    # -- attributes --------------------------------------------------------
+
+    def get_attributes(
+        device_id: str,
+        scope: AttributeScope,
+        keys: Optional[Sequence[str]] = None,
+    ) -> "Deferred[list[Attribute]]":
+        """
+        Attributes of one scope, all of them or only C{keys} (missing keys
+        are left out), ordered by key.
+        """
+
+    def set_attributes(
+        device_id: str,
+        scope: AttributeScope,
+        values: Mapping[str, JSONValue],
+        ts: int,
+    ) -> "Deferred[None]":
+        """
+        Insert or replace attributes, stamping them with C{ts} (ms).
+        L{NotFound} if the device is absent.
+        """
+
+    def delete_attributes(
+        device_id: str, scope: AttributeScope, keys: Sequence[str]
+    ) -> "Deferred[list[str]]":
+        """Delete attributes; returns the keys that existed."""
+
+    # -- telemetry ---------------------------------------------------------
+
+    def append_telemetry(
+        device_id: str,
+        records: Sequence[tuple[int, Mapping[str, JSONValue]]],
+    ) -> "Deferred[None]":
+        """
+        Record a batch of (ts ms, {key: value}).  The latest value per key
+        is kept: a value replaces the stored one unless it is older (equal
+        timestamps: the later call wins).  L{NotFound} if the device is
+        absent.  History is not kept here: it travels upstream through the
+        outbox.
+        """
+
+    def get_latest_telemetry(
+        device_id: str, keys: Optional[Sequence[str]] = None
+    ) -> "Deferred[list[TelemetryPoint]]":
+        """Latest values, all of them or only C{keys}, ordered by key."""
+
+    # -- claims ------------------------------------------------------------
+
+    def put_claim(claim: Claim) -> "Deferred[None]":
+        """Record (or replace) the device's claim.  L{NotFound} if absent."""
+
+    def get_claim(device_id: str) -> "Deferred[Optional[Claim]]":
+        """The device's recorded claim, expired or not, or C{None}."""
+
+    def delete_claim(device_id: str) -> "Deferred[bool]":
+        """Forget the device's claim; C{True} if there was one."""
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def close() -> "Deferred[None]":
+        """Finish queued writes and release the backend."""
+
+
+class IOutbox(Interface):
+    """
+    PLACEHOLDER - not implemented yet.
+
+    The durable outbox of CloudEvents (design decision 6).  Every accepted
+    uplink becomes one event, appended in the same group commit as its
+    telemetry/attributes write, before the device is answered.  A forwarder
+    drains it in order with at-least-once delivery.  When full, C{append}
+    fails with a "full" error the dialect turns into 5.03 + Max-Age.
+
+    Planned methods::
+
+        append(events: Sequence[CloudEvent]) -> Deferred[list[int]]
+            # durable sequence numbers; errbacks OutboxFull
+        peek(limit: int) -> Deferred[list[tuple[int, CloudEvent]]]
+        acknowledge(up_to: int) -> Deferred[None]
+        size() -> Deferred[int]
+        query(device_id: str, since_ms: int, limit: int)
+            -> Deferred[list[CloudEvent]]   # local queries, no upstream
+    """
+
+
+class ICommandQueue(Interface):
+    """
+    PLACEHOLDER - not implemented yet.
+
+    Persistent per-device queues of downlinks: ThingsBoard server-side RPCs
+    (with id, expiration time and status QUEUED/SENT/DELIVERED/SUCCESSFUL/
+    TIMEOUT/EXPIRED/FAILED) and Drogue commands, kept across restarts until
+    the power-saving scheduler can reach the device.
+
+    Planned methods::
+
+        enqueue(device_id: str, command: Command) -> Deferred[int]
+        pending(device_id: str) -> Deferred[list[Command]]
+        set_status(device_id: str, command_id: int, status: str,
+                   response: JSONValue = None) -> Deferred[None]
+        expire(now_ms: int) -> Deferred[list[Command]]
+    """
