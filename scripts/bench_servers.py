@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""
+Trivial CoAP servers for the benchmark and the fuzzer, one per process.
+
+Every server offers the same resource::
+
+    /telemetry  GET  -> 2.05 {"t":21.5}  Content-Format 50
+                POST -> 2.04
+
+Usage::
+
+    python scripts/bench_servers.py {aiocoap,txthings,gateway,rawecho}
+        [--host 127.0.0.1] [--port 0] [--log FILE] [--cpu N]
+
+The server binds, then prints ``PORT <n>`` on stdout (one line, flushed) and
+serves until killed.  ``--port 0`` picks an ephemeral port.  ``gateway`` runs
+our engine (``gateway.coap.server.CoAPServer``) and logs with
+``twisted.logger`` to ``--log`` (default: stderr) so the fuzzer can count
+errors in it.  ``rawecho`` is a plain-socket loop that turns each CON into a
+piggy-backed 2.05: it is the ceiling of the load generator, not a CoAP server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+
+PAYLOAD = b'{"t":21.5}'
+CONTENT_FORMAT_JSON = 50
+
+
+def _announce(port: int) -> None:
+    sys.stdout.write(f"PORT {port}\n")
+    sys.stdout.flush()
+
+
+def _free_port(host: str) -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def serve_aiocoap(host: str, port: int, log: str | None) -> None:
+    import asyncio
+
+    import aiocoap
+    import aiocoap.resource as ar
+
+    class Telemetry(ar.Resource):
+        async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
+            return aiocoap.Message(
+                code=aiocoap.CONTENT, payload=PAYLOAD, content_format=CONTENT_FORMAT_JSON
+            )
+
+        async def render_post(self, request: aiocoap.Message) -> aiocoap.Message:
+            return aiocoap.Message(code=aiocoap.CHANGED)
+
+    async def main() -> None:
+        site = ar.Site()
+        site.add_resource(["telemetry"], Telemetry())
+        p = port or _free_port(host)
+        await aiocoap.Context.create_server_context(site, bind=(host, p))
+        _announce(p)
+        await asyncio.get_running_loop().create_future()
+
+    asyncio.run(main())
+
+
+def serve_txthings(host: str, port: int, log: str | None) -> None:
+    from twisted.internet import defer, reactor
+    from txthings import coap, resource
+
+    class Telemetry(resource.CoAPResource):
+        def __init__(self) -> None:
+            resource.CoAPResource.__init__(self)
+            self.visible = True
+
+        def render_GET(self, request):  # type: ignore[no-untyped-def]
+            msg = coap.Message(code=coap.CONTENT, payload=PAYLOAD)
+            msg.opt.content_format = CONTENT_FORMAT_JSON
+            return defer.succeed(msg)
+
+        def render_POST(self, request):  # type: ignore[no-untyped-def]
+            return defer.succeed(coap.Message(code=coap.CHANGED, payload=b""))
+
+    root = resource.CoAPResource()
+    root.putChild(b"telemetry", Telemetry())
+    proto = coap.Coap(resource.Endpoint(root))
+    lp = reactor.listenUDP(port, proto, interface=host)  # type: ignore[attr-defined]
+    _announce(lp.getHost().port)
+    reactor.run()  # type: ignore[attr-defined]
+
+
+def serve_gateway(host: str, port: int, log: str | None) -> None:
+    from twisted.internet import defer, reactor
+    from twisted.logger import (
+        FileLogObserver,
+        Logger,
+        formatEventAsClassicLogText,
+        globalLogBeginner,
+    )
+    from txthings import coap
+
+    from gateway.coap.resource import Resource
+    from gateway.coap.server import CoAPServer
+
+    if log:
+        stream = open(log, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
+    else:
+        stream = sys.stderr
+    observer = FileLogObserver(stream, lambda e: (formatEventAsClassicLogText(e) or ""))
+    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
+    Logger(namespace="bench").info("bench gateway server starting")
+
+    class Telemetry(Resource):
+        isLeaf = True
+
+        def render_GET(self, request):  # type: ignore[no-untyped-def]
+            msg = coap.Message(code=coap.CONTENT, payload=PAYLOAD)
+            msg.opt.content_format = CONTENT_FORMAT_JSON
+            return msg
+
+        def render_POST(self, request):  # type: ignore[no-untyped-def]
+            return defer.succeed(coap.Message(code=coap.CHANGED, payload=b""))
+
+    root = Resource()
+    root.putChild(b"telemetry", Telemetry())
+    server = CoAPServer(root, reactor)
+    lp = reactor.listenUDP(port, server, interface=host)  # type: ignore[attr-defined]
+    _announce(lp.getHost().port)
+    reactor.run()  # type: ignore[attr-defined]
+
+
+def serve_rawecho(host: str, port: int, log: str | None) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    s.bind((host, port))
+    _announce(s.getsockname()[1])
+    recv, send = s.recvfrom, s.sendto
+    while True:
+        data, addr = recv(2048)
+        if len(data) < 4:
+            continue
+        tkl = data[0] & 15
+        send(bytes([0x60 | tkl, 0x45]) + data[2 : 4 + tkl], addr)
+
+
+SERVERS = {
+    "aiocoap": serve_aiocoap,
+    "txthings": serve_txthings,
+    "gateway": serve_gateway,
+    "rawecho": serve_rawecho,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description="trivial /telemetry CoAP servers")
+    p.add_argument("server", choices=sorted(SERVERS))
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--log", default=None, help="log file (gateway only)")
+    p.add_argument("--cpu", type=int, default=None, help="pin to this core")
+    a = p.parse_args(argv)
+    if a.cpu is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {a.cpu})
+    SERVERS[a.server](a.host, a.port, a.log)
+
+
+if __name__ == "__main__":
+    main()
