@@ -1,0 +1,408 @@
+# -*- test-case-name: tests.test_config -*-
+"""
+The gateway's configuration: attrs values read from TOML, then overridden by
+environment variables and command-line options.
+
+Precedence, lowest first: built-in defaults (identical to ``etc/gateway.toml``),
+the TOML file, ThingsBoard's ``COAP_*`` variables, ``GATEWAY_<SECTION>_<KEY>``
+variables, command-line overrides. Every problem is reported as one
+L{ConfigError} whose message starts with the key (or variable, or option) at
+fault.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import os
+import secrets
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+import attrs
+from attrs import validators as v
+
+from gateway.coap.params import EngineLimits, TransmissionParameters
+
+__all__ = [
+    "ApiConfig",
+    "CoapConfig",
+    "ConfigError",
+    "DtlsConfig",
+    "GatewayConfig",
+    "LogConfig",
+    "Override",
+    "StorageConfig",
+    "UpstreamConfig",
+    "load_config",
+    "read_or_create_api_key",
+]
+
+#: Prefix of the environment variables that override any key.
+ENV_PREFIX = "GATEWAY_"
+
+#: Storage backends the gateway knows.
+STORAGE_BACKENDS = ("sqlite",)
+
+#: Accepted C{[log] level} values (twisted.logger level names).
+LOG_LEVELS = ("debug", "info", "warn", "error", "critical")
+
+#: ThingsBoard's environment variables, honoured as aliases of our keys.
+TB_ALIASES: Mapping[str, tuple[str, str]] = {
+    "COAP_BIND_ADDRESS": ("coap", "bind"),
+    "COAP_BIND_PORT": ("coap", "port"),
+    "COAP_DTLS_ENABLED": ("dtls", "enabled"),
+    "COAP_DTLS_BIND_ADDRESS": ("dtls", "bind"),
+    "COAP_DTLS_BIND_PORT": ("dtls", "port"),
+    "COAP_DTLS_PEM_CERT": ("dtls", "certificate"),
+    "COAP_DTLS_PEM_KEY": ("dtls", "private_key"),
+    "COAP_DTLS_PEM_KEY_PASSWORD": ("dtls", "private_key_password"),
+}
+
+
+class ConfigError(Exception):
+    """
+    The configuration cannot be used; the message names the key at fault.
+    """
+
+
+def _ip_literal(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(
+            f"expected an IP address literal such as '::' or '0.0.0.0', got {value!r}"
+        ) from None
+
+
+def _port(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if not 0 <= value <= 65535:
+        raise ValueError(f"expected a port number from 0 to 65535, got {value!r}")
+
+
+def _url(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if value and not value.startswith(("http://", "https://")):
+        raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+
+
+@attrs.frozen
+class CoapConfig:
+    """
+    Plain CoAP over UDP. In TOML the fields of C{transmission} and C{limits}
+    sit flat in C{[coap]} beside C{bind} and C{port}.
+    """
+
+    #: "::" is every interface, IPv6 and IPv4 (dual-stack socket).
+    bind: str = attrs.field(default="::", validator=_ip_literal)
+    port: int = attrs.field(default=5683, validator=_port)
+    transmission: TransmissionParameters = attrs.field(factory=TransmissionParameters)
+    limits: EngineLimits = attrs.field(factory=EngineLimits)
+
+
+@attrs.frozen
+class DtlsConfig:
+    """
+    CoAP over DTLS (ThingsBoard's C{COAP_DTLS_*} variables are aliases).
+    """
+
+    enabled: bool = False
+    bind: str = attrs.field(default="::", validator=_ip_literal)
+    port: int = attrs.field(default=5684, validator=_port)
+    #: PEM server certificate (chain) file.
+    certificate: str = ""
+    #: PEM private key file, and its password if it is encrypted.
+    private_key: str = ""
+    private_key_password: str = ""
+    #: PEM file of CAs that client certificates are checked against.
+    ca_certificates: str = ""
+
+
+@attrs.frozen
+class ApiConfig:
+    """
+    The northbound HTTP API.
+    """
+
+    bind: str = attrs.field(default="127.0.0.1", validator=_ip_literal)
+    port: int = attrs.field(default=8080, validator=_port)
+    #: Bearer key; empty means generated once into C{<data_dir>/api-key}.
+    key: str = ""
+
+
+@attrs.frozen
+class StorageConfig:
+    """
+    Where state lives.
+    """
+
+    data_dir: str = attrs.field(default="./var", validator=v.min_len(1))
+    backend: str = attrs.field(default="sqlite", validator=v.in_(STORAGE_BACKENDS))
+    #: Database file; empty means C{<data_dir>/gateway.db}.
+    path: str = ""
+
+    @property
+    def database_path(self) -> Path:
+        return Path(self.path) if self.path else Path(self.data_dir) / "gateway.db"
+
+    @property
+    def api_key_path(self) -> Path:
+        return Path(self.data_dir) / "api-key"
+
+
+@attrs.frozen
+class UpstreamConfig:
+    """
+    Forwarding of CloudEvents over HTTP; no URL means events stay local.
+    """
+
+    url: str = attrs.field(default="", validator=_url)
+    #: Seconds one HTTP request may take.
+    timeout: float = attrs.field(default=10.0, validator=v.gt(0))
+    #: Most events sent in one request.
+    batch_size: int = attrs.field(default=100, validator=v.ge(1))
+    #: Seconds to wait for more events before sending a partial batch.
+    flush_interval: float = attrs.field(default=1.0, validator=v.ge(0))
+    #: First and largest retry delay, in seconds (exponential backoff with jitter).
+    retry_initial: float = attrs.field(default=1.0, validator=v.gt(0))
+    retry_max: float = attrs.field(default=300.0, validator=v.gt(0))
+    #: Events the durable outbox holds before devices get 5.03.
+    outbox_max_events: int = attrs.field(default=100_000, validator=v.ge(1))
+
+
+@attrs.frozen
+class LogConfig:
+    """
+    Logging.
+    """
+
+    level: str = attrs.field(default="info", validator=v.in_(LOG_LEVELS))
+
+
+@attrs.frozen
+class GatewayConfig:
+    """
+    The whole configuration.
+    """
+
+    coap: CoapConfig = attrs.field(factory=CoapConfig)
+    dtls: DtlsConfig = attrs.field(factory=DtlsConfig)
+    api: ApiConfig = attrs.field(factory=ApiConfig)
+    storage: StorageConfig = attrs.field(factory=StorageConfig)
+    upstream: UpstreamConfig = attrs.field(factory=UpstreamConfig)
+    log: LogConfig = attrs.field(factory=LogConfig)
+
+
+@attrs.frozen
+class Override:
+    """
+    One command-line override of a key; C{origin} (e.g. C{--coap-port}) is
+    what error messages name.
+    """
+
+    section: str
+    key: str
+    value: str
+    origin: str
+
+
+# -- schema ------------------------------------------------------------------
+
+_SECTIONS: Mapping[str, type] = {
+    a.name: cast(type, a.type) for a in attrs.fields(attrs.resolve_types(GatewayConfig))
+}
+
+
+def _schema(section: type) -> dict[str, tuple[attrs.Attribute[Any], str | None]]:
+    """
+    Map each TOML key of a section to its attrs field and, for keys flattened
+    from a nested attrs value (C{coap.transmission}), that field's name.
+    """
+    keys: dict[str, tuple[attrs.Attribute[Any], str | None]] = {}
+    for field in attrs.fields(attrs.resolve_types(section)):
+        kind = cast(type, field.type)
+        if attrs.has(kind):
+            for inner in attrs.fields(attrs.resolve_types(kind)):
+                keys[inner.name] = (inner, field.name)
+        else:
+            keys[field.name] = (field, None)
+    return keys
+
+
+_SCHEMA = {name: _schema(section) for name, section in _SECTIONS.items()}
+
+
+# -- conversion ----------------------------------------------------------------
+
+_TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _from_toml(kind: type, value: object) -> object:
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if type(value) is not kind:
+        raise TypeError
+    if kind is float and not math.isfinite(value):  # type: ignore[arg-type]
+        raise TypeError
+    return value
+
+
+def _from_text(kind: type, text: str) -> object:
+    if kind is str:
+        return text
+    stripped = text.strip()
+    if kind is bool:
+        if stripped.lower() in _TRUE:
+            return True
+        if stripped.lower() in _FALSE:
+            return False
+        raise TypeError
+    try:
+        number = kind(stripped)
+    except ValueError:
+        raise TypeError from None
+    if kind is float and not math.isfinite(number):
+        raise TypeError
+    return number
+
+
+@attrs.frozen
+class _Setting:
+    value: object
+    origin: str
+    text: bool
+
+
+def _message(error: Exception) -> str:
+    # attrs' in_ and len validators put the message first among several args.
+    return str(error.args[0]) if error.args else repr(error)
+
+
+def _convert(field: attrs.Attribute[Any], setting: _Setting) -> object:
+    kind = cast(type, field.type)
+    parse: Callable[[type, Any], object] = _from_text if setting.text else _from_toml
+    try:
+        value = parse(kind, setting.value)
+    except TypeError:
+        raise ConfigError(
+            f"{setting.origin}: expected {_TYPE_NAMES[kind]}, got {setting.value!r}"
+        ) from None
+    check = field.validator
+    if check is not None:
+        try:
+            check(None, field, value)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"{setting.origin}: {_message(e)}") from None
+    return value
+
+
+def _build(name: str, settings: Mapping[str, _Setting]) -> object:
+    section = _SECTIONS[name]
+    flat: dict[str, object] = {}
+    nested: dict[str, dict[str, object]] = {}
+    for key, setting in settings.items():
+        field, parent = _SCHEMA[name][key]
+        value = _convert(field, setting)
+        if parent is None:
+            flat[key] = value
+        else:
+            nested.setdefault(parent, {})[key] = value
+    try:
+        for parent, values in nested.items():
+            flat[parent] = cast(type, attrs.fields_dict(section)[parent].type)(**values)
+        return section(**flat)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{name}: {_message(e)}") from None
+
+
+# -- sources -------------------------------------------------------------------
+
+
+def _read_toml(path: str) -> dict[str, dict[str, _Setting]]:
+    try:
+        with open(path, "rb") as f:
+            document = tomllib.load(f)
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: invalid TOML: {e}") from None
+    found: dict[str, dict[str, _Setting]] = {}
+    for name, table in document.items():
+        if name not in _SCHEMA:
+            raise ConfigError(f"{name}: unknown section (known: {', '.join(_SCHEMA)})")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{name}: expected a [{name}] table, got {table!r}")
+        for key, value in table.items():
+            if key not in _SCHEMA[name]:
+                raise ConfigError(f"{name}.{key}: unknown key")
+            found.setdefault(name, {})[key] = _Setting(value, f"{name}.{key}", False)
+    return found
+
+
+def _read_environ(environ: Mapping[str, str]) -> dict[str, dict[str, _Setting]]:
+    found: dict[str, dict[str, _Setting]] = {}
+    for variable, (name, key) in TB_ALIASES.items():
+        if variable in environ:
+            found.setdefault(name, {})[key] = _Setting(environ[variable], variable, True)
+    for variable in sorted(environ):
+        if not variable.startswith(ENV_PREFIX):
+            continue
+        name, _, key = variable[len(ENV_PREFIX) :].lower().partition("_")
+        if name not in _SCHEMA:
+            raise ConfigError(f"{variable}: unknown section {name!r}")
+        if key not in _SCHEMA[name]:
+            raise ConfigError(f"{variable}: unknown key {name}.{key}")
+        found.setdefault(name, {})[key] = _Setting(environ[variable], variable, True)
+    return found
+
+
+def load_config(
+    path: str | None,
+    environ: Mapping[str, str],
+    overrides: Sequence[Override] = (),
+) -> GatewayConfig:
+    """
+    Read the configuration.
+
+    @param path: A TOML file, or L{None} for the built-in defaults.
+    @param environ: The environment to take overrides from (pass
+        C{os.environ} at the edge; this function never reads it).
+    @param overrides: Command-line overrides, applied last.
+    @raise ConfigError: naming the key, variable or option at fault.
+    """
+    layers = [_read_toml(path) if path is not None else {}, _read_environ(environ)]
+    cli: dict[str, dict[str, _Setting]] = {}
+    for o in overrides:
+        if o.key not in _SCHEMA.get(o.section, {}):
+            raise ConfigError(f"{o.origin}: unknown key {o.section}.{o.key}")
+        cli.setdefault(o.section, {})[o.key] = _Setting(o.value, o.origin, True)
+    layers.append(cli)
+    merged: dict[str, dict[str, _Setting]] = {name: {} for name in _SCHEMA}
+    for layer in layers:
+        for name, settings in layer.items():
+            merged[name].update(settings)
+    sections: dict[str, Any] = {name: _build(name, merged[name]) for name in _SCHEMA}
+    return GatewayConfig(**sections)
+
+
+def read_or_create_api_key(path: Path) -> str:
+    """
+    Return the API key stored at C{path}, creating it (readable by the owner
+    only) on first use.
+    """
+    try:
+        key = path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    else:
+        if not key:
+            raise ConfigError(f"{path}: the API key file is empty")
+        return key
+    key = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key + "\n")
+    return key
