@@ -1,0 +1,201 @@
+"""
+Requests to responses: path lookup, option checks, block-wise, observe.
+
+L{Dispatcher.handle} turns one request into a Deferred that always fires
+with a response C{Message} (never fails): CoAP errors raised by resources
+become their error responses, anything else a logged 5.00.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from txthings import coap as tx
+from txthings import error as txerror
+from txthings.resource import getChildForRequest
+
+from . import errors
+from . import numbers as n
+from .blockwise import Blockwise, transfer_key
+from .observe import Observation, ObservationRegistry
+from .params import EngineLimits
+from .peer import IPeer
+from .resource import NotificationRenderer
+
+_KNOWN_OPTIONS = frozenset(n.OPTION_FORMATS)
+_METHODS = frozenset((n.GET, n.POST, n.PUT, n.DELETE))
+
+log = Logger()
+
+
+def error_response(code: int, diagnostic: str = "", **options: int) -> Any:
+    response = tx.Message(code=code, payload=diagnostic.encode("utf-8"))
+    for name, value in options.items():
+        number = {"size1": n.SIZE1, "max_age": n.MAX_AGE}[name]
+        response.opt.addOption(tx.UintOption(number, value))
+    return response
+
+
+def _path(request: Any) -> list[bytes]:
+    segments = [option.value for option in request.opt._options.get(n.URI_PATH, ())]
+    # Firmware that puts a whole path in one Uri-Path option (ThingsBoard's
+    # documented "api/v1/$TOKEN/telemetry") is served as if it were split.
+    if any(b"/" in segment for segment in segments):
+        segments = [part for segment in segments for part in segment.split(b"/") if part]
+    return segments
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        root: Any,
+        clock: IReactorTime,
+        limits: EngineLimits,
+        observations: ObservationRegistry,
+        blockwise: Blockwise,
+    ) -> None:
+        self._root = root
+        self._clock = clock
+        self._limits = limits
+        self._observations = observations
+        self._blockwise = blockwise
+
+    def handle(self, request: Any, peer: IPeer) -> Deferred[Any]:
+        """Serve one request from C{peer}; the Deferred never fails."""
+        request.peer = peer
+        request.remote = peer.address
+        d = maybeDeferred(self._dispatch, request, peer)
+        d.addErrback(self._failed, request, peer)
+        return d
+
+    def render_notification(
+        self, observation: Observation, render: NotificationRenderer | None
+    ) -> Deferred[Any]:
+        """Render one notification for C{observation}; the Deferred never fails."""
+        request = observation.request
+        d = maybeDeferred(render or observation.resource.render, request)
+        d.addCallback(self._check_message)
+        d.addCallback(
+            lambda response: self._blockwise.slice_response(
+                transfer_key(observation.peer.key, request), request, response
+            )
+        )
+        d.addErrback(self._failed, request, observation.peer)
+        return d
+
+    def _dispatch(self, request: Any, peer: IPeer) -> Any:
+        options = request.opt._options
+        if n.PROXY_URI in options or n.PROXY_SCHEME in options:
+            raise errors.ProxyingNotSupported("proxying not supported")
+        if request.invalid_options:
+            raise errors.BadOption(f"malformed option {request.invalid_options[0]}")
+        if request.code not in _METHODS:
+            raise errors.MethodNotAllowed(f"method {n.code_text(request.code)} not supported")
+        request.prepath = []
+        request.postpath = _path(request)
+        resource = getChildForRequest(self._root, request)
+        understood = getattr(resource, "understood_options", ())
+        for number in options:
+            if number & 1 and number not in _KNOWN_OPTIONS and number not in understood:
+                raise errors.BadOption(f"unknown critical option {number}")
+
+        limit = self._limits.max_body_size
+        size1 = options.get(n.SIZE1)
+        if len(request.payload) > limit or (size1 and size1[0].value > limit):
+            raise errors.RequestEntityTooLarge("request body too large", size1=limit)
+
+        key = None
+        block1 = request.opt.block1
+        block1_szx = 0
+        if block1 is not None:
+            key = transfer_key(peer.key, request)
+            complete, block1_szx = self._blockwise.receive_block1(key, request)
+            if not complete:
+                response = tx.Message(code=n.CONTINUE)
+                response.opt.block1 = (block1.block_number, True, block1_szx)
+                return response
+        block2 = request.opt.block2
+        if block2 is not None and block2.block_number > 0:
+            key = key or transfer_key(peer.key, request)
+            cached = self._blockwise.cached_response(key)
+            if cached is not None:
+                return self._blockwise.slice_response(key, request, cached)
+
+        observation = None
+        observe = request.opt.observe
+        if observe is not None and request.code == n.GET:
+            if observe == 1:
+                self._observations.deregister(peer.key, request.token)
+            elif observe == 0 and resource.observable:
+                observation = self._observations.register(
+                    resource, peer, request, self._clock.seconds()
+                )
+
+        d = maybeDeferred(resource.render, request)
+        d.addCallback(self._check_message)
+        d.addCallback(self._finish, request, peer, key, observation, block1, block1_szx)
+        if observation is not None:
+            d.addErrback(self._cancel_observation, observation)
+        return d
+
+    @staticmethod
+    def _check_message(response: Any) -> Any:
+        if not isinstance(response, tx.Message) or not n.is_response(response.code):
+            raise TypeError(f"handler returned {response!r}, not a response Message")
+        if isinstance(response.payload, str):
+            response.payload = response.payload.encode("utf-8")
+        return response
+
+    def _finish(
+        self,
+        response: Any,
+        request: Any,
+        peer: IPeer,
+        key: Any,
+        observation: Observation | None,
+        block1: Any,
+        block1_szx: int,
+    ) -> Any:
+        success = 64 <= response.code < 96
+        accept = request.opt.accept
+        if accept is not None and success:
+            content_format = response.opt.content_format
+            if content_format is not None and content_format != accept:
+                raise errors.NotAcceptable(f"only Content-Format {content_format} available")
+        if observation is not None:
+            if success:
+                response.opt.observe = observation.seq
+            else:
+                self._observations.cancel(observation)
+        if block1 is not None:
+            response.opt.block1 = (block1.block_number, False, block1_szx)
+        if len(response.payload) > self._limits.max_block_size or request.opt.block2 is not None:
+            response = self._blockwise.slice_response(
+                key or transfer_key(peer.key, request), request, response
+            )
+        return response
+
+    def _cancel_observation(self, failure: Failure, observation: Observation) -> Failure:
+        self._observations.cancel(observation)
+        return failure
+
+    def _failed(self, failure: Failure, request: Any, peer: IPeer) -> Any:
+        exc = failure.value
+        if isinstance(exc, errors.CoAPError):
+            return error_response(exc.code, exc.diagnostic, **exc.options)
+        if isinstance(exc, txerror.NoResource):
+            return error_response(n.NOT_FOUND, "not found")
+        if isinstance(exc, (txerror.UnallowedMethod, txerror.UnsupportedMethod)):
+            return error_response(n.METHOD_NOT_ALLOWED, "method not allowed")
+        log.failure(
+            "Handler failed for {method} {path} from {peer}",
+            failure,
+            method=n.code_text(request.code),
+            path="/" + "/".join(s.decode("utf-8", "replace") for s in _path(request)),
+            peer=str(peer),
+        )
+        return error_response(n.INTERNAL_SERVER_ERROR, "internal error")

@@ -1,0 +1,62 @@
+"""
+Peers: who a datagram came from, and how to answer them.
+
+The engine never sees raw addresses: every piece of per-peer state is keyed
+by C{peer.key}, so a DTLS session (whose identity is the PSK identity or the
+certificate's SHA-256) can stand where a UDP address does.
+"""
+
+from __future__ import annotations
+
+from typing import Hashable
+
+import attrs
+from zope.interface import Attribute, Interface, implementer
+
+
+class IPeer(Interface):
+    """The far end of a CoAP conversation."""
+
+    key = Attribute("A hashable value naming this peer in the engine's tables.")
+    address = Attribute("The (host, port) the peer's datagrams come from.")
+    identity = Attribute("The authenticated identity (DTLS), or None for plain UDP.")
+
+    def send(data: bytes) -> None:
+        """Send one datagram to the peer."""
+
+
+class IDatagramWriter(Interface):
+    def write(data: bytes, addr: tuple[str, int]) -> None:
+        """Send C{data} to C{addr}."""
+
+
+def normalise_host(host: str) -> str:
+    """Map an IPv4-mapped IPv6 address (dual-stack socket) to plain IPv4."""
+    if host.startswith("::ffff:") and "." in host:
+        return host[7:]
+    return host
+
+
+@implementer(IPeer)
+@attrs.define(eq=False, slots=True)
+class UDPPeer:
+    """A peer reached over plain UDP."""
+
+    _transport: IDatagramWriter
+    address: tuple[str, int]
+    identity: None = None
+
+    @property
+    def key(self) -> Hashable:
+        return self.address
+
+    @property
+    def host(self) -> str:
+        return normalise_host(self.address[0])
+
+    def send(self, data: bytes) -> None:
+        self._transport.write(data, self.address)
+
+    def __str__(self) -> str:
+        host, port = self.host, self.address[1]
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

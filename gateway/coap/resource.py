@@ -1,0 +1,87 @@
+"""
+The resource API: txThings' C{CoAPResource}, with what the engine adds.
+
+Dialects subclass L{Resource} and implement C{render_GET}/C{render_POST}/...,
+returning a C{txthings.coap.Message} or a Deferred firing with one, or raising
+a L{gateway.coap.errors.CoAPError}.  The request they receive carries
+C{request.peer} (an L{IPeer}) and C{request.remote} (its address).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar, Iterator
+
+from txthings import coap as tx
+from txthings.resource import CoAPResource
+
+from . import numbers as n
+
+#: Renders a notification for one observer's stored request.
+NotificationRenderer = Callable[[Any], Any]
+
+
+class Resource(CoAPResource):  # type: ignore[misc]
+    """
+    A CoAP resource served by the gateway engine.
+
+    @cvar understood_options: non-standard option numbers this resource
+        handles; an odd (critical) one not listed here gets 4.02.
+    @cvar link_attributes: extra RFC 6690 attributes for C{/.well-known/core},
+        e.g. C{{"rt": "temperature", "ct": "50"}}.
+    """
+
+    understood_options: ClassVar[frozenset[int]] = frozenset()
+    link_attributes: ClassVar[dict[str, str]] = {}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.visible = True
+
+    def updatedState(self) -> None:
+        """Re-render every observer's request and notify it."""
+        self.notify()
+
+    def notify(self, render: NotificationRenderer | None = None) -> None:
+        """
+        Notify every observer, with C{render(request)} instead of the resource's
+        C{render_GET} when given (for notifications that carry a change rather
+        than the whole state).
+        """
+        for observation in list(self.observers.values()):
+            observation.trigger(render)
+
+
+class WellKnownCore(Resource):
+    """C{/.well-known/core} in RFC 6690 link format, walked from the root."""
+
+    def __init__(self, root: CoAPResource) -> None:
+        super().__init__()
+        self.visible = False
+        self._root = root
+
+    def render_GET(self, request: Any) -> Any:
+        response = tx.Message(code=n.CONTENT, payload=self.links().encode("utf-8"))
+        response.opt.content_format = n.LINK_FORMAT
+        return response
+
+    def links(self) -> str:
+        return ",".join(_links(self._root, ""))
+
+
+def _segment(name: bytes | str) -> str:
+    return name.decode("utf-8", "replace") if isinstance(name, bytes) else name
+
+
+def _links(resource: CoAPResource, path: str) -> Iterator[str]:
+    for name in sorted(resource.children, key=_segment):
+        child = resource.children[name]
+        child_path = f"{path}/{_segment(name)}"
+        if getattr(child, "visible", False):
+            attributes = "".join(
+                f';{key}="{value}"' if not value.isdigit() else f";{key}={value}"
+                for key, value in getattr(child, "link_attributes", {}).items()
+            )
+            if child.observable:
+                attributes += ";obs"
+            yield f"<{child_path}>{attributes}"
+        yield from _links(child, child_path)
