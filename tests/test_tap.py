@@ -1,0 +1,238 @@
+"""
+Tests for L{gateway.tap}: the twistd options and the composed service.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_twisted
+from twisted.application import internet, service
+from twisted.application.service import IServiceMaker
+from twisted.internet.defer import Deferred
+from twisted.internet.protocol import DatagramProtocol
+from twisted.logger import LogLevel, LogPublisher, capturedLogs
+from twisted.plugin import getPlugins
+from twisted.python import usage
+
+from gateway.coap.server import CoAPServer
+from gateway.tap import GatewayService, LogLevelService, Options, build_service, makeService
+
+#: CON GET /nothing with message ID 0x1234 and no token.
+GET_NOTHING = bytes([0x40, 0x01, 0x12, 0x34, 0xB7]) + b"nothing"
+
+
+def _reactor() -> Any:
+    from twisted.internet import reactor
+
+    return reactor
+
+
+def parse(argv: list[str], environ: dict[str, str] | None = None) -> Options:
+    options = Options(environ=environ or {})
+    options.parseOptions(argv)
+    return options
+
+
+def local_options(tmp_path: Path, *extra: str) -> Options:
+    return parse(["--data-dir", str(tmp_path / "var"), "--coap-port", "0", *extra])
+
+
+class _Client(DatagramProtocol):
+    def __init__(self) -> None:
+        self.answer: Deferred[bytes] = Deferred()
+
+    def datagramReceived(self, datagram: bytes, addr: Any) -> None:
+        if not self.answer.called:
+            self.answer.callback(datagram)
+
+
+async def exchange(host: str, port: int, datagram: bytes) -> bytes:
+    reactor = _reactor()
+    client = _Client()
+    listening = reactor.listenUDP(0, client, interface=host)
+    try:
+        client.transport.write(datagram, (host, port))
+        return await client.answer.addTimeout(10, reactor)
+    finally:
+        await listening.stopListening()
+
+
+def test_plugin_is_registered() -> None:
+    """twistd finds the coap-gateway ServiceMaker, which points at gateway.tap."""
+    makers = {m.tapname: m for m in getPlugins(IServiceMaker)}
+    maker = makers["coap-gateway"]
+    assert maker.options is Options
+    assert maker.makeService is makeService
+
+
+def test_no_arguments_gives_defaults() -> None:
+    """Without arguments the options carry the built-in defaults."""
+    settings = parse([])["settings"]
+    assert (settings.coap.bind, settings.coap.port) == ("::", 5683)
+    assert settings.storage.data_dir == "./var"
+
+
+def test_config_file_and_overrides(tmp_path: Path) -> None:
+    """--config reads the file and each override option replaces its key."""
+    path = tmp_path / "gw.toml"
+    path.write_text('[coap]\nport = 7000\nack_timeout = 9.0\n[log]\nlevel = "error"\n')
+    settings = parse(
+        [
+            "--config", str(path),
+            "--coap-port", "7001",
+            "--coap-bind", "127.0.0.1",
+            "--api-port", "9090",
+            "--data-dir", "/srv/gw",
+            "--log-level", "debug",
+        ]
+    )["settings"]
+    assert (settings.coap.bind, settings.coap.port) == ("127.0.0.1", 7001)
+    assert settings.coap.transmission.ack_timeout == 9.0
+    assert settings.api.port == 9090
+    assert settings.storage.data_dir == "/srv/gw"
+    assert settings.log.level == "debug"
+
+
+def test_environment_is_used() -> None:
+    """The options take GATEWAY_* variables from the environment they are given."""
+    assert parse([], {"GATEWAY_COAP_PORT": "7100"})["settings"].coap.port == 7100
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "message"),
+    [
+        (["--coap-port", "abc"], {}, "--coap-port: expected an integer, got 'abc'"),
+        (["--coap-bind", "example"], {}, "--coap-bind: expected an IP address literal"),
+        (["--log-level", "loud"], {}, "--log-level: 'level' must be in"),
+        ([], {"GATEWAY_COAP_PORT": "abc"}, "GATEWAY_COAP_PORT: expected an integer"),
+        (["--config", "/nonexistent/gw.toml"], {}, "/nonexistent/gw.toml: cannot read"),
+    ],
+)
+def test_bad_settings_are_usage_errors(
+    argv: list[str], environ: dict[str, str], message: str
+) -> None:
+    """A bad option, variable or file stops start-up with a usage error naming it."""
+    with pytest.raises(usage.UsageError) as raised:
+        parse(argv, environ)
+    assert str(raised.value).startswith(message)
+
+
+def test_make_service_composes_the_gateway(tmp_path: Path) -> None:
+    """makeService builds a MultiService with the CoAP UDP listener and creates the data dir."""
+    options = local_options(tmp_path)
+    top = makeService(options)
+    assert isinstance(top, service.MultiService)
+    assert isinstance(top, GatewayService)
+    udp = top.getServiceNamed("coap")
+    assert isinstance(udp, internet.UDPServer)
+    assert isinstance(top.coap, CoAPServer)
+    assert any(isinstance(child, LogLevelService) for child in top)
+    assert (tmp_path / "var").is_dir()
+    assert (tmp_path / "var" / "api-key").is_file()
+    assert not top.running
+
+
+def test_configured_api_key_is_not_written(tmp_path: Path) -> None:
+    """With api.key set no key file is generated."""
+    top = makeService(parse(["--data-dir", str(tmp_path)], {"GATEWAY_API_KEY": "k"}))
+    assert isinstance(top, GatewayService)
+    assert not (tmp_path / "api-key").exists()
+
+
+def test_engine_gets_configured_parameters(tmp_path: Path) -> None:
+    """The CoAP engine is built with the transmission parameters and limits of [coap]."""
+    options = parse(
+        ["--data-dir", str(tmp_path)],
+        {"GATEWAY_COAP_ACK_TIMEOUT": "7", "GATEWAY_COAP_MAX_PEERS": "3"},
+    )
+    top = build_service(options["settings"], _reactor(), LogPublisher())
+    assert top.coap.params.ack_timeout == 7.0
+    assert top.coap.limits.max_peers == 3
+
+
+def test_dtls_configured_is_logged_not_fatal(tmp_path: Path) -> None:
+    """With COAP_DTLS_ENABLED=true the gateway still builds and warns that DTLS is not served."""
+    options = parse(["--data-dir", str(tmp_path)], {"COAP_DTLS_ENABLED": "true"})
+    with capturedLogs() as events:
+        build_service(options["settings"], _reactor(), LogPublisher())
+    warnings = [e for e in events if e["log_level"] == LogLevel.warn]
+    assert len(warnings) == 1
+    assert warnings[0]["dtls_port"] == 5684
+
+
+@pytest_twisted.ensureDeferred
+async def test_start_serve_and_stop(tmp_path: Path) -> None:
+    """A started gateway answers CoAP on its UDP port, logs where, and stopService releases it."""
+    top = build_service(
+        local_options(tmp_path, "--coap-bind", "127.0.0.1")["settings"],
+        _reactor(),
+        LogPublisher(),
+    )
+    with capturedLogs() as events:
+        top.startService()
+    transport = top.coap.transport
+    try:
+        port = transport.getHost().port
+        started = [e for e in events if "coap_port" in e]
+        assert [(e["coap_host"], e["coap_port"]) for e in started] == [("127.0.0.1", port)]
+        answer = await exchange("127.0.0.1", port, GET_NOTHING)
+        assert answer[:4] == bytes([0x60, 0x84, 0x12, 0x34])  # ACK 4.04, same MID
+    finally:
+        await top.stopService()
+    assert not top.running
+    assert not transport.connected
+    assert top.coap.transport is None
+
+
+@pytest.mark.skipif(not socket.has_ipv6, reason="no IPv6 on this host")
+@pytest_twisted.ensureDeferred
+async def test_default_bind_serves_ipv4_and_ipv6(tmp_path: Path) -> None:
+    """Bound to '::' (the default) one socket answers both IPv4 and IPv6 clients."""
+    top = build_service(local_options(tmp_path)["settings"], _reactor(), LogPublisher())
+    top.startService()
+    try:
+        sock = top.coap.transport.socket
+        if sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY):
+            pytest.skip("this host makes IPv6 sockets v6-only")
+        port = top.coap.transport.getHost().port
+        for host in ("127.0.0.1", "::1"):
+            answer = await exchange(host, port, GET_NOTHING)
+            assert answer[1] == 0x84
+    finally:
+        await top.stopService()
+
+
+def test_log_level_filters_while_running() -> None:
+    """While running, the log level service drops events below its level; stopped, none."""
+    seen: list[str] = []
+    publisher = LogPublisher(lambda event: seen.append(event["log_format"]))
+    level = LogLevelService(LogLevel.warn, publisher)
+    level.startService()
+    publisher({"log_level": LogLevel.info, "log_format": "info", "log_namespace": "t"})
+    publisher({"log_level": LogLevel.warn, "log_format": "warn", "log_namespace": "t"})
+    level.stopService()
+    publisher({"log_level": LogLevel.info, "log_format": "after", "log_namespace": "t"})
+    assert seen == ["warn", "after"]
+
+
+def test_debug_level_leaves_observers_alone() -> None:
+    """At level debug nothing is filtered."""
+    seen: list[str] = []
+    publisher = LogPublisher(lambda event: seen.append(event["log_format"]))
+    level = LogLevelService(LogLevel.debug, publisher)
+    level.startService()
+    publisher({"log_level": LogLevel.debug, "log_format": "debug", "log_namespace": "t"})
+    level.stopService()
+    assert seen == ["debug"]
+
+
+def test_makeservice_does_not_touch_the_working_directory(tmp_path: Path) -> None:
+    """Only the configured data dir is created, not ./var in the current directory."""
+    before = os.path.exists("var")
+    makeService(local_options(tmp_path))
+    assert os.path.exists("var") == before
