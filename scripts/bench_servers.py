@@ -145,7 +145,8 @@ def serve_rawecho(host: str, port: int, log: str | None) -> None:
         if len(data) < 4:
             continue
         tkl = data[0] & 15
-        send(bytes([0x60 | tkl, 0x45]) + data[2 : 4 + tkl], addr)
+        code = 0x44 if data[1] == 2 else 0x45  # POST -> 2.04, else 2.05
+        send(bytes([0x60 | tkl, code]) + data[2 : 4 + tkl], addr)
 
 
 SERVERS = {
