@@ -8,7 +8,7 @@ become their error responses, anything else a logged 5.00.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.interfaces import IReactorTime
@@ -64,13 +64,23 @@ class Dispatcher:
         self._observations = observations
         self._blockwise = blockwise
 
-    def handle(self, request: Any, peer: IPeer) -> Deferred[Any]:
-        """Serve one request from C{peer}; the Deferred never fails."""
+    def handle(self, request: Any, peer: IPeer, respond: Callable[[Any], object]) -> None:
+        """
+        Serve one request from C{peer}: C{respond(message)} is called once,
+        synchronously when the resource answers at once, never with an error.
+        """
         request.peer = peer
         request.remote = peer.address
-        d = maybeDeferred(self._dispatch, request, peer)
-        d.addErrback(self._failed, request, peer)
-        return d
+        try:
+            result = self._dispatch(request, peer)
+        except Exception:
+            respond(self._failed(Failure(), request, peer))
+            return
+        if isinstance(result, Deferred):
+            result.addErrback(self._failed, request, peer)
+            result.addCallback(respond)
+        else:
+            respond(result)
 
     def render_notification(
         self, observation: Observation, render: NotificationRenderer | None
@@ -109,7 +119,8 @@ class Dispatcher:
             raise errors.RequestEntityTooLarge("request body too large", size1=limit)
 
         key = None
-        block1 = request.opt.block1
+        block1_option = options.get(n.BLOCK1)
+        block1 = block1_option[0].value if block1_option else None
         block1_szx = 0
         if block1 is not None:
             key = transfer_key(peer.key, request)
@@ -118,15 +129,16 @@ class Dispatcher:
                 response = tx.Message(code=n.CONTINUE)
                 response.opt.block1 = (block1.block_number, True, block1_szx)
                 return response
-        block2 = request.opt.block2
-        if block2 is not None and block2.block_number > 0:
+        block2 = options.get(n.BLOCK2)
+        if block2 is not None and block2[0].value.block_number > 0:
             key = key or transfer_key(peer.key, request)
             cached = self._blockwise.cached_response(key)
             if cached is not None:
                 return self._blockwise.slice_response(key, request, cached)
 
         observation = None
-        observe = request.opt.observe
+        observe_option = options.get(n.OBSERVE)
+        observe = observe_option[0].value if observe_option else None
         if observe is not None and request.code == n.GET:
             if observe == 1:
                 self._observations.deregister(peer.key, request.token)
@@ -135,12 +147,19 @@ class Dispatcher:
                     resource, peer, request, self._clock.seconds()
                 )
 
-        d = maybeDeferred(resource.render, request)
-        d.addCallback(self._check_message)
-        d.addCallback(self._finish, request, peer, key, observation, block1, block1_szx)
-        if observation is not None:
-            d.addErrback(self._cancel_observation, observation)
-        return d
+        try:
+            result = resource.render(request)
+            if isinstance(result, Deferred):
+                result.addCallback(self._finish, request, peer, key, observation, block1, block1_szx)
+            else:
+                result = self._finish(result, request, peer, key, observation, block1, block1_szx)
+        except BaseException:
+            if observation is not None:
+                self._observations.cancel(observation)
+            raise
+        if observation is not None and isinstance(result, Deferred):
+            result.addErrback(self._cancel_observation, observation)
+        return result
 
     @staticmethod
     def _check_message(response: Any) -> Any:
@@ -160,8 +179,10 @@ class Dispatcher:
         block1: Any,
         block1_szx: int,
     ) -> Any:
+        response = self._check_message(response)
         success = 64 <= response.code < 96
-        accept = request.opt.accept
+        accept_option = request.opt._options.get(n.ACCEPT)
+        accept = accept_option[0].value if accept_option else None
         if accept is not None and success:
             content_format = response.opt.content_format
             if content_format is not None and content_format != accept:
@@ -173,7 +194,7 @@ class Dispatcher:
                 self._observations.cancel(observation)
         if block1 is not None:
             response.opt.block1 = (block1.block_number, False, block1_szx)
-        if len(response.payload) > self._limits.max_block_size or request.opt.block2 is not None:
+        if len(response.payload) > self._limits.max_block_size or n.BLOCK2 in request.opt._options:
             response = self._blockwise.slice_response(
                 key or transfer_key(peer.key, request), request, response
             )

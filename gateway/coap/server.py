@@ -167,7 +167,7 @@ class CoAPServer(DatagramProtocol):
 
     def _serve(self, peer: IPeer, request: Any, entry: Entry) -> None:
         responder = _Responder(self, peer, request, entry)
-        self.dispatcher.handle(request, peer).addCallback(responder.respond)
+        self.dispatcher.handle(request, peer, responder.respond)
         if not responder.done and request.mtype == n.CON:
             responder.timer = self.clock.callLater(
                 self.params.piggyback_delay, responder.send_empty_ack

@@ -98,7 +98,7 @@ def test_block_option_decodes_to_tuple() -> None:
 
 def test_block_option_over_three_bytes_is_invalid() -> None:
     """A four-byte Block1 (the audit's struct.error crash) is a bad critical option."""
-    message = codec.decode(bytes.fromhex("40030001" + "d40300000000"))
+    message = codec.decode(bytes.fromhex("40030001" + "d40e00000000"))
     assert message.invalid_options == [n.BLOCK1]
 
 
