@@ -1,0 +1,182 @@
+"""
+SQLite-specific behaviour: pragmas, migrations, group commit, restart.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+import pytest_twisted
+from twisted.internet.defer import gatherResults
+
+from gateway.service.errors import Conflict, NotFound
+from gateway.service.model import (
+    Attribute,
+    AttributeScope,
+    Claim,
+    Credential,
+    CredentialKind,
+    Device,
+    PowerMode,
+    Profile,
+    TelemetryPoint,
+)
+from gateway.store.sqlite import MIGRATIONS, SQLiteStore, open_sqlite_store
+
+
+def _reactor():  # type: ignore[no-untyped-def]
+    from twisted.internet import reactor
+
+    return reactor
+
+
+@pytest_twisted.ensureDeferred
+async def test_schema_and_pragmas(tmp_path: Path) -> None:
+    """A new database is migrated to the latest version and uses WAL."""
+    path = str(tmp_path / "g.db")
+    store = await open_sqlite_store(_reactor(), path)
+    await store.close()
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        conn.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_foreign_keys_enforced(tmp_path: Path) -> None:
+    """The writer connection enforces foreign keys."""
+    store = await open_sqlite_store(_reactor(), str(tmp_path / "g.db"))
+    try:
+        fk = await store._submit(
+            lambda c: c.execute("PRAGMA foreign_keys").fetchone()[0]
+        )
+        sync = await store._submit(
+            lambda c: c.execute("PRAGMA synchronous").fetchone()[0]
+        )
+        assert fk == 1
+        assert sync == 1  # NORMAL
+    finally:
+        await store.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_newer_schema_refused(tmp_path: Path) -> None:
+    """A database from a newer gateway version is refused at open."""
+    path = str(tmp_path / "g.db")
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version={len(MIGRATIONS) + 1}")
+    conn.close()
+    with pytest.raises(RuntimeError):
+        await open_sqlite_store(_reactor(), path)
+
+
+@pytest_twisted.ensureDeferred
+async def test_group_commit(tmp_path: Path) -> None:
+    """Writes queued within one reactor tick are committed in one transaction."""
+    store = await open_sqlite_store(_reactor(), str(tmp_path / "g.db"))
+    try:
+        await store.put_profile(Profile("default"))
+        await store.create_device(Device("d1", "one"))
+        before = store.transactions
+        await gatherResults(
+            [
+                store.set_attributes("d1", AttributeScope.CLIENT, {f"k{i}": i}, i)
+                for i in range(50)
+            ]
+        )
+        assert store.transactions == before + 1
+        assert len(await store.get_attributes("d1", AttributeScope.CLIENT)) == 50
+    finally:
+        await store.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_failure_in_batch_isolated(tmp_path: Path) -> None:
+    """A failing write in a batch fails alone; the others in the batch commit."""
+    store = await open_sqlite_store(_reactor(), str(tmp_path / "g.db"))
+    try:
+        await store.put_profile(Profile("default"))
+        a = store.create_device(Device("d1", "one"))
+        b = store.create_device(Device("d2", "one"))  # same name: conflict
+        c = store.create_device(Device("d3", "three"))
+        bad = store.set_attributes("zz", AttributeScope.SHARED, {"a": 1}, 1)
+        await a
+        with pytest.raises(Conflict):
+            await b
+        await c
+        with pytest.raises(NotFound):
+            await bad
+        assert [d.id for d in await store.list_devices()] == ["d1", "d3"]
+    finally:
+        await store.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_work_happens_off_the_reactor_thread(tmp_path: Path) -> None:
+    """Operations run on the writer thread and results arrive on the reactor thread."""
+    store = await open_sqlite_store(_reactor(), str(tmp_path / "g.db"))
+    try:
+        main = threading.get_ident()
+        worker = await store._submit(lambda c: threading.get_ident())
+        assert worker != main
+        assert threading.get_ident() == main
+    finally:
+        await store.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_closed_store_refuses_calls(tmp_path: Path) -> None:
+    """After close, calls fail instead of hanging, and close may be repeated."""
+    store = await open_sqlite_store(_reactor(), str(tmp_path / "g.db"))
+    pending = store.put_profile(Profile("default"))
+    await store.close()
+    await pending  # queued before close: still written
+    await store.close()
+    with pytest.raises(RuntimeError):
+        await store.list_profiles()
+
+
+@pytest_twisted.ensureDeferred
+async def test_restart_keeps_everything(tmp_path: Path) -> None:
+    """Devices, credentials, attributes, telemetry, profiles and claims survive a reopen."""
+    path = str(tmp_path / "g.db")
+    profile = Profile("psm", power_mode=PowerMode.PSM, psm_activity_timer=10000)
+    device = Device("d1", "one", application="app", profile="psm", created=12.5)
+    creds = [
+        Credential("d1", CredentialKind.ACCESS_TOKEN, "digest"),
+        Credential("d1", CredentialKind.PSK, "ident", b"\x01\x02"),
+        Credential("d1", CredentialKind.X509, "ab" * 32, b"-----BEGIN"),
+        Credential("d1", CredentialKind.BASIC, "user", b"scrypt$..."),
+    ]
+    big = 123456789012345678901234567890
+
+    store: SQLiteStore = await open_sqlite_store(_reactor(), path)
+    await store.put_profile(Profile("default"))
+    await store.put_profile(profile)
+    await store.create_device(device)
+    for c in creds:
+        await store.put_credential(c)
+    await store.set_attributes("d1", AttributeScope.SHARED, {"n": {"x": [big]}}, 7)
+    await store.append_telemetry("d1", [(9, {"t": 21.5})])
+    await store.put_claim(Claim("d1", "sec", 99, 9))
+    await store.close()
+
+    store = await open_sqlite_store(_reactor(), path)
+    try:
+        assert await store.get_device("d1") == device
+        assert await store.get_profile("psm") == profile
+        assert sorted(await store.load_all_credentials(), key=lambda c: c.kind.value) == sorted(
+            creds, key=lambda c: c.kind.value
+        )
+        assert await store.get_attributes("d1", AttributeScope.SHARED) == [
+            Attribute(AttributeScope.SHARED, "n", {"x": [big]}, 7)
+        ]
+        assert await store.get_latest_telemetry("d1") == [TelemetryPoint("t", 21.5, 9)]
+        assert await store.get_claim("d1") == Claim("d1", "sec", 99, 9)
+    finally:
+        await store.close()
