@@ -1,0 +1,347 @@
+"""The message layer: piggybacking, separate responses, dedup, pings, errors."""
+
+from __future__ import annotations
+
+import pytest
+from twisted.logger import globalLogPublisher
+
+from gateway.coap import codec
+from gateway.coap import numbers as n
+from gateway.coap.params import EngineLimits, TransmissionParameters
+
+from .resources import Broken, Later, Option4209, Text, tree
+from .support import OTHER, PEER, make_server, option, request
+
+
+def test_con_get_is_piggybacked() -> None:
+    """A CON GET answered at once gets an ACK with the same MID and token."""
+    server, transport, _ = make_server(tree(hello=Text()))
+    server.datagramReceived(request(path="hello", mid=7, token=b"ab"), PEER)
+    [reply] = transport.take()
+    assert (reply.mtype, reply.mid, reply.token, reply.code) == (n.ACK, 7, b"ab", n.CONTENT)
+    assert reply.payload == b"hello"
+    assert option(reply, n.CONTENT_FORMAT) == n.TEXT_PLAIN
+
+
+def test_non_request_gets_non_response() -> None:
+    """A NON request is answered with a NON carrying a fresh MID and the token."""
+    server, transport, _ = make_server(tree(hello=Text()))
+    server.datagramReceived(request(path="hello", mtype=n.NON, mid=9), PEER)
+    [reply] = transport.take()
+    assert reply.mtype == n.NON
+    assert reply.token == b"t1"
+    assert reply.code == n.CONTENT
+
+
+def test_slow_handler_gets_empty_ack_then_separate_con() -> None:
+    """A handler slower than the piggyback delay gets an empty ACK, then a CON response."""
+    later = Later()
+    server, transport, clock = make_server(tree(slow=later))
+    server.datagramReceived(request(path="slow", mid=5, token=b"tk"), PEER)
+    assert transport.take() == []
+    clock.advance(0.1)
+    [ack] = transport.take()
+    assert (ack.mtype, ack.code, ack.mid, ack.token) == (n.ACK, n.EMPTY, 5, b"")
+    later.pending[0].callback(Text().render_GET(None))
+    [response] = transport.take()
+    assert (response.mtype, response.code, response.token) == (n.CON, n.CONTENT, b"tk")
+    assert response.mid != 5
+
+
+def test_separate_response_is_retransmitted_with_backoff() -> None:
+    """An unacknowledged separate CON is resent at doubling intervals, then given up."""
+    params = TransmissionParameters(ack_timeout=2.0, ack_random_factor=1.0, max_retransmit=4)
+    later = Later()
+    server, transport, clock = make_server(tree(slow=later), params=params)
+    server.datagramReceived(request(path="slow"), PEER)
+    clock.advance(0.1)
+    transport.take()
+    later.pending[0].callback(Text().render_GET(None))
+    times = [clock.seconds()] if transport.take() else []
+    for _ in range(140):
+        clock.advance(0.5)
+        if transport.written:
+            transport.take()
+            times.append(clock.seconds())
+    gaps = [round(b - a, 3) for a, b in zip(times, times[1:])]
+    assert gaps == [2.0, 4.0, 8.0, 16.0]
+    assert len(server.transmitter) == 0
+
+
+def test_ack_stops_retransmission() -> None:
+    """The peer's empty ACK for the separate response ends its retransmission."""
+    later = Later()
+    server, transport, clock = make_server(tree(slow=later))
+    server.datagramReceived(request(path="slow"), PEER)
+    clock.advance(0.1)
+    transport.take()
+    later.pending[0].callback(Text().render_GET(None))
+    [response] = transport.take()
+    server.datagramReceived(codec.empty(n.ACK, response.mid), PEER)
+    clock.advance(100)
+    assert transport.take() == []
+
+
+def test_ack_from_another_peer_does_not_settle() -> None:
+    """Exchanges are keyed by peer and MID: an ACK from elsewhere is ignored."""
+    later = Later()
+    server, transport, clock = make_server(tree(slow=later))
+    server.datagramReceived(request(path="slow"), PEER)
+    clock.advance(0.1)
+    transport.take()
+    later.pending[0].callback(Text().render_GET(None))
+    [response] = transport.take()
+    server.datagramReceived(codec.empty(n.ACK, response.mid), OTHER)
+    clock.advance(10)
+    assert [m.mid for m in transport.take()] == [response.mid]
+
+
+def test_rst_cancels_separate_response() -> None:
+    """An RST to the separate response ends its retransmission."""
+    later = Later()
+    server, transport, clock = make_server(tree(slow=later))
+    server.datagramReceived(request(path="slow"), PEER)
+    clock.advance(0.1)
+    transport.take()
+    later.pending[0].callback(Text().render_GET(None))
+    [response] = transport.take()
+    server.datagramReceived(codec.empty(n.RST, response.mid), PEER)
+    clock.advance(100)
+    assert transport.take() == []
+
+
+def test_ping_gets_rst() -> None:
+    """An empty CON (CoAP ping) is answered with an RST of the same MID."""
+    server, transport, _ = make_server(tree())
+    server.datagramReceived(codec.empty(n.CON, 0x4242), PEER)
+    [reply] = transport.take()
+    assert (reply.mtype, reply.code, reply.mid) == (n.RST, n.EMPTY, 0x4242)
+
+
+def test_duplicate_con_replays_response() -> None:
+    """A retransmitted CON is not handled again; the cached ACK is replayed."""
+    hello = Text()
+    server, transport, _ = make_server(tree(hello=hello))
+    data = request(path="hello", code=n.POST, mid=3, payload=b"x")
+    server.datagramReceived(data, PEER)
+    server.datagramReceived(data, PEER)
+    first, second = transport.written
+    assert first[0] == second[0]
+    assert len(hello.received) == 1
+
+
+def test_duplicate_while_pending_is_ignored() -> None:
+    """A retransmission that arrives while the handler runs gets nothing extra."""
+    later = Later()
+    server, transport, _ = make_server(tree(slow=later))
+    data = request(path="slow", mid=3)
+    server.datagramReceived(data, PEER)
+    server.datagramReceived(data, PEER)
+    assert transport.take() == []
+    assert len(later.pending) == 1
+
+
+def test_duplicate_after_empty_ack_gets_empty_ack() -> None:
+    """A retransmission after the empty ACK gets the empty ACK again."""
+    later = Later()
+    server, transport, clock = make_server(tree(slow=later))
+    data = request(path="slow", mid=3)
+    server.datagramReceived(data, PEER)
+    clock.advance(0.1)
+    transport.take()
+    server.datagramReceived(data, PEER)
+    [again] = transport.take()
+    assert (again.mtype, again.code, again.mid) == (n.ACK, n.EMPTY, 3)
+
+
+def test_reused_mid_with_new_token_is_served() -> None:
+    """A rebooted device reusing a MID with another token gets a fresh answer."""
+    hello = Text()
+    server, transport, _ = make_server(tree(hello=hello))
+    server.datagramReceived(request(path="hello", mid=1, token=b"a"), PEER)
+    server.datagramReceived(request(path="hello", mid=1, token=b"b"), PEER)
+    first, second = transport.take()
+    assert (first.token, second.token) == (b"a", b"b")
+    assert len(hello.received) == 2
+
+
+def test_reused_mid_with_new_code_is_served() -> None:
+    """A reused MID carrying another method is a new request, not a duplicate."""
+    hello = Text()
+    server, transport, _ = make_server(tree(hello=hello))
+    server.datagramReceived(request(path="hello", mid=1), PEER)
+    server.datagramReceived(request(path="hello", mid=1, code=n.POST), PEER)
+    first, second = transport.take()
+    assert (first.code, second.code) == (n.CONTENT, n.CHANGED)
+
+
+def test_dedup_expires_after_exchange_lifetime() -> None:
+    """After EXCHANGE_LIFETIME the same datagram is handled as new."""
+    hello = Text()
+    params = TransmissionParameters()
+    server, transport, clock = make_server(tree(hello=hello), params=params)
+    data = request(path="hello", mid=1)
+    server.datagramReceived(data, PEER)
+    clock.advance(params.exchange_lifetime - 1)
+    server.datagramReceived(data, PEER)
+    assert len(hello.received) == 1
+    clock.advance(2)
+    server.datagramReceived(data, PEER)
+    assert len(hello.received) == 2
+
+
+def test_non_dedup_uses_non_lifetime() -> None:
+    """NON messages are remembered for NON_LIFETIME only."""
+    hello = Text()
+    params = TransmissionParameters()
+    server, _, clock = make_server(tree(hello=hello), params=params)
+    data = request(path="hello", mid=1, mtype=n.NON)
+    server.datagramReceived(data, PEER)
+    clock.advance(params.non_lifetime + 1)
+    server.datagramReceived(data, PEER)
+    assert len(hello.received) == 2
+
+
+def test_spoofed_flood_is_bounded() -> None:
+    """Requests from many sources never hold more than the dedup bound."""
+    limits = EngineLimits(dedup_entries=500)
+    server, transport, _ = make_server(tree(hello=Text()), limits=limits)
+    for i in range(5000):
+        server.datagramReceived(request(path="hello", mid=i), ("10.0.0.1", 1024 + i))
+    assert len(server.dedup) <= 500
+    assert len(transport.written) == 5000
+
+
+def test_per_peer_dedup_bound() -> None:
+    """One peer cannot hold more than its own share of the dedup table."""
+    limits = EngineLimits(dedup_entries_per_peer=8)
+    server, _, _ = make_server(tree(hello=Text()), limits=limits)
+    for mid in range(100):
+        server.datagramReceived(request(path="hello", mid=mid), PEER)
+    assert len(server.dedup) == 8
+
+
+@pytest.mark.parametrize(
+    "path, code, options, expected",
+    [
+        ("nope", n.GET, (), n.NOT_FOUND),
+        ("hello/deeper", n.GET, (), n.NOT_FOUND),
+        ("hello", n.DELETE, (), n.METHOD_NOT_ALLOWED),
+        ("hello", 5, (), n.METHOD_NOT_ALLOWED),
+        ("hello", 31, (), n.METHOD_NOT_ALLOWED),
+        ("hello", n.GET, ((2049, b"x"),), n.BAD_OPTION),
+        ("hello", n.GET, ((4209, b"x"),), n.BAD_OPTION),
+        ("hello", n.GET, ((65001, b""),), n.BAD_OPTION),
+        ("hello", n.GET, ((n.PROXY_URI, b"coap://x/"),), n.PROXYING_NOT_SUPPORTED),
+        ("hello", n.GET, ((n.PROXY_SCHEME, b"http"),), n.PROXYING_NOT_SUPPORTED),
+        ("hello", n.GET, ((n.ACCEPT, 50),), n.NOT_ACCEPTABLE),
+        ("hello", n.GET, ((n.ACCEPT, 0),), n.CONTENT),
+        ("hello", n.GET, ((4210, b"elective"),), n.CONTENT),
+        ("hello", n.GET, ((n.IF_NONE_MATCH, b""),), n.CONTENT),
+        ("opt", n.GET, ((4209, b"Basic abc"),), n.CONTENT),
+        ("broken", n.PUT, (), n.FORBIDDEN),
+    ],
+)
+def test_error_codes(path: str, code: int, options: tuple, expected: int) -> None:
+    """Each kind of unservable request gets its RFC 7252 code and a diagnostic."""
+    server, transport, _ = make_server(tree(hello=Text(), opt=Option4209(), broken=Broken()))
+    server.datagramReceived(request(path=path, code=code, options=options), PEER)
+    [reply] = transport.take()
+    assert reply.code == expected
+    if expected >= 128:
+        assert reply.payload
+
+
+def test_too_large_payload_gets_413_with_size1() -> None:
+    """A body over the limit gets 4.13 with Size1 telling the limit."""
+    limits = EngineLimits(max_body_size=100)
+    server, transport, _ = make_server(tree(hello=Text()), limits=limits)
+    server.datagramReceived(request(path="hello", code=n.POST, payload=b"x" * 101), PEER)
+    [reply] = transport.take()
+    assert reply.code == n.REQUEST_ENTITY_TOO_LARGE
+    assert option(reply, n.SIZE1) == 100
+
+
+def test_announced_size1_over_limit_gets_413() -> None:
+    """A request announcing a too-large body with Size1 is refused up front."""
+    limits = EngineLimits(max_body_size=100)
+    server, transport, _ = make_server(tree(hello=Text()), limits=limits)
+    server.datagramReceived(request(path="hello", code=n.POST, options=((n.SIZE1, 5000),)), PEER)
+    [reply] = transport.take()
+    assert reply.code == n.REQUEST_ENTITY_TOO_LARGE
+
+
+def test_handler_exception_gets_500_logged_once_without_payload() -> None:
+    """A raising handler gets 5.00; the failure is logged once with the peer, not the payload."""
+    events: list[dict] = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        server, transport, _ = make_server(tree(broken=Broken()))
+        server.datagramReceived(request(path="broken", payload=b""), PEER)
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+    [reply] = transport.take()
+    assert reply.code == n.INTERNAL_SERVER_ERROR
+    failures = [e for e in events if e.get("log_failure") is not None]
+    assert len(failures) == 1
+    assert failures[0]["peer"] == "127.0.0.1:40000"
+
+
+def test_failed_deferred_gets_500() -> None:
+    """A handler whose Deferred fails gets 5.00 too."""
+    server, transport, _ = make_server(tree(broken=Broken()))
+    server.datagramReceived(request(path="broken", code=n.POST), PEER)
+    [reply] = transport.take()
+    assert reply.code == n.INTERNAL_SERVER_ERROR
+
+
+def test_uri_path_in_one_option_is_split() -> None:
+    """A whole path sent as one Uri-Path option reaches the nested resource."""
+    inner = Text(b"deep")
+    root = tree()
+    mid = Text()
+    root.putChild(b"a", mid)
+    mid.putChild(b"b", inner)
+    server, transport, _ = make_server(root)
+    server.datagramReceived(request(path="", options=((n.URI_PATH, b"a/b"),)), PEER)
+    [reply] = transport.take()
+    assert reply.payload == b"deep"
+
+
+def test_request_sees_peer_and_options() -> None:
+    """A resource sees the peer address and every option of the request."""
+    hello = Option4209()
+    server, _, _ = make_server(tree(opt=hello))
+    server.datagramReceived(request(path="opt", options=((4209, b"v"), (n.URI_QUERY, b"a=1"))), PEER)
+    [seen] = hello.received
+    assert seen.remote == PEER
+    assert seen.peer.address == PEER
+    assert seen.opt.getOption(4209)[0].value == b"v"
+    assert seen.opt.uri_query == [b"a=1"]
+
+
+def test_request_in_ack_is_dropped() -> None:
+    """A request code inside an ACK is a format error and gets nothing."""
+    server, transport, _ = make_server(tree(hello=Text()))
+    server.datagramReceived(request(path="hello", mtype=n.ACK), PEER)
+    assert transport.take() == []
+
+
+def test_unexpected_con_response_gets_rst() -> None:
+    """A CON response to nothing we asked is reset."""
+    server, transport, _ = make_server(tree())
+    server.datagramReceived(request(code=n.CONTENT, mid=77), PEER)
+    [reply] = transport.take()
+    assert (reply.mtype, reply.mid) == (n.RST, 77)
+
+
+def test_well_known_core_lists_resources() -> None:
+    """/.well-known/core lists the tree in link format with obs markers."""
+    from .resources import Observable
+
+    server, transport, _ = make_server(tree(hello=Text(), obs=Observable()))
+    server.datagramReceived(request(path=".well-known/core"), PEER)
+    [reply] = transport.take()
+    assert reply.code == n.CONTENT
+    assert option(reply, n.CONTENT_FORMAT) == n.LINK_FORMAT
+    assert reply.payload == b"</hello>,</obs>;obs"
