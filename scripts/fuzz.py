@@ -164,7 +164,10 @@ class Mutator:
         return bytes(b[: self._r(len(b) + 1)])
 
     def extend(self, b: bytearray) -> bytes:
-        tail = os.urandom(1 + self._r(64)) if self._r(2) else bytes([self._r(256)]) * (1 + self._r(300))
+        if self._r(2):
+            tail = os.urandom(1 + self._r(64))
+        else:
+            tail = bytes([self._r(256)]) * (1 + self._r(300))
         return bytes(b) + tail
 
     def option_nibble(self, b: bytearray) -> bytes:

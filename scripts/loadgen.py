@@ -33,7 +33,7 @@ import socket
 import struct
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 # Message types and codes (RFC 7252 §3, §12.1).
@@ -222,7 +222,6 @@ def run(spec: LoadSpec) -> dict[str, Any]:
     }
     mismatch_samples: list[str] = []
     latencies: list[float] = []
-    measured_ok = 0
 
     start = t0
     measure_start = start + spec.warmup
