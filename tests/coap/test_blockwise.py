@@ -1,0 +1,182 @@
+"""Block-wise transfers (RFC 7959) through the engine."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.coap import numbers as n
+from gateway.coap.params import EngineLimits
+
+from .resources import Text, tree
+from .support import PEER, make_server, option, request
+
+BODY = bytes(i % 251 for i in range(100 * 1024))
+
+
+def _download(server, transport, szx: int, start: int = 0, **req):  # type: ignore[no-untyped-def]
+    body = b""
+    num = start
+    for mid in range(1, 10_000):
+        server.datagramReceived(
+            request(path="big", mid=mid, token=bytes([mid & 255]), options=((n.BLOCK2, (num, False, szx)),), **req),
+            PEER,
+        )
+        [reply] = transport.take()
+        assert reply.code == n.CONTENT, reply.payload
+        got_num, more, got_szx = reply.opt.block2
+        body += reply.payload
+        if not more:
+            return body, reply
+        num, szx = got_num + 1, got_szx
+    raise AssertionError("transfer did not end")
+
+
+@pytest.mark.parametrize("szx", range(7))
+def test_block2_download_at_each_size(szx: int) -> None:
+    """A 100 KiB body downloads block by block at every size from 16 to 1024."""
+    server, transport, _ = make_server(tree(big=Text(BODY)))
+    body, _ = _download(server, transport, szx)
+    assert body == BODY
+
+
+def test_unasked_large_response_is_split_with_size2() -> None:
+    """A large response to a plain GET comes as block 0 of 1024 with Size2 and an ETag."""
+    server, transport, _ = make_server(tree(big=Text(BODY)))
+    server.datagramReceived(request(path="big"), PEER)
+    [reply] = transport.take()
+    assert reply.opt.block2 == (0, True, 6)
+    assert option(reply, n.SIZE2) == len(BODY)
+    assert len(reply.payload) == 1024
+    assert reply.opt.etag is not None
+
+
+def test_first_request_for_later_block() -> None:
+    """A first request for block 5 gets block 5, not block 0."""
+    server, transport, _ = make_server(tree(big=Text(BODY)))
+    server.datagramReceived(request(path="big", options=((n.BLOCK2, (5, False, 2)),)), PEER)
+    [reply] = transport.take()
+    assert reply.opt.block2 == (5, True, 2)
+    assert reply.payload == BODY[5 * 64 : 6 * 64]
+
+
+def test_client_block_size_larger_than_ours_is_reduced() -> None:
+    """A client asking 1024-byte blocks of a 256-byte server gets 256-byte blocks."""
+    limits = EngineLimits(max_block_size=256)
+    server, transport, _ = make_server(tree(big=Text(BODY)), limits=limits)
+    body, _ = _download(server, transport, 6)
+    assert body == BODY
+
+
+def test_later_blocks_come_from_the_stored_body() -> None:
+    """Blocks after the first are cut from the body rendered once."""
+    resource = Text(BODY)
+    server, transport, _ = make_server(tree(big=resource))
+    _download(server, transport, 6)
+    assert len(resource.received) == 1
+
+
+def test_plain_get_after_block0_is_served() -> None:
+    """A plain GET in the middle of a transfer is answered (not swallowed)."""
+    server, transport, _ = make_server(tree(big=Text(BODY), hello=Text()))
+    server.datagramReceived(request(path="big", mid=1), PEER)
+    server.datagramReceived(request(path="hello", mid=2), PEER)
+    replies = transport.take()
+    assert [r.code for r in replies] == [n.CONTENT, n.CONTENT]
+    assert replies[1].payload == b"hello"
+
+
+def test_block_out_of_range_gets_402() -> None:
+    """A block number past the end gets 4.02."""
+    server, transport, _ = make_server(tree(big=Text(BODY)))
+    server.datagramReceived(request(path="big", options=((n.BLOCK2, (5000, False, 6)),)), PEER)
+    [reply] = transport.take()
+    assert reply.code == n.BAD_OPTION
+
+
+def _upload(server, transport, body: bytes, szx: int, order=None):  # type: ignore[no-untyped-def]
+    size = 1 << (szx + 4)
+    count = (len(body) + size - 1) // size
+    replies = []
+    for mid, num in enumerate(order or range(count), start=1):
+        chunk = body[num * size : (num + 1) * size]
+        more = num < count - 1
+        server.datagramReceived(
+            request(
+                code=n.PUT,
+                path="big",
+                mid=mid,
+                token=bytes([mid & 255]),
+                payload=chunk,
+                options=((n.BLOCK1, (num, more, szx)),),
+            ),
+            PEER,
+        )
+        replies.extend(transport.take())
+    return replies
+
+
+def test_block1_upload_reassembles_with_continue() -> None:
+    """A 10 KiB upload in 64-byte blocks gets 2.31 per block and reaches the resource whole."""
+    resource = Text()
+    server, transport, _ = make_server(tree(big=resource))
+    body = bytes(range(256)) * 40
+    replies = _upload(server, transport, body, 2)
+    assert {r.code for r in replies[:-1]} == {n.CONTINUE}
+    assert replies[-1].code == n.CHANGED
+    assert replies[-1].opt.block1 == (len(replies) - 1, False, 2)
+    [seen] = resource.received
+    assert seen.payload == body
+
+
+def test_block1_missing_block_gets_408() -> None:
+    """A block arriving before its predecessors gets 4.08."""
+    server, transport, _ = make_server(tree(big=Text()))
+    replies = _upload(server, transport, b"x" * 640, 2, order=[0, 2])
+    assert [r.code for r in replies] == [n.CONTINUE, n.REQUEST_ENTITY_INCOMPLETE]
+
+
+def test_block1_first_block_not_zero_gets_408() -> None:
+    """An upload starting at block 3 gets 4.08."""
+    server, transport, _ = make_server(tree(big=Text()))
+    replies = _upload(server, transport, b"x" * 640, 2, order=[3])
+    assert [r.code for r in replies] == [n.REQUEST_ENTITY_INCOMPLETE]
+
+
+def test_block1_over_limit_gets_413() -> None:
+    """An upload growing past the body limit gets 4.13 with Size1."""
+    limits = EngineLimits(max_body_size=1000)
+    server, transport, _ = make_server(tree(big=Text()), limits=limits)
+    replies = _upload(server, transport, b"x" * 4096, 6)
+    assert replies[-1].code == n.REQUEST_ENTITY_TOO_LARGE
+    assert option(replies[-1], n.SIZE1) == 1000
+
+
+def test_block1_negotiates_smaller_size() -> None:
+    """A 1024-byte first block to a 64-byte server is answered with SZX 2."""
+    limits = EngineLimits(max_block_size=64)
+    server, transport, _ = make_server(tree(big=Text()), limits=limits)
+    server.datagramReceived(
+        request(code=n.PUT, path="big", payload=b"x" * 1024, options=((n.BLOCK1, (0, True, 6)),)),
+        PEER,
+    )
+    [reply] = transport.take()
+    assert reply.code == n.CONTINUE and reply.opt.block1 == (0, True, 2)
+
+
+def test_transfers_are_bounded_and_expire() -> None:
+    """Unfinished transfers are capped in number and dropped after their lifetime."""
+    limits = EngineLimits(max_transfers=5, transfer_lifetime=10)
+    server, transport, clock = make_server(tree(big=Text()), limits=limits)
+    for port in range(20):
+        server.datagramReceived(
+            request(code=n.PUT, path="big", payload=b"x" * 64, options=((n.BLOCK1, (0, True, 2)),)),
+            ("127.0.0.1", 2000 + port),
+        )
+    assert len(server.blockwise) <= 5
+    clock.advance(11)
+    server.datagramReceived(
+        request(code=n.PUT, path="big", payload=b"x" * 64, options=((n.BLOCK1, (1, True, 2)),), mid=9),
+        ("127.0.0.1", 2019),
+    )
+    [*_, reply] = transport.take()
+    assert reply.code == n.REQUEST_ENTITY_INCOMPLETE
