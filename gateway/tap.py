@@ -16,7 +16,6 @@ from twisted.application import internet, service
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import (
     FilteringLogObserver,
-    ILogObserver,
     Logger,
     LogLevel,
     LogLevelFilterPredicate,
@@ -99,35 +98,35 @@ def build_resource_tree(config: GatewayConfig) -> Resource:
 
 class LogLevelService(service.Service):
     """
-    While running, drop log events below C{level} before they reach the
-    observers of C{publisher}.
+    Drop log events below C{level} before they reach the observers of
+    C{publisher}, from the (privileged) start of the service to the end of
+    the process, so start-up and shutdown chatter is filtered too.
     """
 
     def __init__(self, level: LogLevel, publisher: LogPublisher) -> None:
         self._level = level
         self._publisher = publisher
-        self._wrapped: list[tuple[ILogObserver, ILogObserver]] = []
+        self._installed = False
+
+    def privilegedStartService(self) -> None:
+        super().privilegedStartService()
+        self._install()
 
     def startService(self) -> None:
         super().startService()
-        if self._level <= LogLevel.debug:
-            return
-        predicate = LogLevelFilterPredicate(defaultLogLevel=self._level)
-        # twistd begins logging after makeService and before startService, so
-        # its observers are in place now. LogPublisher has no public way to
-        # list them, hence the private attribute.
-        for observer in list(getattr(self._publisher, "_observers", [])):
-            filtered = FilteringLogObserver(observer, [predicate])
-            self._publisher.removeObserver(observer)
-            self._publisher.addObserver(filtered)
-            self._wrapped.append((observer, filtered))
+        self._install()
 
-    def stopService(self) -> None:
-        for observer, filtered in self._wrapped:
-            self._publisher.removeObserver(filtered)
-            self._publisher.addObserver(observer)
-        self._wrapped = []
-        super().stopService()
+    def _install(self) -> None:
+        if self._installed or self._level <= LogLevel.debug:
+            return
+        self._installed = True
+        predicate = LogLevelFilterPredicate(defaultLogLevel=self._level)
+        # twistd begins logging after makeService and before starting the
+        # services, so its observers are in place now. LogPublisher has no
+        # public way to list them, hence the private attribute.
+        for observer in list(getattr(self._publisher, "_observers", [])):
+            self._publisher.removeObserver(observer)
+            self._publisher.addObserver(FilteringLogObserver(observer, [predicate]))
 
 
 class GatewayService(service.MultiService):

@@ -207,17 +207,20 @@ async def test_default_bind_serves_ipv4_and_ipv6(tmp_path: Path) -> None:
         await top.stopService()
 
 
-def test_log_level_filters_while_running() -> None:
-    """While running, the log level service drops events below its level; stopped, none."""
+def test_log_level_filters_from_start_on() -> None:
+    """Once started, the log level service drops events below its level, even after stopping."""
     seen: list[str] = []
     publisher = LogPublisher(lambda event: seen.append(event["log_format"]))
     level = LogLevelService(LogLevel.warn, publisher)
+    publisher({"log_level": LogLevel.info, "log_format": "before", "log_namespace": "t"})
+    level.privilegedStartService()
     level.startService()
     publisher({"log_level": LogLevel.info, "log_format": "info", "log_namespace": "t"})
     publisher({"log_level": LogLevel.warn, "log_format": "warn", "log_namespace": "t"})
     level.stopService()
     publisher({"log_level": LogLevel.info, "log_format": "after", "log_namespace": "t"})
-    assert seen == ["warn", "after"]
+    publisher({"log_level": LogLevel.error, "log_format": "error", "log_namespace": "t"})
+    assert seen == ["before", "warn", "error"]
 
 
 def test_debug_level_leaves_observers_alone() -> None:
