@@ -1,0 +1,134 @@
+# -*- test-case-name: tests.service.test_attributes -*-
+"""
+Device attributes (client, shared, server scopes) and the push of
+shared-attribute changes to subscribers (a dialect's Observe on
+C{/attributes}, the power-saving scheduler).
+
+Subscribers hear of a change only after it is durable, with
+C{{"k": v, ...}} for updates or C{{"deleted": ["k", ...]}} for deletions
+(ThingsBoard's notification shapes).  A failing subscriber is logged and does
+not affect the others or the caller.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Optional, Sequence
+
+import attrs
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from gateway.service.credentials import CredentialCache
+from gateway.service.errors import InvalidArgument, NotFound
+from gateway.service.interfaces import (
+    AttributeCallback,
+    IAttributeService,
+    Unsubscribe,
+)
+from gateway.service.model import Attribute, AttributeScope, JSONValue
+from gateway.store.interfaces import IStore
+
+__all__ = ["AttributeService", "now_ms"]
+
+log = Logger()
+
+
+def now_ms(clock: IReactorTime) -> int:
+    """The clock's time in integer milliseconds."""
+    return int(clock.seconds() * 1000)
+
+
+def _check_keys(keys: Sequence[str]) -> None:
+    for k in keys:
+        if not isinstance(k, str) or not k:
+            raise InvalidArgument("attribute keys must be non-empty strings")
+
+
+@implementer(IAttributeService)
+@attrs.define
+class AttributeService:
+    _store: IStore
+    _cache: CredentialCache
+    _clock: IReactorTime
+    _subscribers: dict[str, list[AttributeCallback]] = attrs.field(factory=dict)
+
+    def _require(self, device_id: str) -> None:
+        if self._cache.device(device_id) is None:
+            raise NotFound(f"no device {device_id!r}")
+
+    def _notify(self, device_id: str, message: dict[str, JSONValue]) -> None:
+        for callback in list(self._subscribers.get(device_id, ())):
+            try:
+                callback(dict(message))
+            except Exception:
+                log.failure(
+                    "attribute subscriber of {device_id} failed",
+                    device_id=device_id,
+                )
+
+    def get_attributes(
+        self,
+        device_id: str,
+        scope: AttributeScope,
+        keys: Optional[Sequence[str]] = None,
+    ) -> "Deferred[list[Attribute]]":
+        async def run() -> list[Attribute]:
+            self._require(device_id)
+            return await self._store.get_attributes(device_id, scope, keys)
+
+        return Deferred.fromCoroutine(run())
+
+    def set_attributes(
+        self,
+        device_id: str,
+        scope: AttributeScope,
+        values: Mapping[str, JSONValue],
+    ) -> "Deferred[None]":
+        async def run() -> None:
+            self._require(device_id)
+            _check_keys(list(values))
+            if not values:
+                return
+            snapshot = dict(values)
+            await self._store.set_attributes(
+                device_id, scope, snapshot, now_ms(self._clock)
+            )
+            if scope is AttributeScope.SHARED:
+                self._notify(device_id, snapshot)
+
+        return Deferred.fromCoroutine(run())
+
+    def delete_attributes(
+        self, device_id: str, scope: AttributeScope, keys: Sequence[str]
+    ) -> "Deferred[list[str]]":
+        async def run() -> list[str]:
+            self._require(device_id)
+            _check_keys(keys)
+            gone = await self._store.delete_attributes(device_id, scope, keys)
+            if gone and scope is AttributeScope.SHARED:
+                self._notify(device_id, {"deleted": list(gone)})
+            return gone
+
+        return Deferred.fromCoroutine(run())
+
+    def subscribe(self, device_id: str, callback: AttributeCallback) -> Unsubscribe:
+        callbacks = self._subscribers.setdefault(device_id, [])
+        callbacks.append(callback)
+        done = False
+
+        def unsubscribe() -> None:
+            nonlocal done
+            if done:
+                return
+            done = True
+            callbacks.remove(callback)
+            if not callbacks and self._subscribers.get(device_id) is callbacks:
+                del self._subscribers[device_id]
+
+        return unsubscribe
+
+    def subscriber_count(self, device_id: str) -> int:
+        """How many subscribers a device has (for tests and metrics)."""
+        return len(self._subscribers.get(device_id, ()))

@@ -1,0 +1,127 @@
+# -*- test-case-name: tests.service.test_build -*-
+"""
+Assembling the service layer: the one place that wires store, cache and
+services together.
+
+ - L{open_services}C{(reactor, data_dir)}: the SQLite store at
+   C{data_dir/gateway.db} (the directory is created), password hashing on
+   the reactor's thread pool;
+ - L{memory_services}C{(clock)}: the in-memory store, hashing inline; the
+   Deferred has fired when it returns (for tests).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Optional
+
+import attrs
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.threads import deferToThreadPool
+
+from gateway.service.attributes import AttributeService
+from gateway.service.claiming import ClaimingService
+from gateway.service.credentials import (
+    CredentialCache,
+    RunBlocking,
+    run_synchronously,
+)
+from gateway.service.passwords import PasswordHasher
+from gateway.service.provisioning import ProvisioningService
+from gateway.service.registry import DeviceRegistry
+from gateway.service.telemetry import TelemetryService
+from gateway.store.interfaces import IStore
+from gateway.store.memory import MemoryStore
+from gateway.store.sqlite import open_sqlite_store
+
+__all__ = ["Services", "build_services", "open_services", "memory_services"]
+
+DATABASE_NAME = "gateway.db"
+
+
+@attrs.frozen
+class Services:
+    """Everything the API and the dialects need, built and loaded."""
+
+    store: IStore
+    credentials: CredentialCache
+    registry: DeviceRegistry
+    attributes: AttributeService
+    telemetry: TelemetryService
+    provisioning: ProvisioningService
+    claiming: ClaimingService
+
+    def close(self) -> "Deferred[None]":
+        """Finish queued writes and close the store."""
+        return self.store.close()
+
+
+def build_services(
+    store: IStore,
+    clock: IReactorTime,
+    hasher: Optional[PasswordHasher] = None,
+    run_blocking: RunBlocking = run_synchronously,
+    new_token: Optional[Callable[[], str]] = None,
+) -> "Deferred[Services]":
+    """
+    Wire the services over an open C{store}: load the credential cache and
+    make sure the C{default} profile exists.
+    """
+
+    async def build() -> Services:
+        cache = await CredentialCache.load(store, hasher, run_blocking)
+        extra: dict[str, Any] = {}
+        if new_token is not None:
+            extra["new_token"] = new_token
+        registry = DeviceRegistry(store, cache, clock, **extra)
+        await registry.ensure_default_profile()
+        attributes = AttributeService(store, cache, clock)
+        return Services(
+            store=store,
+            credentials=cache,
+            registry=registry,
+            attributes=attributes,
+            telemetry=TelemetryService(store, cache, clock),
+            provisioning=ProvisioningService(store, registry, attributes),
+            claiming=ClaimingService(store, cache, clock),
+        )
+
+    return Deferred.fromCoroutine(build())
+
+
+def open_services(
+    reactor: Any,
+    data_dir: str,
+    hasher: Optional[PasswordHasher] = None,
+) -> "Deferred[Services]":
+    """
+    Open the SQLite store in C{data_dir} (e.g. C{var/}) and build the
+    service layer on it.
+
+    @param reactor: provides IReactorTime, IReactorFromThreads and
+        IReactorThreads (the real reactor, from C{makeService}).
+    """
+    os.makedirs(data_dir, exist_ok=True)
+    path = os.path.join(data_dir, DATABASE_NAME)
+
+    def run_blocking(fn: Callable[[], Any]) -> "Deferred[Any]":
+        return deferToThreadPool(reactor, reactor.getThreadPool(), fn)
+
+    async def build() -> Services:
+        store = await open_sqlite_store(reactor, path)
+        try:
+            return await build_services(store, reactor, hasher, run_blocking)
+        except BaseException:
+            await store.close()
+            raise
+
+    return Deferred.fromCoroutine(build())
+
+
+def memory_services(
+    clock: IReactorTime,
+    hasher: Optional[PasswordHasher] = None,
+) -> "Deferred[Services]":
+    """The service layer over a fresh L{MemoryStore} (already fired)."""
+    return build_services(MemoryStore(), clock, hasher)

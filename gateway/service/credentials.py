@@ -1,0 +1,229 @@
+# -*- test-case-name: tests.service.test_credentials -*-
+"""
+The in-memory credential cache: devices, profiles and credentials loaded at
+start and kept in step by L{gateway.service.registry.DeviceRegistry}, so
+authentication never waits on disk.
+
+Timing safety:
+
+ - access tokens are found by the SHA-256 of the presented token in a dict;
+   the raw secret is never compared (or even stored);
+ - PSK identities, certificate hashes and usernames are not secrets; they
+   are dict keys;
+ - a basic password is always checked with the scrypt verification: against
+   the stored hash, or against a dummy hash when the username is unknown,
+   so unknown-user and wrong-password cost the same.  The verification runs
+   through C{run_blocking} (a thread pool in production) to keep the reactor
+   free.  After a success, a keyed HMAC of (hash, password) is remembered
+   per username so that a device sending the same password on every request
+   is answered from memory; any other password goes the slow way again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from typing import Any, Callable, Optional, TypeVar
+
+import attrs
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
+from zope.interface import implementer
+
+from gateway.service.interfaces import ICredentialCache
+from gateway.service.model import (
+    Credential,
+    CredentialKind,
+    Device,
+    Profile,
+    token_digest,
+)
+from gateway.service.passwords import PasswordHasher
+from gateway.store.interfaces import IStore
+
+__all__ = ["CredentialCache", "RunBlocking", "run_synchronously"]
+
+T = TypeVar("T")
+
+#: Runs a blocking callable somewhere and fires with its result.
+RunBlocking = Callable[[Callable[[], Any]], "Deferred[Any]"]
+
+
+def run_synchronously(fn: Callable[[], T]) -> "Deferred[T]":
+    """A L{RunBlocking} for tests: runs C{fn} at once."""
+    return maybeDeferred(fn)
+
+
+def certificate_sha256(der: bytes) -> str:
+    """The identity of an X.509 certificate: SHA-256 hex of its DER."""
+    return hashlib.sha256(der).hexdigest()
+
+
+@implementer(ICredentialCache)
+@attrs.define
+class CredentialCache:
+    """
+    Build with L{CredentialCache.load}.  The C{put_*}/C{remove_*} methods are
+    for the registry only.
+    """
+
+    _hasher: PasswordHasher = attrs.field(factory=PasswordHasher)
+    _run_blocking: RunBlocking = run_synchronously
+    _devices: dict[str, Device] = attrs.field(factory=dict)
+    _profiles: dict[str, Profile] = attrs.field(factory=dict)
+    _by_device: dict[tuple[str, CredentialKind], Credential] = attrs.field(
+        factory=dict
+    )
+    _index: dict[tuple[CredentialKind, str], Credential] = attrs.field(
+        factory=dict
+    )
+    _verified: dict[str, bytes] = attrs.field(factory=dict)
+    _memo_key: bytes = attrs.field(factory=lambda: os.urandom(32))
+    _dummy_hash: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        if not self._dummy_hash:
+            self._dummy_hash = self._hasher.dummy_hash()
+
+    @classmethod
+    def load(
+        cls,
+        store: IStore,
+        hasher: Optional[PasswordHasher] = None,
+        run_blocking: RunBlocking = run_synchronously,
+    ) -> "Deferred[CredentialCache]":
+        """Fill a new cache from C{store}."""
+        cache = cls(hasher or PasswordHasher(), run_blocking)
+
+        async def fill() -> "CredentialCache":
+            for p in await store.list_profiles():
+                cache.put_profile(p)
+            for d in await store.list_devices():
+                cache.put_device(d)
+            for c in await store.load_all_credentials():
+                cache.put_credential(c)
+            return cache
+
+        return Deferred.fromCoroutine(fill())
+
+    # -- keeping in step (registry only) -----------------------------------
+
+    def put_device(self, device: Device) -> None:
+        self._devices[device.id] = device
+
+    def remove_device(self, device_id: str) -> None:
+        self._devices.pop(device_id, None)
+        for kind in CredentialKind:
+            self.remove_credential(device_id, kind)
+
+    def put_profile(self, profile: Profile) -> None:
+        self._profiles[profile.name] = profile
+
+    def remove_profile(self, name: str) -> None:
+        self._profiles.pop(name, None)
+
+    def put_credential(self, credential: Credential) -> None:
+        self.remove_credential(credential.device_id, credential.kind)
+        self._by_device[(credential.device_id, credential.kind)] = credential
+        self._index[(credential.kind, credential.lookup)] = credential
+
+    def remove_credential(self, device_id: str, kind: CredentialKind) -> None:
+        old = self._by_device.pop((device_id, kind), None)
+        if old is not None:
+            self._index.pop((kind, old.lookup), None)
+            if kind is CredentialKind.BASIC:
+                self._verified.pop(old.lookup, None)
+
+    def credential(
+        self, kind: CredentialKind, lookup: str
+    ) -> Optional[Credential]:
+        """The cached credential with this lookup key (for conflict checks)."""
+        return self._index.get((kind, lookup))
+
+    # -- ICredentialCache --------------------------------------------------
+
+    def device(self, device_id: str) -> Optional[Device]:
+        return self._devices.get(device_id)
+
+    def profile(self, name: str) -> Optional[Profile]:
+        return self._profiles.get(name)
+
+    def _enabled(self, credential: Optional[Credential]) -> Optional[Device]:
+        if credential is None:
+            return None
+        device = self._devices.get(credential.device_id)
+        if device is None or not device.enabled:
+            return None
+        return device
+
+    def authenticate_token(self, token: str) -> Optional[Device]:
+        return self._enabled(
+            self._index.get((CredentialKind.ACCESS_TOKEN, token_digest(token)))
+        )
+
+    def psk_for_identity(self, identity: str) -> Optional[tuple[Device, bytes]]:
+        credential = self._index.get((CredentialKind.PSK, identity))
+        device = self._enabled(credential)
+        if device is None or credential is None:
+            return None
+        return device, credential.secret
+
+    def authenticate_certificate(self, der: bytes) -> Optional[Device]:
+        return self.authenticate_certificate_sha256(certificate_sha256(der))
+
+    def authenticate_certificate_sha256(self, sha256_hex: str) -> Optional[Device]:
+        return self._enabled(
+            self._index.get((CredentialKind.X509, sha256_hex.lower()))
+        )
+
+    def _memo(self, encoded: str, password: str) -> bytes:
+        return hmac.new(
+            self._memo_key,
+            encoded.encode("utf-8") + b"\0" + password.encode("utf-8"),
+            hashlib.sha256,
+        ).digest()
+
+    def _check_password(
+        self, credential: Optional[Credential], password: str
+    ) -> "Deferred[Optional[Device]]":
+        if credential is not None:
+            encoded = credential.secret.decode("ascii", "replace")
+            memo = self._verified.get(credential.lookup)
+            if memo is not None and hmac.compare_digest(
+                memo, self._memo(encoded, password)
+            ):
+                return succeed(self._enabled(credential))
+        else:
+            encoded = self._dummy_hash
+        d = self._run_blocking(lambda: self._hasher.verify(password, encoded))
+
+        def verified(ok: bool) -> Optional[Device]:
+            if credential is None or not ok:
+                return None
+            # only remember it if the credential was not changed meanwhile
+            if self._by_device.get((credential.device_id, credential.kind)) == credential:
+                self._verified[credential.lookup] = self._memo(encoded, password)
+            return self._enabled(credential)
+
+        d.addCallback(verified)
+        return d
+
+    def authenticate_basic(
+        self, username: str, password: str
+    ) -> "Deferred[Optional[Device]]":
+        return self._check_password(
+            self._index.get((CredentialKind.BASIC, username)), password
+        )
+
+    def verify_device_password(
+        self, device_id: str, password: str
+    ) -> "Deferred[Optional[Device]]":
+        return self._check_password(
+            self._by_device.get((device_id, CredentialKind.BASIC)), password
+        )
+
+    # -- hashing for the registry ------------------------------------------
+
+    def hash_password(self, password: str) -> "Deferred[str]":
+        """Hash a new password off the reactor thread."""
+        return self._run_blocking(lambda: self._hasher.hash(password))
