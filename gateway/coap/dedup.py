@@ -114,7 +114,5 @@ class Deduplicator:
     def _compact(self) -> None:
         """Drop queue slots of replaced entries (a MID-reuse flood)."""
         self._queue = deque(
-            item
-            for item in self._queue
-            if self._peers.get(item[0], {}).get(item[1]) is item[2]
+            item for item in self._queue if self._peers.get(item[0], {}).get(item[1]) is item[2]
         )

@@ -150,7 +150,9 @@ class Dispatcher:
         try:
             result = resource.render(request)
             if isinstance(result, Deferred):
-                result.addCallback(self._finish, request, peer, key, observation, block1, block1_szx)
+                result.addCallback(
+                    self._finish, request, peer, key, observation, block1, block1_szx
+                )
             else:
                 result = self._finish(result, request, peer, key, observation, block1, block1_szx)
         except BaseException:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import attrs
 from attrs import validators as v
 
-_positive = v.gt(0)
+_positive = v.gt(0.0)
+_positive_int = v.gt(0)
 
 
 @attrs.frozen
@@ -23,12 +24,12 @@ class TransmissionParameters:
     ack_random_factor: float = attrs.field(default=1.5, validator=v.ge(1.0))
     max_retransmit: int = attrs.field(default=4, validator=v.ge(0))
     nstart: int = attrs.field(default=1, validator=v.ge(1))
-    default_leisure: float = attrs.field(default=5.0, validator=v.ge(0))
+    default_leisure: float = attrs.field(default=5.0, validator=v.ge(0.0))
     probing_rate: float = attrs.field(default=1.0, validator=_positive)
     max_latency: float = attrs.field(default=100.0, validator=_positive)
     #: How long a handler may take before the request gets an empty ACK and
     #: the answer follows as a separate CON response.
-    piggyback_delay: float = attrs.field(default=0.1, validator=v.ge(0))
+    piggyback_delay: float = attrs.field(default=0.1, validator=v.ge(0.0))
 
     @property
     def processing_delay(self) -> float:
@@ -40,9 +41,7 @@ class TransmissionParameters:
 
     @property
     def max_transmit_wait(self) -> float:
-        return (
-            self.ack_timeout * (2 ** (self.max_retransmit + 1) - 1) * self.ack_random_factor
-        )
+        return self.ack_timeout * (2 ** (self.max_retransmit + 1) - 1) * self.ack_random_factor
 
     @property
     def max_rtt(self) -> float:
@@ -65,21 +64,21 @@ class EngineLimits:
 
     #: Largest request body (single datagram or Block1 reassembly); larger
     #: gets 4.13 with Size1.
-    max_body_size: int = attrs.field(default=1024 * 1024, validator=_positive)
+    max_body_size: int = attrs.field(default=1024 * 1024, validator=_positive_int)
     #: Largest datagram payload the engine sends in one message before it
     #: switches to Block2 (a power of two, 16..1024).
     max_block_size: int = attrs.field(default=1024)
     #: Remembered (peer, MID) entries across all peers.
-    dedup_entries: int = attrs.field(default=200_000, validator=_positive)
+    dedup_entries: int = attrs.field(default=200_000, validator=_positive_int)
     #: Remembered (peer, MID) entries for one peer.
-    dedup_entries_per_peer: int = attrs.field(default=512, validator=_positive)
+    dedup_entries_per_peer: int = attrs.field(default=512, validator=_positive_int)
     #: Peers with live state (dedup, exchanges, transfers) at once.
-    max_peers: int = attrs.field(default=50_000, validator=_positive)
+    max_peers: int = attrs.field(default=50_000, validator=_positive_int)
     #: Observe registrations across all resources, and on one resource.
-    max_observers: int = attrs.field(default=10_000, validator=_positive)
-    max_observers_per_resource: int = attrs.field(default=1_000, validator=_positive)
+    max_observers: int = attrs.field(default=10_000, validator=_positive_int)
+    max_observers_per_resource: int = attrs.field(default=1_000, validator=_positive_int)
     #: Block-wise transfers in progress across all peers.
-    max_transfers: int = attrs.field(default=1_000, validator=_positive)
+    max_transfers: int = attrs.field(default=1_000, validator=_positive_int)
     #: Seconds an unfinished block-wise transfer is kept.
     transfer_lifetime: float = attrs.field(default=300.0, validator=_positive)
 

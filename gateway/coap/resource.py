@@ -20,7 +20,7 @@ from . import numbers as n
 NotificationRenderer = Callable[[Any], Any]
 
 
-class Resource(CoAPResource):  # type: ignore[misc]
+class Resource(CoAPResource):
     """
     A CoAP resource served by the gateway engine.
 

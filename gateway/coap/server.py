@@ -119,7 +119,7 @@ class CoAPServer(DatagramProtocol):
 
     def datagramReceived(self, data: bytes, addr: Any) -> None:
         try:
-            self.receive(UDPPeer(self.transport, addr), data)
+            self.receive(UDPPeer(self.transport, addr), data)  # type: ignore[arg-type]
         except Exception:
             log.failure("Unexpected error on a datagram from {peer}", peer=str(addr))
 
@@ -184,9 +184,7 @@ class CoAPServer(DatagramProtocol):
         success = 64 <= response.code < 96
         now = self.clock.seconds()
         confirmable = (
-            observation.confirmable
-            or not success
-            or now - observation.last_confirmable >= _DAY
+            observation.confirmable or not success or now - observation.last_confirmable >= _DAY
         )
         if confirmable and observation.in_flight:
             observation.pending.insert(0, None)

@@ -71,7 +71,9 @@ class Transmitter:
         self._mids[key] = mid
         return mid
 
-    def send_confirmable(self, peer: IPeer, mid: int, data: bytes, done: Done | None = None) -> None:
+    def send_confirmable(
+        self, peer: IPeer, mid: int, data: bytes, done: Done | None = None
+    ) -> None:
         """Send a CON now (or once fewer than NSTART are outstanding) until it is settled."""
         exchange = _Exchange(peer, mid, data, done)
         self._live[(peer.key, mid)] = exchange

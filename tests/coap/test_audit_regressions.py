@@ -59,7 +59,9 @@ def logged_failures():  # type: ignore[no-untyped-def]
         (["4103515101b675706c6f6164d003ff616263"], (n.ACK, n.CHANGED)),
     ],
 )
-def test_reproducer(datagrams: list[str], expected: tuple[int, int] | None, logged_failures: list) -> None:
+def test_reproducer(
+    datagrams: list[str], expected: tuple[int, int] | None, logged_failures: list
+) -> None:
     """The reproducer gets a well-formed answer (or rightly none) and logs no error."""
     server, transport, _ = make_server(tree(large=Text(LARGE), upload=Text()))
     for data in datagrams:
@@ -75,7 +77,7 @@ def test_reproducer(datagrams: list[str], expected: tuple[int, int] | None, logg
 
 
 def test_block1_empty_value_reply_is_well_formed() -> None:
-    """Block1 (0, 0, 0) is echoed as a zero-length option, not one that swallows the payload marker."""
+    """Block1 (0, 0, 0) is echoed as a zero-length option that keeps the payload marker."""
     server, transport, _ = make_server(tree(upload=Text()))
     server.datagramReceived(bytes.fromhex("4103515101b675706c6f6164d003ff616263"), PEER)
     [(data, _)] = transport.written

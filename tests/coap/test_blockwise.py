@@ -18,7 +18,13 @@ def _download(server, transport, szx: int, start: int = 0, **req):  # type: igno
     num = start
     for mid in range(1, 10_000):
         server.datagramReceived(
-            request(path="big", mid=mid, token=bytes([mid & 255]), options=((n.BLOCK2, (num, False, szx)),), **req),
+            request(
+                path="big",
+                mid=mid,
+                token=bytes([mid & 255]),
+                options=((n.BLOCK2, (num, False, szx)),),
+                **req,
+            ),
             PEER,
         )
         [reply] = transport.take()
@@ -175,7 +181,9 @@ def test_transfers_are_bounded_and_expire() -> None:
     assert len(server.blockwise) <= 5
     clock.advance(11)
     server.datagramReceived(
-        request(code=n.PUT, path="big", payload=b"x" * 64, options=((n.BLOCK1, (1, True, 2)),), mid=9),
+        request(
+            code=n.PUT, path="big", payload=b"x" * 64, options=((n.BLOCK1, (1, True, 2)),), mid=9
+        ),
         ("127.0.0.1", 2019),
     )
     [*_, reply] = transport.take()

@@ -50,7 +50,9 @@ def test_deregistration_with_observe_1() -> None:
     """GET with Observe=1 removes the observation and answers without Observe."""
     resource, server, transport, _ = _observed()
     server.datagramReceived(request(path="obs", options=OBSERVE0, token=b"ob", mid=1), PEER)
-    server.datagramReceived(request(path="obs", options=((n.OBSERVE, 1),), token=b"ob", mid=2), PEER)
+    server.datagramReceived(
+        request(path="obs", options=((n.OBSERVE, 1),), token=b"ob", mid=2), PEER
+    )
     _, reply = transport.take()
     assert reply.code == n.CONTENT and option(reply, n.OBSERVE) is None
     assert len(resource.observers) == 0
@@ -169,7 +171,9 @@ def test_observer_caps() -> None:
     limits = EngineLimits(max_observers_per_resource=2)
     resource, server, transport, _ = _observed(limits=limits)
     for i in range(3):
-        server.datagramReceived(request(path="obs", options=OBSERVE0, token=bytes([i]), mid=i), PEER)
+        server.datagramReceived(
+            request(path="obs", options=OBSERVE0, token=bytes([i]), mid=i), PEER
+        )
     replies = transport.take()
     assert [option(r, n.OBSERVE) is not None for r in replies] == [True, True, False]
     assert len(resource.observers) == 2

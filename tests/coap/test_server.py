@@ -63,7 +63,7 @@ def test_separate_response_is_retransmitted_with_backoff() -> None:
         if transport.written:
             transport.take()
             times.append(clock.seconds())
-    gaps = [round(b - a, 3) for a, b in zip(times, times[1:])]
+    gaps = [round(b - a, 3) for a, b in zip(times, times[1:], strict=False)]
     assert gaps == [2.0, 4.0, 8.0, 16.0]
     assert len(server.transmitter) == 0
 
@@ -312,7 +312,9 @@ def test_request_sees_peer_and_options() -> None:
     """A resource sees the peer address and every option of the request."""
     hello = Option4209()
     server, _, _ = make_server(tree(opt=hello))
-    server.datagramReceived(request(path="opt", options=((4209, b"v"), (n.URI_QUERY, b"a=1"))), PEER)
+    server.datagramReceived(
+        request(path="opt", options=((4209, b"v"), (n.URI_QUERY, b"a=1"))), PEER
+    )
     [seen] = hello.received
     assert seen.remote == PEER
     assert seen.peer.address == PEER
