@@ -10,11 +10,12 @@ creates it at start; it cannot be deleted).
 from __future__ import annotations
 
 import secrets
-import ssl
 import uuid
 from typing import Callable, Optional
 
 import attrs
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
@@ -263,9 +264,10 @@ class DeviceRegistry:
         async def run() -> str:
             self._device(device_id)
             try:
-                der = ssl.PEM_cert_to_DER_cert(pem)
-            except (ValueError, TypeError, AttributeError) as e:
+                cert = x509.load_pem_x509_certificate(pem.encode("ascii"))
+            except (ValueError, TypeError, UnicodeError) as e:
                 raise InvalidArgument(f"not a PEM certificate: {e}") from None
+            der = cert.public_bytes(serialization.Encoding.DER)
             digest = certificate_sha256(der)
             await self._put_credential(
                 Credential(
