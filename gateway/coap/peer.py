@@ -8,7 +8,7 @@ certificate's SHA-256) can stand where a UDP address does.
 
 from __future__ import annotations
 
-from typing import Hashable
+from typing import Any, Callable, Hashable
 
 import attrs
 from zope.interface import Attribute, Interface, implementer
@@ -25,9 +25,8 @@ class IPeer(Interface):
         """Send one datagram to the peer."""
 
 
-class IDatagramWriter(Interface):
-    def write(data: bytes, addr: tuple[str, int]) -> None:
-        """Send C{data} to C{addr}."""
+#: Sends one datagram to an address; errors are the sender's to handle.
+SendTo = Callable[[bytes, Any], object]
 
 
 def normalise_host(host: str) -> str:
@@ -42,7 +41,7 @@ def normalise_host(host: str) -> str:
 class UDPPeer:
     """A peer reached over plain UDP."""
 
-    _transport: IDatagramWriter
+    _sendto: SendTo
     address: tuple[str, int]
     identity: None = None
 
@@ -55,7 +54,7 @@ class UDPPeer:
         return normalise_host(self.address[0])
 
     def send(self, data: bytes) -> None:
-        self._transport.write(data, self.address)
+        self._sendto(data, self.address)
 
     def __str__(self) -> str:
         host, port = self.host, self.address[1]

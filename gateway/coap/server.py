@@ -9,8 +9,9 @@ separate CON.  Nothing is logged per datagram: the hot path only counts.
 
 from __future__ import annotations
 
+import errno
 import random
-from typing import Any
+from typing import Any, Callable
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.protocol import DatagramProtocol
@@ -114,12 +115,44 @@ class CoAPServer(DatagramProtocol):
             well_known.visible = False
             well_known.putChild(b"core", WellKnownCore(root))
             root.putChild(b".well-known", well_known)
-        #: Datagrams dropped as malformed, for metrics.
+        self._udp_peers: dict[Any, UDPPeer] = {}
+        self._sendto: Callable[[bytes, Any], object] = lambda data, addr: None
+        #: Datagrams dropped as malformed, and sends that failed, for metrics.
         self.malformed = 0
+        self.send_errors = 0
+
+    def startProtocol(self) -> None:
+        # Twisted's udp.Port.write re-validates the address text four times per
+        # datagram; answers go to addresses the kernel just gave us, so send
+        # on the socket directly when there is one.
+        sock = getattr(self.transport, "socket", None)
+        self._sendto = self._socket_sendto(sock) if sock is not None else self.transport.write
+
+    def stopProtocol(self) -> None:
+        self.transmitter.cancel_all()
+        self._udp_peers.clear()
+
+    def _socket_sendto(self, sock: Any) -> Callable[[bytes, Any], object]:
+        sendto = sock.sendto
+
+        def send(data: bytes, addr: Any) -> None:
+            try:
+                sendto(data, addr)
+            except OSError as e:
+                self.send_errors += 1
+                if e.errno == errno.EMSGSIZE:
+                    log.warn("Datagram of {size} bytes too large for {peer}", size=len(data), peer=addr)
+
+        return send
 
     def datagramReceived(self, data: bytes, addr: Any) -> None:
         try:
-            self.receive(UDPPeer(self.transport, addr), data)  # type: ignore[arg-type]
+            peer = self._udp_peers.get(addr)
+            if peer is None:
+                if len(self._udp_peers) >= self.limits.max_peers:
+                    del self._udp_peers[next(iter(self._udp_peers))]
+                peer = self._udp_peers[addr] = UDPPeer(self._sendto, addr)
+            self.receive(peer, data)
         except Exception:
             log.failure("Unexpected error on a datagram from {peer}", peer=str(addr))
 
@@ -161,6 +194,7 @@ class CoAPServer(DatagramProtocol):
 
     def forget_peer(self, key: Any) -> None:
         """Drop every piece of state held for a peer (e.g. a closed DTLS session)."""
+        self._udp_peers.pop(key, None)
         self.dedup.forget_peer(key)
         self.transmitter.cancel_peer(key)
         self.observations.cancel_peer(key)

@@ -101,6 +101,11 @@ class Transmitter:
                 exchange.done = None
                 self._settle(key, mid, "cancelled")
 
+    def cancel_all(self) -> None:
+        """Stop every exchange (the socket is closing)."""
+        for key in {peer_key for peer_key, _ in self._live}:
+            self.cancel_peer(key)
+
     def _start(self, exchange: _Exchange) -> None:
         key = exchange.peer.key
         self._outstanding[key] = self._outstanding.get(key, 0) + 1

@@ -347,3 +347,15 @@ def test_well_known_core_lists_resources() -> None:
     assert reply.code == n.CONTENT
     assert option(reply, n.CONTENT_FORMAT) == n.LINK_FORMAT
     assert reply.payload == b"</hello>,</obs>;obs"
+
+
+def test_stop_cancels_retransmissions() -> None:
+    """Closing the socket cancels every pending retransmission timer."""
+    later = Later()
+    server, transport, clock = make_server(tree(slow=later))
+    server.datagramReceived(request(path="slow"), PEER)
+    clock.advance(0.1)
+    later.pending[0].callback(Text().render_GET(None))
+    assert clock.getDelayedCalls()
+    server.doStop()
+    assert clock.getDelayedCalls() == []
