@@ -125,8 +125,10 @@ class CoAPServer(DatagramProtocol):
         # Twisted's udp.Port.write re-validates the address text four times per
         # datagram; answers go to addresses the kernel just gave us, so send
         # on the socket directly when there is one.
-        sock = getattr(self.transport, "socket", None)
-        self._sendto = self._socket_sendto(sock) if sock is not None else self.transport.write
+        transport = self.transport
+        assert transport is not None
+        sock = getattr(transport, "socket", None)
+        self._sendto = self._socket_sendto(sock) if sock is not None else transport.write
 
     def stopProtocol(self) -> None:
         self.transmitter.cancel_all()
@@ -141,7 +143,9 @@ class CoAPServer(DatagramProtocol):
             except OSError as e:
                 self.send_errors += 1
                 if e.errno == errno.EMSGSIZE:
-                    log.warn("Datagram of {size} bytes too large for {peer}", size=len(data), peer=addr)
+                    log.warn(
+                        "Datagram of {size} bytes too large for {peer}", size=len(data), peer=addr
+                    )
 
         return send
 
