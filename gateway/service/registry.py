@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import attrs
 from cryptography import x509
@@ -203,7 +203,7 @@ class DeviceRegistry:
     ) -> "Deferred[Device]":
         async def run() -> Device:
             device = self._device(device_id)
-            changes: dict[str, object] = {}
+            changes: dict[str, Any] = {}
             if name is not None:
                 _require_text("device name", name)
                 changes["name"] = name
@@ -213,7 +213,7 @@ class DeviceRegistry:
                 changes["profile"] = profile
             if enabled is not None:
                 changes["enabled"] = bool(enabled)
-            updated = attrs.evolve(device, **changes)  # type: ignore[misc]
+            updated = attrs.evolve(device, **changes)
             await self._store.update_device(updated)
             self._cache.put_device(updated)
             return updated

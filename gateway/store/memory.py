@@ -127,7 +127,11 @@ class MemoryStore:
         return _run(op)
 
     def get_device(self, device_id: str) -> "Deferred[Optional[Device]]":
-        return _run(lambda: (self._check_open(), self._devices.get(device_id))[1])
+        def op() -> Optional[Device]:
+            self._check_open()
+            return self._devices.get(device_id)
+
+        return _run(op)
 
     def find_device(
         self, application: str, name: str
@@ -231,7 +235,11 @@ class MemoryStore:
         return _run(op)
 
     def get_profile(self, name: str) -> "Deferred[Optional[Profile]]":
-        return _run(lambda: (self._check_open(), self._profiles.get(name))[1])
+        def op() -> Optional[Profile]:
+            self._check_open()
+            return self._profiles.get(name)
+
+        return _run(op)
 
     def find_profile_by_provision_key(
         self, provision_key: str
@@ -358,7 +366,11 @@ class MemoryStore:
         return _run(op)
 
     def get_claim(self, device_id: str) -> "Deferred[Optional[Claim]]":
-        return _run(lambda: (self._check_open(), self._claims.get(device_id))[1])
+        def op() -> Optional[Claim]:
+            self._check_open()
+            return self._claims.get(device_id)
+
+        return _run(op)
 
     def delete_claim(self, device_id: str) -> "Deferred[bool]":
         def op() -> bool:

@@ -774,9 +774,13 @@ def open_sqlite_store(reactor: Any, path: str) -> "Deferred[SQLiteStore]":
     @param reactor: provides L{IReactorTime} and L{IReactorFromThreads}.
     """
     store = SQLiteStore(reactor, path)
-    d = store.migrate()
 
-    def migrated(version: int) -> SQLiteStore:
+    async def migrate() -> SQLiteStore:
+        try:
+            version = await store.migrate()
+        except BaseException:
+            await store.close()
+            raise
         log.info(
             "SQLite store {path} at schema version {version}",
             path=path,
@@ -784,10 +788,4 @@ def open_sqlite_store(reactor: Any, path: str) -> "Deferred[SQLiteStore]":
         )
         return store
 
-    def failed(f: Failure) -> "Deferred[SQLiteStore]":
-        closed = store.close()
-        closed.addCallback(lambda _: f)
-        return closed  # type: ignore[return-value]
-
-    d.addCallbacks(migrated, failed)
-    return d
+    return Deferred.fromCoroutine(migrate())
