@@ -39,7 +39,8 @@ def test_set_and_get_stamped_by_clock(services: Services, clock: Clock) -> None:
         Attribute(CLIENT, "fw", "1.0", ms),
         Attribute(CLIENT, "n", {"x": 2**70}, ms),
     ]
-    assert result(services.attributes.get_attributes(dev, SERVER, ["fw"]))[0].last_update_ts == ms + 1500
+    (server,) = result(services.attributes.get_attributes(dev, SERVER, ["fw"]))
+    assert server.last_update_ts == ms + 1500
 
 
 def test_unknown_device_and_bad_keys(services: Services) -> None:
@@ -51,7 +52,7 @@ def test_unknown_device_and_bad_keys(services: Services) -> None:
 
 
 def test_shared_changes_notify(services: Services) -> None:
-    """Subscribers get shared updates and deletions, in ThingsBoard's shapes, and nothing for other scopes."""
+    """Subscribers hear shared updates and deletions in ThingsBoard's shapes, not other scopes."""
     dev = _device(services)
     heard: list[dict[str, Any]] = []
     services.attributes.subscribe(dev, heard.append)

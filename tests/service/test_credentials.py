@@ -73,7 +73,7 @@ def test_device_password_unknown_device_verifies_dummy(clock: Any) -> None:
 
 
 def test_correct_password_remembered(clock: Any) -> None:
-    """After one successful check the same password is accepted without hashing; another is hashed again."""
+    """After a success the same password skips the hash; another one is hashed again."""
     hasher = SpyHasher()
     services = result(build_services(MemoryStore(), clock, hasher))
     dev = result(services.registry.create_device("a")).device

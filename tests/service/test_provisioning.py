@@ -92,14 +92,16 @@ def test_check_pre_provisioned(services: Services) -> None:
     assert services.credentials.authenticate_token(created.access_token or "") is None
     assert services.credentials.authenticate_token(r.credentials_value) == created.device
     assert result(services.provisioning.provision(_request())).status == ProvisionStatus.FAILURE
-    assert result(services.provisioning.provision(_request("other"))).status == ProvisionStatus.NOT_FOUND
+    other = result(services.provisioning.provision(_request("other")))
+    assert other.status == ProvisionStatus.NOT_FOUND
 
 
 def test_token_conflict_and_other_types_fail(services: Services) -> None:
     """A token of another device, or a credentials type other than ACCESS_TOKEN, gives FAILURE."""
     _profile(services, ProvisionStrategy.ALLOW_CREATE_NEW)
     result(services.registry.create_device("x", access_token="TAKEN"))
-    assert result(services.provisioning.provision(_request(token="TAKEN"))).status == ProvisionStatus.FAILURE
+    taken = result(services.provisioning.provision(_request(token="TAKEN")))
+    assert taken.status == ProvisionStatus.FAILURE
     r = result(services.provisioning.provision(_request("y", credentials_type="X509_CERTIFICATE")))
     assert r.status == ProvisionStatus.FAILURE
     assert [d.name for d in result(services.registry.list_devices())] == ["x"]

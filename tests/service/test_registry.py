@@ -8,7 +8,6 @@ import datetime
 import hashlib
 import ssl
 
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -61,7 +60,7 @@ def test_default_profile_exists(services: Services) -> None:
 
 
 def test_create_generates_token_once(services: Services, clock: Clock) -> None:
-    """Creating a device makes a random URL-safe token, returned once and stored only as a digest."""
+    """A new device gets a random URL-safe token, returned once, stored only as a digest."""
     created = result(services.registry.create_device("s1"))
     token = created.access_token
     assert token and len(token) >= 20
