@@ -1,0 +1,50 @@
+# -*- test-case-name: tests.api.test_app -*-
+"""
+The API's route table and resource: L{build_api}C{(services, key)} is the
+twisted.web resource the gateway serves on C{api.bind}:C{api.port}.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.api.attributes import attribute_routes
+from gateway.api.devices import device_routes
+from gateway.api.openapi import openapi_document
+from gateway.api.profiles import profile_routes
+from gateway.api.router import Call, Reply, Route, Router
+from gateway.api.schemas import ref
+from gateway.api.telemetry import telemetry_routes
+from gateway.service.build import Services
+
+__all__ = ["build_routes", "build_api"]
+
+
+def build_routes(services: Services) -> list[Route]:
+    """Every route of the API, the OpenAPI document's included."""
+    routes: list[Route] = []
+    routes += device_routes(services)
+    routes += attribute_routes(services)
+    routes += telemetry_routes(services)
+    routes += profile_routes(services)
+    document: dict[str, Any] = {}
+
+    async def health(call: Call) -> Reply:
+        return Reply(200, {"status": "ok"})
+
+    async def openapi(call: Call) -> Reply:
+        return Reply(200, document)
+
+    routes += [
+        Route("GET", "/healthz", health, "Liveness check", "meta", public=True,
+              response=ref("Health")),
+        Route("GET", "/api/openapi.json", openapi, "This OpenAPI document", "meta",
+              public=True, response={"type": "object"}),
+    ]
+    document.update(openapi_document(routes))
+    return routes
+
+
+def build_api(services: Services, key: str) -> Router:
+    """The API resource over C{services}, guarded by the bearer C{key}."""
+    return Router(build_routes(services), key)

@@ -1,0 +1,184 @@
+# -*- test-case-name: tests.api.test_openapi -*-
+"""
+The JSON schemas of the API's bodies (OpenAPI 3.0 dialect), referenced by
+the route table and published under C{components/schemas}.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["COMPONENTS", "ref"]
+
+
+def ref(name: str) -> dict[str, Any]:
+    """A reference to the component schema C{name}."""
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+_JSON_VALUE: dict[str, Any] = {"description": "Any JSON value."}
+_NULLABLE_STRING = {"type": "string", "nullable": True}
+_NULLABLE_MS = {"type": "integer", "minimum": 0, "nullable": True}
+
+COMPONENTS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": {"type": "string"}},
+    },
+    "Health": {"type": "object", "properties": {"status": {"type": "string"}}},
+    "Credentials": {
+        "type": "object",
+        "description": (
+            "One credential: access_token (token optional: generated), psk "
+            "(identity, key in hex), x509 (certificate in PEM) or basic "
+            "(username, default the device name, and password)."
+        ),
+        "required": ["type"],
+        "properties": {
+            "type": {"type": "string", "enum": ["access_token", "psk", "x509", "basic"]},
+            "token": {"type": "string"},
+            "identity": {"type": "string"},
+            "key": {"type": "string", "pattern": "^([0-9a-fA-F]{2})+$"},
+            "certificate": {"type": "string"},
+            "username": {"type": "string"},
+            "password": {"type": "string"},
+        },
+        "additionalProperties": False,
+    },
+    "CredentialInfo": {
+        "type": "object",
+        "description": "A credential without its secret.",
+        "required": ["type"],
+        "properties": {
+            "type": {"type": "string"},
+            "sha256": {"type": "string"},
+            "identity": {"type": "string"},
+            "username": {"type": "string"},
+        },
+    },
+    "CredentialsSet": {
+        "type": "object",
+        "description": "The credential set; an access token is shown this once.",
+        "required": ["type"],
+        "properties": {
+            "type": {"type": "string"},
+            "token": {"type": "string"},
+            "sha256": {"type": "string"},
+            "identity": {"type": "string"},
+            "username": {"type": "string"},
+        },
+    },
+    "Device": {
+        "type": "object",
+        "required": ["id", "name", "application", "profile", "enabled", "created"],
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "application": {"type": "string"},
+            "profile": {"type": "string"},
+            "enabled": {"type": "boolean"},
+            "created": {"type": "number"},
+            "credentials": {"type": "array", "items": ref("CredentialInfo")},
+            "access_token": {
+                "type": "string",
+                "description": "Only in the creation response, when one was set.",
+            },
+        },
+    },
+    "DeviceCreate": {
+        "type": "object",
+        "required": ["name"],
+        "properties": {
+            "name": {"type": "string"},
+            "application": {"type": "string"},
+            "profile": {"type": "string"},
+            "enabled": {"type": "boolean"},
+            "credentials": ref("Credentials"),
+        },
+        "additionalProperties": False,
+    },
+    "DevicePatch": {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "profile": {"type": "string"},
+            "enabled": {"type": "boolean"},
+        },
+        "additionalProperties": False,
+    },
+    "DeviceList": {
+        "type": "object",
+        "properties": {"devices": {"type": "array", "items": ref("Device")}},
+    },
+    "Profile": {
+        "type": "object",
+        "required": ["name"],
+        "properties": {
+            "name": {"type": "string"},
+            "payload_format": {"type": "string", "enum": ["json", "protobuf"]},
+            "telemetry_proto": _NULLABLE_STRING,
+            "attributes_proto": _NULLABLE_STRING,
+            "rpc_request_proto": _NULLABLE_STRING,
+            "rpc_response_proto": _NULLABLE_STRING,
+            "power_mode": {"type": "string", "enum": ["none", "psm", "drx", "edrx"]},
+            "psm_activity_timer": _NULLABLE_MS,
+            "edrx_cycle": _NULLABLE_MS,
+            "paging_transmission_window": _NULLABLE_MS,
+            "provisioning": {
+                "type": "string",
+                "enum": ["disabled", "allow_create_new", "check_pre_provisioned"],
+            },
+            "provision_key": _NULLABLE_STRING,
+            "provision_secret": _NULLABLE_STRING,
+        },
+        "additionalProperties": False,
+    },
+    "ProfileList": {
+        "type": "object",
+        "properties": {"profiles": {"type": "array", "items": ref("Profile")}},
+    },
+    "AttributeValues": {
+        "type": "object",
+        "description": "Attribute key to value.",
+        "additionalProperties": _JSON_VALUE,
+    },
+    "Attributes": {
+        "type": "object",
+        "description": "Attribute values by scope (only the asked scope with ?scope=).",
+        "properties": {
+            "client": ref("AttributeValues"),
+            "shared": ref("AttributeValues"),
+            "server": ref("AttributeValues"),
+        },
+    },
+    "AttributesUpdated": {
+        "type": "object",
+        "properties": {
+            "scope": {"type": "string"},
+            "updated": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "AttributesDeleted": {
+        "type": "object",
+        "properties": {
+            "scope": {"type": "string"},
+            "deleted": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "LatestTelemetry": {
+        "type": "object",
+        "description": "Telemetry key to its latest value and timestamp (ms).",
+        "additionalProperties": {
+            "type": "object",
+            "properties": {"ts": {"type": "integer"}, "value": _JSON_VALUE},
+        },
+    },
+}
+
+COMPONENTS["ProfilePatch"] = {
+    "type": "object",
+    "description": "Profile fields to change; 'name', if given, must be the profile's.",
+    "properties": COMPONENTS["Profile"]["properties"],
+    "additionalProperties": False,
+}
