@@ -1,0 +1,1 @@
+"""Device-API dialects: CoAP resource trees over the service layer (see L{gateway.dialect})."""

@@ -1,0 +1,229 @@
+# -*- test-case-name: tests.dialects.test_thingsboard_payload -*-
+"""
+ThingsBoard's JSON payload rules (reference section 3), as pure functions.
+
+Every rule violation raises L{PayloadError}, which the resources answer with
+4.00 and the error's short text.
+
+ - Telemetry: a flat object (stamped with server time), an object with both
+   C{ts} and C{values} (the client's timestamp), or an array mixing both.
+ - Attributes and claims: an object.
+ - Values: strings, booleans and numbers are kept; nested objects and arrays
+   are kept as they are; C{null} is skipped.  Integers of any size are kept
+   as the same Python int (ThingsBoard turns integers wider than a long into
+   strings; we keep the number).  Numeric strings are cast to numbers when
+   C{type_cast} is on (ThingsBoard's C{JSON_TYPE_CAST_ENABLED}, default on).
+ - C{max_string_length} (ThingsBoard's C{JSON_MAX_STRING_VALUE_LENGTH}, 0 =
+   unlimited): a longer string is a 4.00.  ThingsBoard checks only top-level
+   values, so a nested string escapes the limit; we check nested strings too.
+ - C{NaN} and C{Infinity} are not JSON and are refused (the store would
+   refuse them anyway).
+
+Deliberate differences from ThingsBoard's known bugs:
+
+ - C{"ts": "abc"} is a 5.00 there (an unchecked exception); here a bad
+   C{ts} is a 4.00.
+ - Telemetry C{[]} is never answered there; here it is accepted (2.01) and
+   stores nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Mapping, NoReturn, Optional
+
+import attrs
+
+from gateway.service.interfaces import ProvisionRequest
+from gateway.service.model import JSONValue, TelemetryRecord
+
+__all__ = [
+    "PayloadError",
+    "JSONRules",
+    "parse_json",
+    "telemetry_records",
+    "attribute_values",
+    "claim_request",
+    "provision_request",
+    "attribute_query",
+]
+
+#: ThingsBoard's NumberUtils.isParsable: optional minus, digits, one point.
+_NUMERIC = re.compile(r"-?(?:\d+(?:\.\d+)?|\.\d+)\Z")
+
+
+class PayloadError(ValueError):
+    """A payload that breaks the dialect's rules: answered with 4.00."""
+
+
+@attrs.frozen
+class JSONRules:
+    """How JSON values are checked and converted."""
+
+    max_string_length: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    type_cast: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    raise PayloadError(f"{name} is not valid JSON")
+
+
+def parse_json(payload: bytes) -> JSONValue:
+    """Decode a UTF-8 JSON payload; an empty one is an error."""
+    if not payload.strip():
+        raise PayloadError("empty payload")
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PayloadError("payload is not UTF-8") from None
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as e:
+        raise PayloadError(f"invalid JSON at {e.pos}") from None
+    except RecursionError:
+        raise PayloadError("JSON nested too deeply") from None
+
+
+def _check_strings(value: JSONValue, limit: int, key: str) -> None:
+    if isinstance(value, str):
+        if len(value) > limit:
+            raise PayloadError(f"string value of {key!r} longer than {limit}")
+    elif isinstance(value, dict):
+        for item in value.values():
+            _check_strings(item, limit, key)
+    elif isinstance(value, list):
+        for item in value:
+            _check_strings(item, limit, key)
+
+
+def _cast(value: str) -> JSONValue:
+    if not _NUMERIC.match(value):
+        return value
+    if "." in value:
+        return float(value)
+    return int(value)
+
+
+def _values(obj: Mapping[str, Any], rules: JSONRules) -> dict[str, JSONValue]:
+    out: dict[str, JSONValue] = {}
+    for key, value in obj.items():
+        if value is None:
+            continue
+        if not key:
+            raise PayloadError("empty key")
+        if rules.max_string_length:
+            _check_strings(value, rules.max_string_length, key)
+        if rules.type_cast and isinstance(value, str):
+            value = _cast(value)
+        out[key] = value
+    return out
+
+
+def _timestamp(ts: Any) -> int:
+    if isinstance(ts, bool):
+        raise PayloadError("ts must be a number of ms")
+    if isinstance(ts, str) and ts.isdigit():
+        ts = int(ts)
+    if isinstance(ts, float) and ts.is_integer():
+        ts = int(ts)
+    if not isinstance(ts, int) or ts < 0:
+        raise PayloadError("ts must be a non-negative number of ms")
+    return ts
+
+
+def _record(item: Any, rules: JSONRules) -> TelemetryRecord:
+    if not isinstance(item, dict):
+        raise PayloadError("telemetry must be an object or an array of objects")
+    if "ts" in item and "values" in item:
+        values = item["values"]
+        if not isinstance(values, dict):
+            raise PayloadError("telemetry values must be an object")
+        return (_timestamp(item["ts"]), _values(values, rules))
+    return (None, _values(item, rules))
+
+
+def telemetry_records(payload: bytes, rules: JSONRules) -> list[TelemetryRecord]:
+    """The telemetry records of a payload; ts C{None} means server time."""
+    data = parse_json(payload)
+    items = data if isinstance(data, list) else [data]
+    return [record for record in (_record(item, rules) for item in items) if record[1]]
+
+
+def attribute_values(payload: bytes, rules: JSONRules) -> dict[str, JSONValue]:
+    """Client attributes: a JSON object."""
+    data = parse_json(payload)
+    if not isinstance(data, dict):
+        raise PayloadError("attributes must be a JSON object")
+    return _values(data, rules)
+
+
+def claim_request(payload: bytes) -> tuple[str, int]:
+    """C{(secretKey, durationMs)}; an empty payload gives C{("", 0)}."""
+    if not payload.strip():
+        return "", 0
+    data = parse_json(payload)
+    if not isinstance(data, dict):
+        raise PayloadError("claim must be a JSON object")
+    secret = data.get("secretKey")
+    secret = "" if secret is None else secret
+    if not isinstance(secret, str):
+        raise PayloadError("secretKey must be a string")
+    duration = data.get("durationMs")
+    duration = 0 if duration is None else duration
+    if isinstance(duration, float) and duration.is_integer():
+        duration = int(duration)
+    if isinstance(duration, bool) or not isinstance(duration, int) or duration < 0:
+        raise PayloadError("durationMs must be a non-negative integer")
+    return secret, duration
+
+
+def _optional_str(data: Mapping[str, Any], key: str) -> Optional[str]:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise PayloadError(f"{key} must be a string")
+    return value
+
+
+def provision_request(payload: bytes) -> ProvisionRequest:
+    """A provisioning request; the key and secret are required strings."""
+    data = parse_json(payload)
+    if not isinstance(data, dict):
+        raise PayloadError("provisioning request must be a JSON object")
+    key = _optional_str(data, "provisionDeviceKey")
+    secret = _optional_str(data, "provisionDeviceSecret")
+    if key is None or secret is None:
+        raise PayloadError("provisionDeviceKey and provisionDeviceSecret are required")
+    gateway = data.get("gateway", False)
+    if not isinstance(gateway, bool):
+        raise PayloadError("gateway must be a boolean")
+    return ProvisionRequest(
+        provision_key=key,
+        provision_secret=secret,
+        device_name=_optional_str(data, "deviceName"),
+        credentials_type=_optional_str(data, "credentialsType") or "ACCESS_TOKEN",
+        token=_optional_str(data, "token"),
+        client_id=_optional_str(data, "clientId"),
+        username=_optional_str(data, "username"),
+        password=_optional_str(data, "password"),
+        hash=_optional_str(data, "hash"),
+        gateway=gateway,
+    )
+
+
+def attribute_query(queries: list[bytes]) -> tuple[frozenset[str], frozenset[str]]:
+    """
+    C{(clientKeys, sharedKeys)} of a GET attributes request's Uri-Query
+    options: an element counts only as C{name=value} with exactly one C{=};
+    the last occurrence wins; values are comma-separated keys.
+    """
+    found: dict[str, frozenset[str]] = {}
+    for raw in queries:
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        parts = text.split("=")
+        if len(parts) != 2 or not parts[1]:
+            continue
+        found[parts[0]] = frozenset(key for key in parts[1].split(",") if key)
+    return found.get("clientKeys", frozenset()), found.get("sharedKeys", frozenset())

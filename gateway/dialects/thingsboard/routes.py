@@ -1,0 +1,46 @@
+# -*- test-case-name: tests.dialects.test_thingsboard_routes -*-
+"""
+ThingsBoard's position-based parsing of C{/api/v1/...} paths (reference
+section 1, C{CoapTransportResource}), on the segments after C{/api/v1}.
+
+ - C{[feature]}: the X.509 form (no token), e.g. C{/api/v1/provision}.
+ - C{[feature, id]} with a numeric C{id}: the X.509 RPC reply form.
+ - C{[token, feature, ...]}: the token form; further segments (an RPC id)
+   follow the feature.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import attrs
+
+__all__ = ["Route", "parse_route", "FEATURES"]
+
+FEATURES = frozenset({"attributes", "telemetry", "rpc", "claim", "provision"})
+
+
+@attrs.frozen
+class Route:
+    """
+    @ivar token: the access token, or C{None} for the X.509/PSK forms.
+    @ivar feature: the feature segment, lower-case as sent (C{None} if absent).
+    """
+
+    token: Optional[str]
+    feature: Optional[str]
+
+
+def _text(segment: bytes) -> str:
+    return segment.decode("utf-8", "replace")
+
+
+def parse_route(segments: Sequence[bytes]) -> Route:
+    """The token and feature of the path segments that follow C{/api/v1}."""
+    if not segments:
+        return Route(None, None)
+    if len(segments) == 1:
+        return Route(None, _text(segments[0]))
+    if len(segments) == 2 and segments[1].isdigit():
+        return Route(None, _text(segments[0]))
+    return Route(_text(segments[0]), _text(segments[1]))
