@@ -71,6 +71,19 @@ def test_declared_critical_option(coap_client: str, server: TestServer) -> None:
     assert result.stdout.strip() == "4209=abc"
 
 
+def test_elective_option_ignored(coap_client: str, server: TestServer) -> None:
+    """An unknown elective (even-numbered) option beside 4209 is silently ignored."""
+    result = run(coap_client, "-O", "4209,abc", "-O", "4210,0x0102", server.uri("opt"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "4209=abc"
+
+
+def test_other_critical_option_on_declaring_resource(coap_client: str, server: TestServer) -> None:
+    """A resource declaring 4209 still gets 4.02 for another unknown critical option."""
+    result = run(coap_client, "-O", "4209,abc", "-O", "4211,x", server.uri("opt"))
+    assert result.stderr.startswith("4.02 unknown critical option 4211"), result.stderr
+
+
 def test_undeclared_critical_option(coap_client: str, server: TestServer) -> None:
     """Critical option 4209 on a resource that doesn't declare it gets 4.02 Bad Option."""
     result = run(coap_client, "-O", "4209,abc", server.uri("echo"))
@@ -126,6 +139,39 @@ def test_blockwise_put(
     result = run(coap_client, *args, server.uri("big", host))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"{len(body)} {hashlib.sha256(body).hexdigest()}"
+
+
+def test_concurrent_blockwise_gets(coap_client: str, server: TestServer, tmp_path: Path) -> None:
+    """Four clients downloading /big at once, each with its own block size, all get it intact."""
+    expected = hashlib.sha256(big_payload()).hexdigest()
+    sizes = [32, 64, 256, 1024]
+    procs = [
+        subprocess.Popen(
+            [coap_client, "-b", str(size), "-o", str(tmp_path / str(size)), server.uri("big")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for size in sizes
+    ]
+    try:
+        codes = [proc.wait(timeout=30) for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert codes == [0] * len(sizes)
+    for size in sizes:
+        assert hashlib.sha256((tmp_path / str(size)).read_bytes()).hexdigest() == expected, size
+
+
+def test_upload_too_large(coap_client: str, server: TestServer, tmp_path: Path) -> None:
+    """An upload over the engine's 1 MiB body limit is refused with 4.13."""
+    upload = tmp_path / "huge"
+    upload.write_bytes(bytes(1024 * 1024 + 1024))
+    result = run(coap_client, "-m", "put", "-f", str(upload), server.uri("big"))
+    assert result.stdout.strip() == ""
+    assert result.stderr.startswith("4.13"), result.stderr
 
 
 @pytest.mark.parametrize("non", [False, True])
