@@ -14,6 +14,7 @@ from treq.testing import StubTreq
 from twisted.internet.task import Clock
 
 from gateway.api.app import build_api
+from gateway.api.router import Router
 from gateway.service.build import Services, memory_services
 from tests.service.conftest import FAST_HASHER, result
 
@@ -37,9 +38,13 @@ class Answer:
 class Api:
     """Requests to the API resource, answered synchronously."""
 
-    stub: StubTreq
+    router: Router
     services: Services
     clock: Clock
+    stub: StubTreq = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.stub = StubTreq(self.router)
 
     def request(
         self,
@@ -107,4 +112,4 @@ def services(clock: Clock) -> Services:
 
 @pytest.fixture
 def api(services: Services, clock: Clock) -> Api:
-    return Api(StubTreq(build_api(services, KEY)), services, clock)
+    return Api(build_api(services, KEY), services, clock)

@@ -8,10 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from treq.testing import StubTreq
 from twisted.logger import capturedLogs
 
 from gateway.api.router import MAX_BODY, Call, Reply, Route, Router
 from tests.api.conftest import Api
+from tests.service.conftest import result
 
 
 def test_healthz_needs_no_key(api: Api) -> None:
@@ -34,7 +36,7 @@ def test_missing_or_wrong_key_is_401(api: Api, key: Any) -> None:
     answer = api.get("/api/v1/devices", key=key)
     assert answer.status == 401
     assert "error" in answer.body
-    assert answer.header("www-authenticate", ).startswith("Bearer")
+    assert (answer.header("www-authenticate") or "").startswith("Bearer")
 
 
 def test_other_scheme_is_401(api: Api) -> None:
@@ -43,8 +45,6 @@ def test_other_scheme_is_401(api: Api) -> None:
         "http://gateway.invalid/api/v1/devices", headers={b"Authorization": [b"Basic test-api-key"]}
     )
     api.stub.flush()
-    from tests.service.conftest import result
-
     assert result(d).code == 401
 
 
@@ -104,10 +104,6 @@ def test_unknown_query_parameter_is_400(api: Api) -> None:
 
 def test_unexpected_error_is_500_logged_once() -> None:
     """A handler failing with an unexpected exception gets 500 and one logged failure."""
-    from treq.testing import StubTreq
-
-    from tests.service.conftest import result
-
     async def boom(call: Call) -> Reply:
         raise RuntimeError("secret detail")
 

@@ -1,0 +1,76 @@
+"""Tests for the profile routes of the API."""
+
+from __future__ import annotations
+
+from tests.api.conftest import Api
+
+
+def test_default_profile_listed_and_undeletable(api: Api) -> None:
+    """The default profile is always listed and deleting it is 409."""
+    names = [p["name"] for p in api.get("/api/v1/profiles").body["profiles"]]
+    assert names == ["default"]
+    answer = api.delete("/api/v1/profiles/default")
+    assert answer.status == 409
+    assert "default" in answer.body["error"]
+
+
+def test_create_show_patch_delete(api: Api) -> None:
+    """A profile is created with its fields, shown, changed in part and deleted."""
+    answer = api.post(
+        "/api/v1/profiles",
+        {
+            "name": "nb",
+            "payload_format": "protobuf",
+            "telemetry_proto": "syntax = \"proto3\";",
+            "power_mode": "psm",
+            "psm_activity_timer": 10000,
+        },
+    )
+    assert answer.status == 201
+    assert answer.header("location") == "/api/v1/profiles/nb"
+    assert answer.body["payload_format"] == "protobuf"
+    assert answer.body["provisioning"] == "disabled"
+    shown = api.get("/api/v1/profiles/nb").body
+    assert shown == answer.body
+    patched = api.patch(
+        "/api/v1/profiles/nb",
+        {
+            "power_mode": "edrx",
+            "edrx_cycle": 81920,
+            "provisioning": "allow_create_new",
+            "provision_key": "k",
+            "provision_secret": "s",
+        },
+    ).body
+    assert (patched["power_mode"], patched["edrx_cycle"], patched["psm_activity_timer"]) == (
+        "edrx",
+        81920,
+        10000,
+    )
+    assert (api.delete("/api/v1/profiles/nb").status) == 204
+    assert api.get("/api/v1/profiles/nb").status == 404
+
+
+def test_profile_in_use_is_409(api: Api) -> None:
+    """A profile a device uses cannot be deleted."""
+    api.post("/api/v1/profiles", {"name": "p"})
+    api.create_device("a", profile="p")
+    assert api.delete("/api/v1/profiles/p").status == 409
+
+
+def test_errors(api: Api) -> None:
+    """Bad fields are 400, a taken name 409, unknown profiles 404, renaming 400."""
+    assert api.post("/api/v1/profiles", {"name": "default"}).status == 409
+    for body in (
+        {},
+        {"name": "x", "power_mode": "turbo"},
+        {"name": "x", "edrx_cycle": -1},
+        {"name": "x", "edrx_cycle": True},
+        {"name": "x", "telemetry_proto": 5},
+        {"name": "x", "provisioning": "allow_create_new"},
+        {"name": "x", "colour": "red"},
+    ):
+        assert api.post("/api/v1/profiles", body).status == 400, body
+    assert api.patch("/api/v1/profiles/nope", {"power_mode": "psm"}).status == 404
+    assert api.patch("/api/v1/profiles/default", {"name": "other"}).status == 400
+    assert api.delete("/api/v1/profiles/nope").status == 404
