@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from twisted.application import internet, service
+from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import (
     FilteringLogObserver,
@@ -23,7 +24,12 @@ from twisted.logger import (
     globalLogPublisher,
 )
 from twisted.python import usage
+from twisted.python.failure import Failure
+from twisted.web.resource import Resource as WebResource
+from twisted.web.server import Site
 
+from gateway.api.app import build_api
+from gateway.api.listener import TCPListener
 from gateway.coap.resource import Resource
 from gateway.coap.server import CoAPServer
 from gateway.config import (
@@ -33,6 +39,8 @@ from gateway.config import (
     load_config,
     read_or_create_api_key,
 )
+from gateway.dialect import install_dialects
+from gateway.service.build import Services, open_services
 
 log = Logger()
 
@@ -129,36 +137,142 @@ class LogLevelService(service.Service):
             self._publisher.addObserver(FilteringLogObserver(observer, [predicate]))
 
 
+#: Children of L{GatewayService} that serve the network: started only once
+#: the service layer is open, so no device or operator is answered before.
+LISTENERS = ("coap", "api")
+
+
 class GatewayService(service.MultiService):
     """
-    The gateway's root service; logs where it listens once its children run.
+    The gateway's root service.
+
+    Starting it opens the service layer (the store in the data directory)
+    first; then the dialects are installed under the CoAP root, the API gets
+    its resource, and only then do the listeners (children named in
+    L{LISTENERS}) start.  Stopping it stops the listeners and then closes
+    the store, so pending writes are flushed.
+
+    @ivar service_layer: the open L{Services} while running.
     """
 
-    def __init__(self, config: GatewayConfig, coap: CoAPServer) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        coap: CoAPServer,
+        clock: IReactorTime,
+        open_services: Callable[[], "Deferred[Services]"],
+        api_key: str,
+        on_fatal: Callable[[], None] = lambda: None,
+    ) -> None:
         super().__init__()
         self.config = config
         self.coap = coap
+        self.api_site = Site(WebResource())
+        self.api_site.displayTracebacks = False
+        self.service_layer: Services | None = None
+        self._clock = clock
+        self._open_services = open_services
+        self._api_key = api_key
+        self._on_fatal = on_fatal
+        self._starting: Deferred[None] | None = None
+
+    def _others(self) -> list[service.IService]:
+        return [s for s in self if s.name not in LISTENERS]
+
+    def _listeners(self) -> list[service.IService]:
+        return [s for s in self if s.name in LISTENERS]
+
+    def privilegedStartService(self) -> None:
+        # Listeners bind in startService, once the store is open.
+        for child in self._others():
+            child.privilegedStartService()
 
     def startService(self) -> None:
-        super().startService()
+        service.Service.startService(self)
+        for child in self._others():
+            child.startService()
+        self._starting = Deferred.fromCoroutine(self._start())
+        self._starting.addErrback(self._failed)
+
+    def whenListening(self) -> "Deferred[None]":
+        """Fires once the listeners are up (or start-up has failed)."""
+        if self._starting is None:
+            raise RuntimeError("the gateway has not been started")
+        return _settled(self._starting)
+
+    async def _start(self) -> None:
+        services = await self._open_services()
+        self.service_layer = services
+        installed = install_dialects(self.coap.root, services, self._clock)
+        self.api_site.resource = build_api(services, self._api_key)
+        if not self.running:
+            return
+        for child in self._listeners():
+            child.startService()
+        self._log_listening(installed)
+
+    def _failed(self, failure: Failure) -> None:
+        log.failure("coap-gateway could not start", failure)
+        self._on_fatal()
+
+    def _log_listening(self, dialects: list[str]) -> None:
         transport = self.coap.transport
         assert transport is not None, "the UDP listener starts before this logs"
         host = transport.getHost()
         dual_stack = _is_dual_stack(transport)
+        api = self.api_address()
         log.info(
             "coap-gateway listening: CoAP on udp [{coap_host}]:{coap_port}"
-            "{dual_stack_note}; data in {data_dir}",
+            "{dual_stack_note}; API on http://{api_host}:{api_port}; dialects"
+            " {dialects}; data in {data_dir}",
             coap_host=host.host,
             coap_port=host.port,
             dual_stack=dual_stack,
             dual_stack_note=" (IPv6 and IPv4)" if dual_stack else "",
+            api_host=api[0] if api else None,
+            api_port=api[1] if api else None,
+            dialects=", ".join(dialects) or "none",
             data_dir=os.path.abspath(self.config.storage.data_dir),
             upstream=self.config.upstream.url or None,
         )
 
-    def stopService(self) -> Any:
+    def api_address(self) -> tuple[str, int] | None:
+        """(host, port) the API listens on, while it does."""
+        listener = self.getServiceNamed("api")
+        port = getattr(listener, "port", None)
+        if port is None:
+            return None
+        host = port.getHost()
+        return (host.host, host.port)
+
+    def stopService(self) -> "Deferred[None]":
         log.info("coap-gateway stopping")
-        return super().stopService()
+        return Deferred.fromCoroutine(self._stop())
+
+    async def _stop(self) -> None:
+        starting = self._starting
+        service.Service.stopService(self)
+        if starting is not None:
+            await _settled(starting)
+        await DeferredList(
+            [maybeDeferred(child.stopService) for child in reversed(list(self))]
+        )
+        services, self.service_layer = self.service_layer, None
+        if services is not None:
+            await services.close()
+        self._starting = None
+
+
+def _settled(d: "Deferred[Any]") -> "Deferred[None]":
+    """A Deferred firing with None once C{d} has a result, leaving C{d} as is."""
+    out: Deferred[None] = Deferred()
+
+    def relay(result: object) -> object:
+        out.callback(None)
+        return result
+
+    d.addBoth(relay)
+    return out
 
 
 def _is_dual_stack(transport: Any) -> bool:
@@ -171,18 +285,18 @@ def _is_dual_stack(transport: Any) -> bool:
 
 def build_service(
     config: GatewayConfig,
-    reactor: IReactorTime,
+    reactor: Any,
     log_publisher: LogPublisher = globalLogPublisher,
+    on_fatal: Callable[[], None] = lambda: None,
 ) -> GatewayService:
     """
-    Compose the gateway for C{config}; C{reactor} must also provide
-    C{IReactorUDP}.
+    Compose the gateway for C{config}; C{reactor} must provide
+    C{IReactorTime}, C{IReactorUDP}, C{IReactorTCP} and C{IReactorThreads}
+    (the SQLite store writes on a thread).  C{on_fatal} is called if the
+    gateway cannot start (the store does not open).
     """
     os.makedirs(config.storage.data_dir, exist_ok=True)
-    if not config.api.key:
-        # Created now so the operator finds it on first start; the API
-        # service (a later issue) will read it from the same place.
-        read_or_create_api_key(config.storage.api_key_path)
+    api_key = config.api.key or read_or_create_api_key(config.storage.api_key_path)
 
     coap = CoAPServer(
         build_resource_tree(config),
@@ -190,7 +304,14 @@ def build_service(
         params=config.coap.transmission,
         limits=config.coap.limits,
     )
-    top = GatewayService(config, coap)
+    top = GatewayService(
+        config,
+        coap,
+        reactor,
+        lambda: open_services(reactor, config.storage.data_dir),
+        api_key,
+        on_fatal,
+    )
     LogLevelService(LogLevel.levelWithName(config.log.level), log_publisher).setServiceParent(top)
 
     udp = internet.UDPServer(
@@ -198,6 +319,10 @@ def build_service(
     )
     udp.setName("coap")
     udp.setServiceParent(top)
+
+    api = TCPListener(reactor, config.api.port, top.api_site, interface=config.api.bind)
+    api.setName("api")
+    api.setServiceParent(top)
 
     if config.dtls.enabled:
         log.warn(
@@ -214,4 +339,8 @@ def makeService(options: Mapping[str, Any]) -> service.MultiService:
     """
     from twisted.internet import reactor
 
-    return build_service(options["settings"], reactor)
+    def fatal() -> None:
+        if reactor.running:
+            reactor.stop()
+
+    return build_service(options["settings"], reactor, on_fatal=fatal)

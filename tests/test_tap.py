@@ -39,7 +39,9 @@ def parse(argv: list[str], environ: dict[str, str] | None = None) -> Options:
 
 
 def local_options(tmp_path: Path, *extra: str) -> Options:
-    return parse(["--data-dir", str(tmp_path / "var"), "--coap-port", "0", *extra])
+    return parse(
+        ["--data-dir", str(tmp_path / "var"), "--coap-port", "0", "--api-port", "0", *extra]
+    )
 
 
 class _Client(DatagramProtocol):
@@ -175,11 +177,13 @@ async def test_start_serve_and_stop(tmp_path: Path) -> None:
     )
     with capturedLogs() as events:
         top.startService()
+        await top.whenListening()
     transport = top.coap.transport
     try:
         port = transport.getHost().port
         started = [e for e in events if "coap_port" in e]
         assert [(e["coap_host"], e["coap_port"]) for e in started] == [("127.0.0.1", port)]
+        assert (started[0]["api_host"], started[0]["api_port"]) == top.api_address()
         answer = await exchange("127.0.0.1", port, GET_NOTHING)
         assert answer[:4] == bytes([0x60, 0x84, 0x12, 0x34])  # ACK 4.04, same MID
     finally:
@@ -187,6 +191,8 @@ async def test_start_serve_and_stop(tmp_path: Path) -> None:
     assert not top.running
     assert not transport.connected
     assert top.coap.transport is None
+    assert top.api_address() is None
+    assert top.service_layer is None
 
 
 @pytest.mark.skipif(not socket.has_ipv6, reason="no IPv6 on this host")
@@ -195,6 +201,7 @@ async def test_default_bind_serves_ipv4_and_ipv6(tmp_path: Path) -> None:
     """Bound to '::' (the default) one socket answers both IPv4 and IPv6 clients."""
     top = build_service(local_options(tmp_path)["settings"], _reactor(), LogPublisher())
     top.startService()
+    await top.whenListening()
     try:
         sock = top.coap.transport.socket
         if sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY):
