@@ -246,3 +246,34 @@ def test_makeservice_does_not_touch_the_working_directory(tmp_path: Path) -> Non
     before = os.path.exists("var")
     makeService(local_options(tmp_path))
     assert os.path.exists("var") == before
+
+
+def test_api_listener_is_composed(tmp_path: Path) -> None:
+    """The gateway has a TCP listener named 'api' serving the API site on api.bind."""
+    from gateway.api.listener import TCPListener
+
+    top = makeService(local_options(tmp_path))
+    assert isinstance(top, GatewayService)
+    api = top.getServiceNamed("api")
+    assert isinstance(api, TCPListener)
+    assert api.port is None
+
+
+def test_listeners_wait_for_the_store(tmp_path: Path) -> None:
+    """Until the service layer is open no listener starts; a failed open calls on_fatal."""
+    from twisted.internet.testing import MemoryReactorClock
+
+    reactor = MemoryReactorClock()
+    pending: Deferred[Any] = Deferred()
+    fatal: list[bool] = []
+    config = local_options(tmp_path)["settings"]
+    top = build_service(config, reactor, LogPublisher(), on_fatal=lambda: fatal.append(True))
+    top._open_services = lambda: pending
+    top.startService()
+    assert top.coap.transport is None and reactor.tcpServers == []
+    with capturedLogs() as events:
+        pending.errback(RuntimeError("disk on fire"))
+    assert fatal == [True]
+    assert reactor.tcpServers == []
+    assert [e for e in events if "log_failure" in e]
+    top.stopService()
