@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 
+from gateway.coap import codec
 from gateway.coap import numbers as n
 from gateway.dialects.thingsboard import ThingsBoardDialect
 from gateway.dialects.thingsboard.payload import JSONRules
 from gateway.service.model import AttributeScope, TelemetryPoint
-from tests.coap.support import option
+from tests.coap.support import option, request
 from tests.service.conftest import result
 
 from .conftest import TOKEN, Harness
@@ -225,3 +226,28 @@ def test_telemetry_point_type(tb: Harness) -> None:
     """Latest telemetry reads back through the telemetry service as points."""
     tb.ask(n.POST, TELEMETRY, b'{"ts":5,"values":{"t":1.25}}')
     assert result(tb.services.telemetry.latest(tb.device_id)) == [TelemetryPoint("t", 1.25, 5)]
+
+
+class DTLSPeer:
+    """A peer as a DTLS session presents it: an authenticated identity."""
+
+    def __init__(self, identity: str) -> None:
+        self.address = ("10.0.0.9", 5684)
+        self.key = ("dtls", self.address)
+        self.identity = identity
+        self.sent: list[bytes] = []
+
+    def send(self, data: bytes) -> None:
+        self.sent.append(data)
+
+
+def test_tokenless_form_uses_dtls_identity(tb: Harness) -> None:
+    """Without a token, the DTLS peer's PSK identity authenticates the device."""
+    result(tb.services.registry.set_psk(tb.device_id, "psk-id", b"k" * 16))
+    peer = DTLSPeer("psk-id")
+    tb.server.receive(peer, request(n.POST, "api/v1/telemetry", mid=900, payload=b'{"d":1}'))
+    assert codec.decode(peer.sent[0]).code == n.CREATED
+    assert latest(tb)["d"][0] == 1
+    stranger = DTLSPeer("unknown-id")
+    tb.server.receive(stranger, request(n.POST, "api/v1/telemetry", mid=901, payload=b"{}"))
+    assert codec.decode(stranger.sent[0]).code == n.UNAUTHORIZED
