@@ -1,0 +1,406 @@
+# -*- test-case-name: tests.test_cli -*-
+"""
+C{gatewayctl}: drive a running gateway through its northbound HTTP API.
+
+The key comes from C{--key}, else C{GATEWAY_API_KEY}, else
+C{<data-dir>/api-key} (C{--data-dir} defaults to C{./var}, where the gateway
+writes it).  Output is JSON, or a table with C{--table}; an error prints the
+API's message and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional, Sequence, TextIO
+from urllib.parse import quote, urlencode
+
+__all__ = ["main", "run", "Http", "urllib_http", "CliError"]
+
+#: (method, url, headers, body) -> (status, body)
+Http = Callable[[str, str, Mapping[str, str], Optional[bytes]], tuple[int, bytes]]
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+
+
+class CliError(Exception):
+    """A failure reported as C{gatewayctl: error: <message>}, exit status 1."""
+
+
+def urllib_http(
+    method: str, url: str, headers: Mapping[str, str], body: Optional[bytes]
+) -> tuple[int, bytes]:
+    """The blocking HTTP transport of the command line."""
+    request = urllib.request.Request(url, data=body, headers=dict(headers), method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        raise CliError(f"cannot reach the gateway at {url}: {reason}") from None
+
+
+class Client:
+    """The API's routes as calls; errors become L{CliError}."""
+
+    def __init__(self, url: str, key: str, http: Http) -> None:
+        self._url = url.rstrip("/")
+        self._key = key
+        self._http = http
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: Optional[Mapping[str, Optional[str]]] = None,
+    ) -> Any:
+        headers = {"Authorization": f"Bearer {self._key}", "Accept": "application/json"}
+        data = None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            data = json.dumps(body).encode("utf-8")
+        url = self._url + path
+        params = {k: v for k, v in (query or {}).items() if v is not None}
+        if params:
+            url += "?" + urlencode(params)
+        status, raw = self._http(method, url, headers, data)
+        try:
+            decoded = json.loads(raw) if raw else None
+        except ValueError:
+            decoded = None
+        if status >= 400:
+            if isinstance(decoded, dict) and isinstance(decoded.get("error"), str):
+                raise CliError(f"{decoded['error']} (HTTP {status})")
+            raise CliError(f"HTTP {status}")
+        return decoded
+
+    def device(self, ref: str) -> dict[str, Any]:
+        """A device by id, else by name (in the default application)."""
+        try:
+            found: dict[str, Any] = self.call("GET", "/api/v1/devices/" + quote(ref, safe=""))
+            return found
+        except CliError:
+            pass
+        devices = self.call("GET", "/api/v1/devices", query={"name": ref})["devices"]
+        if not devices:
+            raise CliError(f"no device with id or name {ref!r}")
+        return self.call("GET", "/api/v1/devices/" + quote(devices[0]["id"], safe=""))
+
+
+# -- argument parsing ----------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="gatewayctl", description="Manage a coap-gateway through its HTTP API."
+    )
+    p.add_argument("--url", default=DEFAULT_URL, help=f"API base URL (default {DEFAULT_URL})")
+    p.add_argument("--key", help="API key (default: $GATEWAY_API_KEY, then <data-dir>/api-key)")
+    p.add_argument("--data-dir", default="./var", help="where the gateway keeps api-key")
+    p.add_argument("--table", action="store_true", help="print a table instead of JSON")
+    top = p.add_subparsers(dest="group", required=True, metavar="COMMAND")
+
+    device = top.add_parser("device", help="devices and their credentials")
+    d = device.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = d.add_parser("create", help="create a device")
+    create.add_argument("name")
+    create.add_argument("--application")
+    create.add_argument("--profile")
+    create.add_argument("--disabled", action="store_true", help="create it disabled")
+    _credential_options(create)
+    listing = d.add_parser("list", help="list devices")
+    listing.add_argument("--application")
+    listing.add_argument("--name")
+    for action in ("show", "delete"):
+        d.add_parser(action, help=f"{action} a device").add_argument("device", metavar="DEVICE")
+    update = d.add_parser("update", help="rename, re-profile, enable or disable a device")
+    update.add_argument("device", metavar="DEVICE")
+    update.add_argument("--name")
+    update.add_argument("--profile")
+    enabled = update.add_mutually_exclusive_group()
+    enabled.add_argument("--enable", dest="enabled", action="store_const", const=True)
+    enabled.add_argument("--disable", dest="enabled", action="store_const", const=False)
+    creds = d.add_parser("credentials", help="set a credential of a device")
+    creds.add_argument("device", metavar="DEVICE")
+    _credential_options(creds, generate=True)
+
+    attributes = top.add_parser("attributes", help="device attributes")
+    a = attributes.add_subparsers(dest="action", required=True, metavar="ACTION")
+    get = a.add_parser("get", help="read attributes")
+    get.add_argument("device", metavar="DEVICE")
+    get.add_argument("--scope", choices=("client", "shared", "server"))
+    get.add_argument("--keys", help="comma-separated keys")
+    set_ = a.add_parser("set", help="set attributes: key=value (JSON if it parses)")
+    set_.add_argument("device", metavar="DEVICE")
+    set_.add_argument("--scope", choices=("shared", "server"), default="shared")
+    set_.add_argument("pairs", nargs="+", metavar="key=value")
+    delete = a.add_parser("delete", help="delete attributes")
+    delete.add_argument("device", metavar="DEVICE")
+    delete.add_argument("--scope", choices=("shared", "server"), required=True)
+    delete.add_argument("keys", nargs="+", metavar="key")
+
+    telemetry = top.add_parser("telemetry", help="device telemetry")
+    t = telemetry.add_subparsers(dest="action", required=True, metavar="ACTION")
+    latest = t.add_parser("latest", help="latest value of each key")
+    latest.add_argument("device", metavar="DEVICE")
+    latest.add_argument("--keys", help="comma-separated keys")
+
+    profile = top.add_parser("profile", help="device profiles")
+    pr = profile.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action in ("create", "update"):
+        pc = pr.add_parser(action, help=f"{action} a profile")
+        pc.add_argument("name")
+        _profile_options(pc)
+    pr.add_parser("list", help="list profiles")
+    for action in ("show", "delete"):
+        pr.add_parser(action, help=f"{action} a profile").add_argument("name")
+    return p
+
+
+def _credential_options(p: argparse.ArgumentParser, generate: bool = False) -> None:
+    g = p.add_argument_group("credentials (one kind)")
+    g.add_argument("--token", help="access token (default: generated)")
+    if generate:
+        g.add_argument(
+            "--new-token", action="store_true", help="generate a new access token"
+        )
+    g.add_argument("--psk-identity")
+    g.add_argument("--psk-key", help="PSK key in hexadecimal")
+    g.add_argument("--x509", metavar="FILE", help="client certificate (PEM file)")
+    g.add_argument("--password", help="basic password (Drogue)")
+    g.add_argument("--username", help="basic username (default: the device name)")
+
+
+_PROFILE_TEXT = ("payload_format", "power_mode", "provisioning", "provision_key",
+                 "provision_secret")
+_PROFILE_MS = ("psm_activity_timer", "edrx_cycle", "paging_transmission_window")
+_PROFILE_FILES = ("telemetry_proto", "attributes_proto", "rpc_request_proto",
+                  "rpc_response_proto")
+
+
+def _profile_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--payload-format", choices=("json", "protobuf"))
+    p.add_argument("--power-mode", choices=("none", "psm", "drx", "edrx"))
+    p.add_argument(
+        "--provisioning", choices=("disabled", "allow_create_new", "check_pre_provisioned")
+    )
+    p.add_argument("--provision-key")
+    p.add_argument("--provision-secret")
+    for name in _PROFILE_MS:
+        p.add_argument("--" + name.replace("_", "-"), type=int, metavar="MS")
+    for name in _PROFILE_FILES:
+        p.add_argument("--" + name.replace("_", "-"), metavar="FILE", help=".proto schema file")
+
+
+# -- commands ------------------------------------------------------------------
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError as e:
+        raise CliError(f"cannot read {path}: {e.strerror}") from None
+
+
+def _credentials(args: argparse.Namespace) -> Optional[dict[str, Any]]:
+    kinds: list[dict[str, Any]] = []
+    if args.token is not None or getattr(args, "new_token", False):
+        token: dict[str, Any] = {"type": "access_token"}
+        if args.token is not None:
+            token["token"] = args.token
+        kinds.append(token)
+    if args.psk_identity is not None or args.psk_key is not None:
+        if args.psk_identity is None or args.psk_key is None:
+            raise CliError("--psk-identity and --psk-key go together")
+        kinds.append({"type": "psk", "identity": args.psk_identity, "key": args.psk_key})
+    if args.x509 is not None:
+        kinds.append({"type": "x509", "certificate": _read(args.x509)})
+    if args.password is not None:
+        basic = {"type": "basic", "password": args.password}
+        if args.username is not None:
+            basic["username"] = args.username
+        kinds.append(basic)
+    elif args.username is not None:
+        raise CliError("--username needs --password")
+    if len(kinds) > 1:
+        raise CliError("give one kind of credential at a time")
+    return kinds[0] if kinds else None
+
+
+def _profile_body(args: argparse.Namespace) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    for name in _PROFILE_TEXT + _PROFILE_MS:
+        if getattr(args, name) is not None:
+            body[name] = getattr(args, name)
+    for name in _PROFILE_FILES:
+        if getattr(args, name) is not None:
+            body[name] = _read(getattr(args, name))
+    return body
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _pairs(pairs: Sequence[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise CliError(f"expected key=value, got {pair!r}")
+        values[key] = _value(text)
+    return values
+
+
+def _device_path(device: Mapping[str, Any], suffix: str = "") -> str:
+    return "/api/v1/devices/" + quote(device["id"], safe="") + suffix
+
+
+def _execute(client: Client, args: argparse.Namespace) -> Any:
+    group, action = args.group, args.action
+    if group == "device":
+        if action == "create":
+            body: dict[str, Any] = {"name": args.name}
+            if args.application:
+                body["application"] = args.application
+            if args.profile:
+                body["profile"] = args.profile
+            if args.disabled:
+                body["enabled"] = False
+            credentials = _credentials(args)
+            if credentials is not None:
+                body["credentials"] = credentials
+            return client.call("POST", "/api/v1/devices", body)
+        if action == "list":
+            query = {"application": args.application, "name": args.name}
+            return client.call("GET", "/api/v1/devices", query=query)["devices"]
+        device = client.device(args.device)
+        if action == "show":
+            return device
+        if action == "delete":
+            client.call("DELETE", _device_path(device))
+            return {"deleted": device["id"]}
+        if action == "update":
+            changes = {
+                k: v
+                for k, v in (("name", args.name), ("profile", args.profile),
+                             ("enabled", args.enabled))
+                if v is not None
+            }
+            return client.call("PATCH", _device_path(device), changes)
+        credentials = _credentials(args)
+        if credentials is None:
+            raise CliError("give a credential (--token, --new-token, --psk-*, --x509, --password)")
+        return client.call("PUT", _device_path(device, "/credentials"), credentials)
+    if group == "attributes":
+        device = client.device(args.device)
+        path = _device_path(device, "/attributes")
+        if action == "get":
+            return client.call("GET", path, query={"scope": args.scope, "keys": args.keys})
+        if action == "set":
+            return client.call("POST", f"{path}/{args.scope}", _pairs(args.pairs))
+        return client.call(
+            "DELETE", f"{path}/{args.scope}", query={"keys": ",".join(args.keys)}
+        )
+    if group == "telemetry":
+        device = client.device(args.device)
+        return client.call(
+            "GET", _device_path(device, "/telemetry/latest"), query={"keys": args.keys}
+        )
+    # profile
+    if action == "create":
+        return client.call("POST", "/api/v1/profiles", {"name": args.name, **_profile_body(args)})
+    if action == "list":
+        return client.call("GET", "/api/v1/profiles")["profiles"]
+    path = "/api/v1/profiles/" + quote(args.name, safe="")
+    if action == "update":
+        return client.call("PATCH", path, _profile_body(args))
+    if action == "show":
+        return client.call("GET", path)
+    client.call("DELETE", path)
+    return {"deleted": args.name}
+
+
+# -- output --------------------------------------------------------------------
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _table(result: Any) -> str:
+    if isinstance(result, list):
+        if not result:
+            return "(none)"
+        columns = [k for k in result[0] if not isinstance(result[0][k], (dict, list))]
+        rows = [columns] + [[_cell(item.get(c)) for c in columns] for item in result]
+    elif isinstance(result, dict):
+        rows = [["key", "value"]] + [[str(k), _cell(v)] for k, v in result.items()]
+    else:
+        return _cell(result)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+def _api_key(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
+    if args.key:
+        return str(args.key)
+    if environ.get("GATEWAY_API_KEY"):
+        return environ["GATEWAY_API_KEY"]
+    path = Path(args.data_dir) / "api-key"
+    try:
+        key = path.read_text().strip()
+    except OSError:
+        key = ""
+    if not key:
+        raise CliError(f"no API key: pass --key, set GATEWAY_API_KEY or make {path} readable")
+    return key
+
+
+def main(
+    argv: Optional[Sequence[str]] = None,
+    http: Http = urllib_http,
+    environ: Optional[Mapping[str, str]] = None,
+    stdout: Optional[TextIO] = None,
+    stderr: Optional[TextIO] = None,
+) -> int:
+    """Run C{gatewayctl} with C{argv}; the exit status."""
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    args = _parser().parse_args(argv)
+    try:
+        client = Client(args.url, _api_key(args, os.environ if environ is None else environ), http)
+        result = _execute(client, args)
+    except CliError as e:
+        print(f"gatewayctl: error: {e}", file=err)
+        return 1
+    if args.table:
+        print(_table(result), file=out)
+    else:
+        print(json.dumps(result, indent=2, ensure_ascii=False), file=out)
+    return 0
+
+
+def run() -> None:
+    """The C{gatewayctl} console script."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()
