@@ -86,6 +86,12 @@ def serve_txthings(host: str, port: int, log: str | None) -> None:
         def render_POST(self, request):  # type: ignore[no-untyped-def]
             return defer.succeed(coap.Message(code=coap.CHANGED, payload=b""))
 
+    if log:
+        # Only for the fuzzer: txThings logs every datagram, so the bench
+        # runs it without an observer (its log.msg calls still cost CPU).
+        from twisted.python import log as legacy_log
+
+        legacy_log.startLogging(open(log, "a", encoding="utf-8"), setStdout=False)
     root = resource.CoAPResource()
     root.putChild(b"telemetry", Telemetry())
     proto = coap.Coap(resource.Endpoint(root))
@@ -162,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("server", choices=sorted(SERVERS))
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
-    p.add_argument("--log", default=None, help="log file (gateway only)")
+    p.add_argument("--log", default=None, help="log file (gateway and txthings)")
     p.add_argument("--cpu", type=int, default=None, help="pin to this core")
     a = p.parse_args(argv)
     if a.cpu is not None and hasattr(os, "sched_setaffinity"):

@@ -469,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
         if log is None:
             fd, log = tempfile.mkstemp(prefix=f"fuzz-{a.server}-", suffix=".log")
             os.close(fd)
-        extra = ["--log", log] if a.server == "gateway" else []
+        extra = ["--log", log] if a.server in ("gateway", "txthings") else []
         srv = bench.Running(server, log_path=None if extra else log, extra_args=extra)
         host, port, pid = "127.0.0.1", srv.port, srv.pid
     try:
