@@ -290,7 +290,6 @@ def run_scenario(server: Server, sc: Scenario, duration: float, warmup: float,
     for attempt in range(retries + 1):
         res = _run_scenario_once(server, sc, duration, warmup)
         res["attempt"] = attempt + 1
-        res["disturbance_pct"] = max(res["foreign_cpu_pct"], res["generator_core_foreign_pct"])
         if best is None or res["disturbance_pct"] < best["disturbance_pct"]:
             best = res
         if res["disturbance_pct"] <= MAX_FOREIGN_PCT:
@@ -302,6 +301,40 @@ def run_scenario(server: Server, sc: Scenario, duration: float, warmup: float,
     return best
 
 
+class Meter:
+    """Server CPU and the contention on both cores around one measured run."""
+
+    def __init__(self, srv: Running) -> None:
+        self.srv = srv
+        self.t0 = time.monotonic()
+        self.cpu0 = srv.cpu_seconds()
+        self.core0 = CoreSample.take(SERVER_CPU)
+        self.gen0 = CoreSample.take(GENERATOR_CPU)
+        self.own0 = _own_cpu_seconds()
+
+    def figures(self, responses: int) -> dict[str, Any]:
+        wall = max(1e-9, time.monotonic() - self.t0)
+        cpu = self.srv.cpu_seconds() - self.cpu0
+        core1 = CoreSample.take(SERVER_CPU)
+        gen1 = CoreSample.take(GENERATOR_CPU)
+        own = _own_cpu_seconds() - self.own0
+        ticks = max(1, core1.total - self.core0.total)
+        gen_ticks = max(1, gen1.total - self.gen0.total)
+        server_foreign = (core1.busy - self.core0.busy) - cpu * CLK_TCK
+        gen_foreign = (gen1.busy - self.gen0.busy) - own * CLK_TCK
+        out = {
+            "server_cpu_s": round(cpu, 3),
+            "server_cpu_pct": round(100.0 * cpu / wall, 1),
+            "server_us_per_req": round(1e6 * cpu / responses, 1) if responses else None,
+            "generator_cpu_pct": round(100.0 * own / wall, 1),
+            "steal_pct": round(100.0 * (core1.steal - self.core0.steal) / ticks, 1),
+            "foreign_cpu_pct": round(max(0.0, 100.0 * server_foreign / ticks), 1),
+            "generator_core_foreign_pct": round(max(0.0, 100.0 * gen_foreign / gen_ticks), 1),
+        }
+        out["disturbance_pct"] = max(out["foreign_cpu_pct"], out["generator_core_foreign_pct"])
+        return out
+
+
 def _run_scenario_once(server: Server, sc: Scenario, duration: float,
                        warmup: float) -> dict[str, Any]:
     srv = Running(server)
@@ -309,28 +342,9 @@ def _run_scenario_once(server: Server, sc: Scenario, duration: float,
         rss_before = srv.rss_mb()
         if warmup > 0:
             loadgen.run(sc.spec(server, srv.port, warmup))
-        cpu0 = srv.cpu_seconds()
-        core0 = CoreSample.take(SERVER_CPU)
-        gen0, own0 = CoreSample.take(GENERATOR_CPU), _own_cpu_seconds()
-        t0 = time.monotonic()
+        meter = Meter(srv)
         res = loadgen.run(sc.spec(server, srv.port, duration))
-        wall = time.monotonic() - t0
-        cpu = srv.cpu_seconds() - cpu0
-        core1 = CoreSample.take(SERVER_CPU)
-        gen1, own1 = CoreSample.take(GENERATOR_CPU), _own_cpu_seconds()
-        res["generator_cpu_pct"] = round(100.0 * (own1 - own0) / wall, 1)
-        gen_foreign = (gen1.busy - gen0.busy) - (own1 - own0) * CLK_TCK
-        res["generator_core_foreign_pct"] = round(
-            max(0.0, 100.0 * gen_foreign / max(1, gen1.total - gen0.total)), 1)
-        ticks = max(1, core1.total - core0.total)
-        res["server_cpu_s"] = round(cpu, 3)
-        res["server_cpu_pct"] = round(100.0 * cpu / wall, 1)
-        res["server_us_per_req"] = (
-            round(1e6 * cpu / res["responses"], 1) if res["responses"] else None
-        )
-        res["steal_pct"] = round(100.0 * (core1.steal - core0.steal) / ticks, 1)
-        res["foreign_cpu_pct"] = round(
-            max(0.0, 100.0 * ((core1.busy - core0.busy) - cpu * CLK_TCK) / ticks), 1)
+        res.update(meter.figures(res["responses"]))
         res["rss_before_mb"] = round(rss_before, 1)
         res["rss_after_mb"] = round(srv.rss_mb(), 1)
         res["server_alive"] = srv.proc.poll() is None
@@ -347,19 +361,15 @@ def run_soak(server: Server, seconds: float) -> dict[str, Any]:
         def tick(elapsed: float, _stats: dict[str, Any]) -> None:
             samples.append((round(elapsed, 1), srv.rss_mb()))
 
-        core0 = CoreSample.take(SERVER_CPU)
-        cpu0 = srv.cpu_seconds()
         spec = SOAK.spec(server, srv.port, seconds)
         spec.fresh_ports_every = 1.0
         spec.tick = tick
         spec.tick_every = 2.0
+        meter = Meter(srv)
         res = loadgen.run(spec)
+        res.update(meter.figures(res["responses"]))
         samples.append((round(res["duration_s"], 1), srv.rss_mb()))
         rss = [s[1] for s in samples]
-        core1 = CoreSample.take(SERVER_CPU)
-        cpu = srv.cpu_seconds() - cpu0
-        res["foreign_cpu_pct"] = round(max(0.0, 100.0 * ((core1.busy - core0.busy) - cpu * CLK_TCK)
-                                           / max(1, core1.total - core0.total)), 1)
         res.update(
             rss_start_mb=round(rss[0], 1), rss_peak_mb=round(max(rss), 1),
             rss_end_mb=round(rss[-1], 1),
@@ -522,8 +532,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f" {r['responses']:,} req, RSS {r['rss_start_mb']:.1f} → peak "
                       f"{r['rss_peak_mb']:.1f} → {r['rss_end_mb']:.1f} MB, "
                       f"to={r['timeouts']} mm={r['mismatches']} "
-                      f"foreign={r['foreign_cpu_pct']}%/{r['generator_core_foreign_pct']}% "
-                      f"gen={r['generator_cpu_pct']}%", file=sys.stderr)
+                      f"foreign={r['foreign_cpu_pct']}%/{r['generator_core_foreign_pct']}%",
+                      file=sys.stderr)
             except Exception as e:
                 r = {"error": repr(e)}
                 print(f" ERROR {e!r}", file=sys.stderr)

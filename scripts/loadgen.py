@@ -218,7 +218,7 @@ def run(spec: LoadSpec) -> dict[str, Any]:
     st = {
         "sent": 0, "retransmissions": 0, "timeouts": 0, "lost": 0,
         "responses": 0, "mismatches": 0, "unexpected": 0, "rst": 0,
-        "separate": 0, "send_errors": 0, "ports_reopened": 0,
+        "separate": 0, "send_errors": 0, "ports_reopened": 0, "ports_skipped": 0,
     }
     mismatch_samples: list[str] = []
     latencies: list[float] = []
@@ -240,13 +240,32 @@ def run(spec: LoadSpec) -> dict[str, Any]:
     # Deadline for the drain phase; set when sending stops.
     hard_end = measure_end + spec.drain
 
+    # Source ports used so far.  A re-opened socket must look like a new
+    # device: the kernel readily hands out a port used a few seconds earlier,
+    # and a server that still remembers (port, MID) from the previous owner
+    # would answer with a stale cached response (a real hazard, but not what
+    # a memory soak measures).  So such a port is given back, and each new
+    # socket starts at a random MID.
+    used_ports = {c.sock.getsockname()[1] for c in clients}
+
     def reopen(c: _Client, now: float) -> None:
         ep.unregister(c.fd)
         del by_fd[c.fd]
-        c.sock.close()
-        c.sock = _open_socket(spec.host, spec.port, family)
-        c.fd = c.sock.fileno()
+        old = c.sock
+        sock = _open_socket(spec.host, spec.port, family)
+        for _ in range(8):
+            if sock.getsockname()[1] not in used_ports:
+                break
+            st["ports_skipped"] += 1
+            retry = _open_socket(spec.host, spec.port, family)
+            sock.close()
+            sock = retry
+        old.close()
+        used_ports.add(sock.getsockname()[1])
+        c.sock = sock
+        c.fd = sock.fileno()
         c.opened = now
+        c.mid = int.from_bytes(os.urandom(2), "big")
         by_fd[c.fd] = c
         ep.register(c.fd, select.EPOLLIN)
         st["ports_reopened"] += 1
@@ -291,7 +310,7 @@ def run(spec: LoadSpec) -> dict[str, Any]:
                 if not measuring and now >= measure_start:
                     measuring = True
                     for k in st:
-                        if k != "ports_reopened":
+                        if not k.startswith("ports_"):
                             st[k] = 0
                     latencies.clear()
                     mismatch_samples.clear()
