@@ -64,6 +64,8 @@ class Server:
     setup: Callable[[int], None] | None = None
     available: Callable[[], bool] = lambda: True
     note: str = ""
+    #: None: every scenario; otherwise only these scenario names (and the soak).
+    scenarios: tuple[str, ...] | None = None
 
 
 def _py_server(kind: str) -> Callable[[int], list[str]]:
@@ -99,6 +101,9 @@ def _libcoap_setup(port: int) -> None:
 SERVERS: list[Server] = [
     Server("gateway", _py_server("gateway"),
            available=_has_module("gateway.coap.server"), note="our engine"),
+    Server("gateway-tb", _py_server("gateway-tb"), path="api/v1/BENCH_TOKEN/telemetry",
+           available=_has_module("gateway.tap"), scenarios=("TB telemetry POST w=16",),
+           note="whole gateway: ThingsBoard route, token auth, JSON, SQLite store"),
     Server("aiocoap", _py_server("aiocoap"), available=_has_module("aiocoap"),
            note="aiocoap 0.4.17"),
     Server("txthings", _py_server("txthings"), available=_has_module("txthings"),
@@ -111,7 +116,7 @@ SERVERS: list[Server] = [
     Server("rawecho", _py_server("rawecho"),
            note="plain socket loop, generator ceiling (not CoAP)"),
 ]
-DEFAULT_SERVERS = ("gateway", "aiocoap", "txthings", "libcoap")
+DEFAULT_SERVERS = ("gateway", "gateway-tb", "aiocoap", "txthings", "libcoap")
 
 
 # --------------------------------------------------------------------------
@@ -150,6 +155,11 @@ SCENARIOS: list[Scenario] = [
     Scenario("CON GET w=128", window=128),
     Scenario("CON POST w=16", method="POST", window=16, payload=TELEMETRY,
              content_format=50, expect=["2.04", "2.01"]),
+    # The ThingsBoard telemetry route end to end (gateway-tb), beside the
+    # trivial POST resource of the others.
+    Scenario("TB telemetry POST w=16", method="POST", window=16, payload=TELEMETRY,
+             content_format=50, expect=["2.01", "2.04"],
+             servers=("gateway-tb", "gateway", "aiocoap")),
 ]
 #: The scenario the throughput ratios are computed on.
 RATIO_SCENARIO = "CON GET w=16"
@@ -513,6 +523,8 @@ def main(argv: list[str] | None = None) -> int:
     for sc in scenarios:
         for s in servers:
             if sc.servers is not None and s.name not in sc.servers:
+                continue
+            if s.scenarios is not None and sc.name not in s.scenarios:
                 continue
             print(f"# {s.name:9s} {sc.name} ...", end="", file=sys.stderr, flush=True)
             try:

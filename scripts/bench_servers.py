@@ -140,6 +140,49 @@ def serve_gateway(host: str, port: int, log: str | None) -> None:
     reactor.run()  # type: ignore[attr-defined]
 
 
+BENCH_TOKEN = "BENCH_TOKEN"
+
+
+def serve_gateway_tb(host: str, port: int, log: str | None) -> None:
+    """
+    The whole gateway (SQLite store in a temporary data dir, ThingsBoard
+    dialect, API) with one device whose access token is C{BENCH_TOKEN}: a
+    POST to /api/v1/BENCH_TOKEN/telemetry authenticates, parses the JSON and
+    stores the telemetry before it is answered.
+    """
+    import tempfile
+
+    from twisted.internet import reactor
+    from twisted.internet.defer import ensureDeferred
+
+    from gateway.config import Override, load_config
+    from gateway.tap import build_service
+
+    data_dir = tempfile.mkdtemp(prefix="bench-gateway-")
+    overrides = [
+        Override("coap", "bind", host, "bench"),
+        Override("coap", "port", str(port), "bench"),
+        Override("api", "port", "0", "bench"),
+        Override("storage", "data_dir", data_dir, "bench"),
+        Override("log", "level", "warn", "bench"),
+    ]
+    gateway = build_service(load_config(None, {}, overrides), reactor)
+
+    async def start() -> None:
+        await gateway.whenListening()
+        services = gateway.service_layer
+        assert services is not None
+        await services.registry.create_device("bench-sensor", access_token=BENCH_TOKEN)
+        transport = gateway.coap.transport
+        assert transport is not None
+        _announce(transport.getHost().port)
+
+    gateway.startService()
+    ensureDeferred(start()).addErrback(lambda f: (f.printTraceback(), reactor.stop()))
+    reactor.addSystemEventTrigger("before", "shutdown", gateway.stopService)
+    reactor.run()  # type: ignore[attr-defined]
+
+
 def serve_rawecho(host: str, port: int, log: str | None) -> None:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = socket.socket(family, socket.SOCK_DGRAM)
@@ -159,6 +202,7 @@ SERVERS = {
     "aiocoap": serve_aiocoap,
     "txthings": serve_txthings,
     "gateway": serve_gateway,
+    "gateway-tb": serve_gateway_tb,
     "rawecho": serve_rawecho,
 }
 
