@@ -15,8 +15,8 @@ from twisted.internet.task import Clock
 
 from gateway.api.app import build_api
 from gateway.api.router import Router
-from gateway.service.build import Services, memory_services
-from tests.service.conftest import FAST_HASHER, result
+from gateway.service.build import Services
+from tests.service.conftest import result
 
 KEY = "test-api-key"
 BASE = "http://gateway.invalid"
@@ -96,18 +96,6 @@ class Api:
         answer = self.post("/api/v1/devices", {"name": name, **fields})
         assert answer.status == 201, answer.body
         return answer.body  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def clock() -> Clock:
-    clock = Clock()
-    clock.advance(1_700_000_000)
-    return clock
-
-
-@pytest.fixture
-def services(clock: Clock) -> Services:
-    return result(memory_services(clock, FAST_HASHER))
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ from gateway.coap import numbers as n
 from gateway.coap.resource import Resource
 from gateway.coap.server import CoAPServer
 from gateway.dialects.thingsboard import ThingsBoardDialect
-from gateway.service.build import Services, memory_services
+from gateway.service.build import Services
 from tests.coap.support import PEER, FakeTransport, request
-from tests.service.conftest import FAST_HASHER, result
+from tests.service.conftest import result
 
 TOKEN = "A1_TEST_TOKEN"
 
@@ -70,18 +70,6 @@ class Harness:
         """Send one request and return its single (piggybacked) response."""
         (response,) = self.send(code, path, payload, **kwargs)
         return response
-
-
-@pytest.fixture
-def clock() -> Clock:
-    c = Clock()
-    c.advance(1_700_000_000)
-    return c
-
-
-@pytest.fixture
-def services(clock: Clock) -> Services:
-    return result(memory_services(clock, FAST_HASHER))
 
 
 @pytest.fixture

@@ -8,12 +8,9 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-import pytest
 from twisted.internet.defer import Deferred
-from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 
-from gateway.service.build import Services, memory_services
 from gateway.service.passwords import PasswordHasher
 
 T = TypeVar("T")
@@ -40,15 +37,3 @@ def failure(d: "Deferred[Any]", *errors: type[BaseException]) -> Failure:
     assert isinstance(out[0], Failure), f"expected a failure, got {out[0]!r}"
     assert out[0].check(*errors), out[0]
     return out[0]
-
-
-@pytest.fixture
-def clock() -> Clock:
-    c = Clock()
-    c.advance(1_700_000_000)
-    return c
-
-
-@pytest.fixture
-def services(clock: Clock) -> Services:
-    return result(memory_services(clock, FAST_HASHER))
