@@ -32,6 +32,10 @@ class Resource(CoAPResource):
 
     understood_options: ClassVar[frozenset[int]] = frozenset()
     link_attributes: ClassVar[dict[str, str]] = {}
+    #: Children served by C{getChild} (not in the static tree) that
+    #: C{/.well-known/core} should list: relative path -> link attributes
+    #: (an empty value, as for C{obs}, is written bare).
+    dynamic_links: ClassVar[dict[str, dict[str, str]]] = {}
 
     def __init__(self) -> None:
         super().__init__()
@@ -72,16 +76,22 @@ def _segment(name: bytes | str) -> str:
     return name.decode("utf-8", "replace") if isinstance(name, bytes) else name
 
 
+def _link(path: str, attributes: dict[str, str]) -> str:
+    return f"<{path}>" + "".join(
+        f";{key}" if not value else f";{key}={value}" if value.isdigit() else f';{key}="{value}"'
+        for key, value in attributes.items()
+    )
+
+
 def _links(resource: CoAPResource, path: str) -> Iterator[str]:
     for name in sorted(resource.children, key=_segment):
         child = resource.children[name]
         child_path = f"{path}/{_segment(name)}"
         if getattr(child, "visible", False):
-            attributes = "".join(
-                f';{key}="{value}"' if not value.isdigit() else f";{key}={value}"
-                for key, value in getattr(child, "link_attributes", {}).items()
-            )
+            attributes = dict(getattr(child, "link_attributes", {}))
             if child.observable:
-                attributes += ";obs"
-            yield f"<{child_path}>{attributes}"
+                attributes["obs"] = ""
+            yield _link(child_path, attributes)
+        for relative, attributes in getattr(child, "dynamic_links", {}).items():
+            yield _link(f"{child_path}/{relative}", attributes)
         yield from _links(child, child_path)

@@ -359,3 +359,15 @@ def test_stop_cancels_retransmissions() -> None:
     assert clock.getDelayedCalls()
     server.doStop()
     assert clock.getDelayedCalls() == []
+
+
+def test_well_known_core_lists_dynamic_links() -> None:
+    """Children a resource serves dynamically are listed through its dynamic_links."""
+
+    class Dynamic(Text):
+        dynamic_links = {"x": {"rt": "demo", "ct": "50", "obs": ""}}
+
+    server, transport, _ = make_server(tree(dyn=Dynamic()))
+    server.datagramReceived(request(path=".well-known/core"), PEER)
+    [reply] = transport.take()
+    assert reply.payload == b'</dyn>,</dyn/x>;rt="demo";ct=50;obs'

@@ -251,3 +251,11 @@ def test_tokenless_form_uses_dtls_identity(tb: Harness) -> None:
     stranger = DTLSPeer("unknown-id")
     tb.server.receive(stranger, request(n.POST, "api/v1/telemetry", mid=901, payload=b"{}"))
     assert codec.decode(stranger.sent[0]).code == n.UNAUTHORIZED
+
+
+def test_well_known_core_lists_the_fixed_routes(tb: Harness) -> None:
+    """/.well-known/core lists provisioning and the token-less routes of /api/v1."""
+    response = tb.ask(n.GET, ".well-known/core")
+    links = response.payload.decode().split(",")
+    assert '</api/v1/provision>;rt="tb.provision";ct=50' in links
+    assert '</api/v1/attributes>;rt="tb.attributes";ct=50;obs' in links

@@ -315,6 +315,15 @@ class AttributesResource(_Leaf):
 class ApiV1(Resource):
     """C{/api/v1}: routes the rest of the path as ThingsBoard does."""
 
+    # The token forms (C{/api/v1/{token}/...}) can't be listed; provisioning
+    # and the token-less forms (authenticated by the DTLS identity) can.
+    dynamic_links = {
+        "provision": {"rt": "tb.provision", "ct": "50"},
+        "telemetry": {"rt": "tb.telemetry", "ct": "50"},
+        "attributes": {"rt": "tb.attributes", "ct": "50", "obs": ""},
+        "claim": {"rt": "tb.claim", "ct": "50"},
+    }
+
     def __init__(self, context: Context) -> None:
         super().__init__()
         self._context = context
