@@ -98,6 +98,14 @@ class Client:
 # -- argument parsing ----------------------------------------------------------
 
 
+# --table may also follow the command (``gatewayctl device list --table``);
+# SUPPRESS keeps a sub-command from resetting the top-level value.
+_OUTPUT = argparse.ArgumentParser(add_help=False)
+_OUTPUT.add_argument(
+    "--table", action="store_true", default=argparse.SUPPRESS, help="print a table instead of JSON"
+)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="gatewayctl", description="Manage a coap-gateway through its HTTP API."
@@ -108,33 +116,37 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--table", action="store_true", help="print a table instead of JSON")
     top = p.add_subparsers(dest="group", required=True, metavar="COMMAND")
 
-    device = top.add_parser("device", help="devices and their credentials")
+    device = top.add_parser("device", help="devices and their credentials", parents=[_OUTPUT])
     d = device.add_subparsers(dest="action", required=True, metavar="ACTION")
-    create = d.add_parser("create", help="create a device")
+    create = d.add_parser("create", help="create a device", parents=[_OUTPUT])
     create.add_argument("name")
     create.add_argument("--application")
     create.add_argument("--profile")
     create.add_argument("--disabled", action="store_true", help="create it disabled")
     _credential_options(create)
-    listing = d.add_parser("list", help="list devices")
+    listing = d.add_parser("list", help="list devices", parents=[_OUTPUT])
     listing.add_argument("--application")
     listing.add_argument("--name")
     for action in ("show", "delete"):
-        d.add_parser(action, help=f"{action} a device").add_argument("device", metavar="DEVICE")
-    update = d.add_parser("update", help="rename, re-profile, enable or disable a device")
+        d.add_parser(action, help=f"{action} a device", parents=[_OUTPUT]).add_argument(
+            "device", metavar="DEVICE"
+        )
+    update = d.add_parser(
+        "update", help="rename, re-profile, enable or disable a device", parents=[_OUTPUT]
+    )
     update.add_argument("device", metavar="DEVICE")
     update.add_argument("--name")
     update.add_argument("--profile")
     enabled = update.add_mutually_exclusive_group()
     enabled.add_argument("--enable", dest="enabled", action="store_const", const=True)
     enabled.add_argument("--disable", dest="enabled", action="store_const", const=False)
-    creds = d.add_parser("credentials", help="set a credential of a device")
+    creds = d.add_parser("credentials", help="set a credential of a device", parents=[_OUTPUT])
     creds.add_argument("device", metavar="DEVICE")
     _credential_options(creds, generate=True)
 
-    attributes = top.add_parser("attributes", help="device attributes")
+    attributes = top.add_parser("attributes", help="device attributes", parents=[_OUTPUT])
     a = attributes.add_subparsers(dest="action", required=True, metavar="ACTION")
-    get = a.add_parser("get", help="read attributes")
+    get = a.add_parser("get", help="read attributes", parents=[_OUTPUT])
     get.add_argument("device", metavar="DEVICE")
     get.add_argument("--scope", choices=("client", "shared", "server"))
     get.add_argument("--keys", help="comma-separated keys")
@@ -142,26 +154,26 @@ def _parser() -> argparse.ArgumentParser:
     set_.add_argument("device", metavar="DEVICE")
     set_.add_argument("--scope", choices=("shared", "server"), default="shared")
     set_.add_argument("pairs", nargs="+", metavar="key=value")
-    delete = a.add_parser("delete", help="delete attributes")
+    delete = a.add_parser("delete", help="delete attributes", parents=[_OUTPUT])
     delete.add_argument("device", metavar="DEVICE")
     delete.add_argument("--scope", choices=("shared", "server"), required=True)
     delete.add_argument("keys", nargs="+", metavar="key")
 
-    telemetry = top.add_parser("telemetry", help="device telemetry")
+    telemetry = top.add_parser("telemetry", help="device telemetry", parents=[_OUTPUT])
     t = telemetry.add_subparsers(dest="action", required=True, metavar="ACTION")
-    latest = t.add_parser("latest", help="latest value of each key")
+    latest = t.add_parser("latest", help="latest value of each key", parents=[_OUTPUT])
     latest.add_argument("device", metavar="DEVICE")
     latest.add_argument("--keys", help="comma-separated keys")
 
-    profile = top.add_parser("profile", help="device profiles")
+    profile = top.add_parser("profile", help="device profiles", parents=[_OUTPUT])
     pr = profile.add_subparsers(dest="action", required=True, metavar="ACTION")
     for action in ("create", "update"):
-        pc = pr.add_parser(action, help=f"{action} a profile")
+        pc = pr.add_parser(action, help=f"{action} a profile", parents=[_OUTPUT])
         pc.add_argument("name")
         _profile_options(pc)
-    pr.add_parser("list", help="list profiles")
+    pr.add_parser("list", help="list profiles", parents=[_OUTPUT])
     for action in ("show", "delete"):
-        pr.add_parser(action, help=f"{action} a profile").add_argument("name")
+        pr.add_parser(action, help=f"{action} a profile", parents=[_OUTPUT]).add_argument("name")
     return p
 
 
@@ -169,9 +181,7 @@ def _credential_options(p: argparse.ArgumentParser, generate: bool = False) -> N
     g = p.add_argument_group("credentials (one kind)")
     g.add_argument("--token", help="access token (default: generated)")
     if generate:
-        g.add_argument(
-            "--new-token", action="store_true", help="generate a new access token"
-        )
+        g.add_argument("--new-token", action="store_true", help="generate a new access token")
     g.add_argument("--psk-identity")
     g.add_argument("--psk-key", help="PSK key in hexadecimal")
     g.add_argument("--x509", metavar="FILE", help="client certificate (PEM file)")
@@ -179,11 +189,15 @@ def _credential_options(p: argparse.ArgumentParser, generate: bool = False) -> N
     g.add_argument("--username", help="basic username (default: the device name)")
 
 
-_PROFILE_TEXT = ("payload_format", "power_mode", "provisioning", "provision_key",
-                 "provision_secret")
+_PROFILE_TEXT = (
+    "payload_format",
+    "power_mode",
+    "provisioning",
+    "provision_key",
+    "provision_secret",
+)
 _PROFILE_MS = ("psm_activity_timer", "edrx_cycle", "paging_transmission_window")
-_PROFILE_FILES = ("telemetry_proto", "attributes_proto", "rpc_request_proto",
-                  "rpc_response_proto")
+_PROFILE_FILES = ("telemetry_proto", "attributes_proto", "rpc_request_proto", "rpc_response_proto")
 
 
 def _profile_options(p: argparse.ArgumentParser) -> None:
@@ -294,8 +308,11 @@ def _execute(client: Client, args: argparse.Namespace) -> Any:
         if action == "update":
             changes = {
                 k: v
-                for k, v in (("name", args.name), ("profile", args.profile),
-                             ("enabled", args.enabled))
+                for k, v in (
+                    ("name", args.name),
+                    ("profile", args.profile),
+                    ("enabled", args.enabled),
+                )
                 if v is not None
             }
             return client.call("PATCH", _device_path(device), changes)
@@ -310,9 +327,7 @@ def _execute(client: Client, args: argparse.Namespace) -> Any:
             return client.call("GET", path, query={"scope": args.scope, "keys": args.keys})
         if action == "set":
             return client.call("POST", f"{path}/{args.scope}", _pairs(args.pairs))
-        return client.call(
-            "DELETE", f"{path}/{args.scope}", query={"keys": ",".join(args.keys)}
-        )
+        return client.call("DELETE", f"{path}/{args.scope}", query={"keys": ",".join(args.keys)})
     if group == "telemetry":
         device = client.device(args.device)
         return client.call(

@@ -223,3 +223,12 @@ async def test_over_real_http(tmp_path: Path) -> None:
         assert layer.credentials.authenticate_token("A1_TEST_TOKEN") is not None
     finally:
         await top.stopService()
+
+
+def test_table_flag_after_the_command() -> None:
+    """--table is understood after the command as well as before it."""
+    from gateway.cli import _parser
+
+    assert _parser().parse_args(["device", "list", "--table"]).table is True
+    assert _parser().parse_args(["--table", "device", "list"]).table is True
+    assert _parser().parse_args(["device", "list"]).table is False
