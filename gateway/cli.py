@@ -150,7 +150,9 @@ def _parser() -> argparse.ArgumentParser:
     get.add_argument("device", metavar="DEVICE")
     get.add_argument("--scope", choices=("client", "shared", "server"))
     get.add_argument("--keys", help="comma-separated keys")
-    set_ = a.add_parser("set", help="set attributes: key=value (JSON if it parses)")
+    set_ = a.add_parser(
+        "set", help="set attributes: key=value (JSON if it parses)", parents=[_OUTPUT]
+    )
     set_.add_argument("device", metavar="DEVICE")
     set_.add_argument("--scope", choices=("shared", "server"), default="shared")
     set_.add_argument("pairs", nargs="+", metavar="key=value")
