@@ -400,7 +400,7 @@ def main(
     """Run C{gatewayctl} with C{argv}; the exit status."""
     out = stdout or sys.stdout
     err = stderr or sys.stderr
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(_join_values(sys.argv[1:] if argv is None else argv))
     try:
         client = Client(args.url, _api_key(args, os.environ if environ is None else environ), http)
         result = _execute(client, args)
@@ -412,6 +412,25 @@ def main(
     else:
         print(json.dumps(result, indent=2, ensure_ascii=False), file=out)
     return 0
+
+
+def _join_values(argv: Sequence[str]) -> list[str]:
+    """
+    C{--key VALUE} -> C{--key=VALUE}: argparse takes a value starting with
+    "-" (a key, a token) for an option otherwise.
+    """
+    out: list[str] = []
+    items = iter(argv)
+    for item in items:
+        if item in _VALUED_OPTIONS:
+            value = next(items, None)
+            out.append(item if value is None else f"{item}={value}")
+        else:
+            out.append(item)
+    return out
+
+
+_VALUED_OPTIONS = frozenset({"--key", "--token", "--password", "--psk-key"})
 
 
 def run() -> None:

@@ -401,7 +401,8 @@ def read_or_create_api_key(path: Path) -> str:
         if not key:
             raise ConfigError(f"{path}: the API key file is empty")
         return key
-    key = secrets.token_urlsafe(32)
+    # Hex, not urlsafe base64: a key starting with "-" reads as an option.
+    key = secrets.token_hex(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(key + "\n")

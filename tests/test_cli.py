@@ -232,3 +232,12 @@ def test_table_flag_after_the_command() -> None:
     assert _parser().parse_args(["device", "list", "--table"]).table is True
     assert _parser().parse_args(["--table", "device", "list"]).table is True
     assert _parser().parse_args(["device", "list"]).table is False
+
+
+def test_values_starting_with_a_dash() -> None:
+    """A key or token that starts with "-" is taken as the option's value."""
+    from gateway.cli import _join_values, _parser
+
+    argv = _join_values(["--key", "-abc", "device", "create", "d", "--token", "-tok"])
+    args = _parser().parse_args(argv)
+    assert (args.key, args.token) == ("-abc", "-tok")
