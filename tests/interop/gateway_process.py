@@ -78,6 +78,8 @@ class CoapReply:
     code: str
     payload: str
     log: str
+    #: The message type that carried it: "ACK" when piggybacked.
+    type: str = ""
 
     def json(self) -> Any:
         return json.loads(self.payload)
@@ -208,4 +210,4 @@ class GatewayProcess:
             text = out.read_text("utf-8", "replace")
         else:  # libcoap writes only 2.xx bodies to -o; errors are in the log line
             text = last["payload"] or ""
-        return CoapReply(last["code"], text, log)
+        return CoapReply(last["code"], text, log, last["type"])

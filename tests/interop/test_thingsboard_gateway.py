@@ -99,7 +99,7 @@ def run_aiocoap(aiocoap: str, *args: str) -> tuple[int, str, str]:
 def test_telemetry_shapes_stored(
     gateway: GatewayProcess, libcoap: str, device: dict[str, Any], tmp_path: Path
 ) -> None:
-    """A flat object, an array and a ts/values object are each 2.01 and readable as latest."""
+    """A flat object, an array and a ts/values object each get a piggybacked 2.01 and are stored."""
     token = device["access_token"]
     path = f"api/v1/{token}/telemetry"
     before = int(time.time() * 1000)
@@ -110,6 +110,7 @@ def test_telemetry_shapes_stored(
                            b'{"ts":1700000000000,"values":{"old":5,"flag":true}}')
     after = int(time.time() * 1000)
     assert (flat.code, array.code, stamped.code) == ("2.01", "2.01", "2.01"), flat.log
+    assert (flat.type, array.type, stamped.type) == ("ACK", "ACK", "ACK"), "not piggybacked"
     assert flat.payload == array.payload == stamped.payload == ""
 
     values = latest(gateway, device["id"])
