@@ -1,0 +1,24 @@
+"""
+The embedded SQLite backend of L{IStore}.
+
+ - stdlib C{sqlite3}, WAL journal, C{synchronous=NORMAL},
+   C{foreign_keys=ON};
+ - schema migrations: L{MIGRATIONS} is applied in order, the schema version
+   being C{PRAGMA user_version};
+ - one dedicated thread owns the connection.  Calls made on the reactor
+   thread are collected during one reactor tick and handed to the thread as
+   one batch, which runs in one transaction (group commit): each operation
+   inside a savepoint, so one failing operation does not undo the others.
+   Batches queued while the thread is busy are merged into the next
+   transaction.  Results are delivered on the reactor thread with
+   C{callFromThread}, after the commit.  Reads run on the same thread, in
+   order with the writes.
+
+Values are serialised to JSON text on the calling thread, so callers may
+mutate what they passed as soon as the call returns.
+"""
+
+from .schema import MIGRATIONS
+from .store import SQLiteStore, open_sqlite_store
+
+__all__ = ["SQLiteStore", "open_sqlite_store", "MIGRATIONS"]

@@ -1,0 +1,154 @@
+"""The SQLite schema: migrations, JSON values and row converters."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any, Sequence
+
+from gateway.service.errors import InvalidArgument, NotFound
+from gateway.service.model import (
+    Credential,
+    CredentialKind,
+    Device,
+    JSONValue,
+    PayloadFormat,
+    PowerMode,
+    Profile,
+    ProvisionStrategy,
+)
+
+#: Schema migrations; C{MIGRATIONS[i]} brings user_version i to i + 1.
+#: Never edit a released entry: append a new one.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE profiles (
+        name TEXT PRIMARY KEY,
+        payload_format TEXT NOT NULL,
+        telemetry_proto TEXT,
+        attributes_proto TEXT,
+        rpc_request_proto TEXT,
+        rpc_response_proto TEXT,
+        power_mode TEXT NOT NULL,
+        psm_activity_timer INTEGER,
+        edrx_cycle INTEGER,
+        paging_transmission_window INTEGER,
+        provisioning TEXT NOT NULL,
+        provision_key TEXT UNIQUE,
+        provision_secret TEXT
+    );
+    CREATE TABLE devices (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        application TEXT NOT NULL,
+        profile TEXT NOT NULL REFERENCES profiles(name),
+        enabled INTEGER NOT NULL,
+        created REAL NOT NULL,
+        UNIQUE (application, name)
+    );
+    CREATE INDEX devices_profile ON devices(profile);
+    CREATE TABLE credentials (
+        device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        lookup TEXT NOT NULL,
+        secret BLOB NOT NULL,
+        PRIMARY KEY (device_id, kind),
+        UNIQUE (kind, lookup)
+    );
+    CREATE TABLE attributes (
+        device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+        scope TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        last_update_ts INTEGER NOT NULL,
+        PRIMARY KEY (device_id, scope, key)
+    );
+    CREATE TABLE telemetry_latest (
+        device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        PRIMARY KEY (device_id, key)
+    );
+    CREATE TABLE claims (
+        device_id TEXT PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE,
+        secret_key TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        created INTEGER NOT NULL
+    );
+    """,
+]
+
+
+def dumps(value: JSONValue) -> str:
+    try:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise InvalidArgument(f"not a JSON value: {e}") from None
+
+
+def placeholders(n: int) -> str:
+    return ",".join("?" * n)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply pending migrations (runs inside the batch's transaction)."""
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    if version > len(MIGRATIONS):
+        raise RuntimeError(
+            f"database schema version {version} is newer than this gateway ({len(MIGRATIONS)})"
+        )
+    for i in range(version, len(MIGRATIONS)):
+        for statement in MIGRATIONS[i].split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version={i + 1}")
+    return len(MIGRATIONS)
+
+
+def device_from_row(row: Sequence[Any]) -> Device:
+    return Device(
+        id=row[0],
+        name=row[1],
+        application=row[2],
+        profile=row[3],
+        enabled=bool(row[4]),
+        created=float(row[5]),
+    )
+
+
+DEVICE_COLUMNS = "id, name, application, profile, enabled, created"
+
+PROFILE_COLUMNS = (
+    "name, payload_format, telemetry_proto, attributes_proto, "
+    "rpc_request_proto, rpc_response_proto, power_mode, psm_activity_timer, "
+    "edrx_cycle, paging_transmission_window, provisioning, provision_key, "
+    "provision_secret"
+)
+
+
+def profile_from_row(row: Sequence[Any]) -> Profile:
+    return Profile(
+        name=row[0],
+        payload_format=PayloadFormat(row[1]),
+        telemetry_proto=row[2],
+        attributes_proto=row[3],
+        rpc_request_proto=row[4],
+        rpc_response_proto=row[5],
+        power_mode=PowerMode(row[6]),
+        psm_activity_timer=row[7],
+        edrx_cycle=row[8],
+        paging_transmission_window=row[9],
+        provisioning=ProvisionStrategy(row[10]),
+        provision_key=row[11],
+        provision_secret=row[12],
+    )
+
+
+def credential_from_row(row: Sequence[Any]) -> Credential:
+    return Credential(row[0], CredentialKind(row[1]), row[2], bytes(row[3]))
+
+
+def require_device(conn: sqlite3.Connection, device_id: str) -> None:
+    if conn.execute("SELECT 1 FROM devices WHERE id=?", (device_id,)).fetchone() is None:
+        raise NotFound(f"no device {device_id!r}")

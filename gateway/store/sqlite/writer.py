@@ -1,0 +1,109 @@
+"""The thread that owns the SQLite connection and runs group commits."""
+
+from __future__ import annotations
+
+import queue
+import sqlite3
+import threading
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
+
+from gateway.service.errors import Conflict
+
+if TYPE_CHECKING:
+    from .store import SQLiteStore
+
+Op = tuple[Callable[[sqlite3.Connection], Any], "Deferred[Any]"]
+
+
+class Writer(threading.Thread):
+    """The thread that owns the connection and runs the batches."""
+
+    def __init__(self, path: str, reactor: Any, store: "SQLiteStore") -> None:
+        super().__init__(name=f"sqlite-writer:{path}", daemon=True)
+        self.path = path
+        self.reactor = reactor
+        self.store = store
+        self.queue: "queue.Queue[Optional[list[Op]]]" = queue.Queue()
+
+    def run(self) -> None:
+        conn: Optional[sqlite3.Connection] = None
+        error: Optional[BaseException] = None
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=5000")
+        except BaseException as e:
+            error = e
+        stopping = False
+        while not stopping:
+            batch = self.queue.get()
+            if batch is None:
+                break
+            while True:
+                try:
+                    more = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stopping = True
+                    break
+                batch.extend(more)
+            if conn is None:
+                assert error is not None
+                failure = Failure(error)
+                self.reactor.callFromThread(_deliver, [(d, False, failure) for _, d in batch])
+            else:
+                self.reactor.callFromThread(_deliver, self._run_batch(conn, batch))
+        if conn is not None:
+            conn.close()
+        self.reactor.callFromThread(self.store._closed_in_thread)
+
+    def _run_batch(
+        self, conn: sqlite3.Connection, batch: list[Op]
+    ) -> list[tuple["Deferred[Any]", bool, Any]]:
+        results: list[tuple[Deferred[Any], bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            f = Failure()
+            return [(d, False, f) for _, d in batch]
+        for fn, d in batch:
+            conn.execute("SAVEPOINT op")
+            try:
+                value = fn(conn)
+            except sqlite3.IntegrityError as e:
+                conn.execute("ROLLBACK TO op")
+                conn.execute("RELEASE op")
+                results.append((d, False, Failure(Conflict(str(e)))))
+            except BaseException:
+                f = Failure()
+                conn.execute("ROLLBACK TO op")
+                conn.execute("RELEASE op")
+                results.append((d, False, f))
+            else:
+                conn.execute("RELEASE op")
+                results.append((d, True, value))
+        try:
+            conn.execute("COMMIT")
+        except BaseException:
+            f = Failure()
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            return [(d, False, f) for _, d in batch]
+        self.store.transactions += 1
+        return results
+
+
+def _deliver(results: list[tuple["Deferred[Any]", bool, Any]]) -> None:
+    for d, ok, value in results:
+        if ok:
+            d.callback(value)
+        else:
+            d.errback(value)
