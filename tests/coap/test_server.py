@@ -48,16 +48,23 @@ def test_slow_handler_gets_empty_ack_then_separate_con() -> None:
     assert response.mid != 5
 
 
-def test_separate_response_is_retransmitted_with_backoff() -> None:
-    """An unacknowledged separate CON is resent at doubling intervals, then given up."""
-    params = TransmissionParameters(ack_timeout=2.0, ack_random_factor=1.0, max_retransmit=4)
+def _separate_response(**kwargs):  # type: ignore[no-untyped-def]
+    """A server that has sent the empty ACK and then a separate CON response."""
     later = Later()
-    server, transport, clock = make_server(tree(slow=later), params=params)
+    server, transport, clock = make_server(tree(slow=later), **kwargs)
     server.datagramReceived(request(path="slow"), PEER)
     clock.advance(0.1)
     transport.take()
     later.pending[0].callback(Text().render_GET(None))
-    times = [clock.seconds()] if transport.take() else []
+    [response] = transport.take()
+    return server, transport, clock, response
+
+
+def test_separate_response_is_retransmitted_with_backoff() -> None:
+    """An unacknowledged separate CON is resent at doubling intervals, then given up."""
+    params = TransmissionParameters(ack_timeout=2.0, ack_random_factor=1.0, max_retransmit=4)
+    server, transport, clock, _ = _separate_response(params=params)
+    times = [clock.seconds()]
     for _ in range(140):
         clock.advance(0.5)
         if transport.written:
@@ -70,13 +77,7 @@ def test_separate_response_is_retransmitted_with_backoff() -> None:
 
 def test_ack_stops_retransmission() -> None:
     """The peer's empty ACK for the separate response ends its retransmission."""
-    later = Later()
-    server, transport, clock = make_server(tree(slow=later))
-    server.datagramReceived(request(path="slow"), PEER)
-    clock.advance(0.1)
-    transport.take()
-    later.pending[0].callback(Text().render_GET(None))
-    [response] = transport.take()
+    server, transport, clock, response = _separate_response()
     server.datagramReceived(codec.empty(n.ACK, response.mid), PEER)
     clock.advance(100)
     assert transport.take() == []
@@ -84,13 +85,7 @@ def test_ack_stops_retransmission() -> None:
 
 def test_ack_from_another_peer_does_not_settle() -> None:
     """Exchanges are keyed by peer and MID: an ACK from elsewhere is ignored."""
-    later = Later()
-    server, transport, clock = make_server(tree(slow=later))
-    server.datagramReceived(request(path="slow"), PEER)
-    clock.advance(0.1)
-    transport.take()
-    later.pending[0].callback(Text().render_GET(None))
-    [response] = transport.take()
+    server, transport, clock, response = _separate_response()
     server.datagramReceived(codec.empty(n.ACK, response.mid), OTHER)
     clock.advance(10)
     assert [m.mid for m in transport.take()] == [response.mid]
@@ -98,13 +93,7 @@ def test_ack_from_another_peer_does_not_settle() -> None:
 
 def test_rst_cancels_separate_response() -> None:
     """An RST to the separate response ends its retransmission."""
-    later = Later()
-    server, transport, clock = make_server(tree(slow=later))
-    server.datagramReceived(request(path="slow"), PEER)
-    clock.advance(0.1)
-    transport.take()
-    later.pending[0].callback(Text().render_GET(None))
-    [response] = transport.take()
+    server, transport, clock, response = _separate_response()
     server.datagramReceived(codec.empty(n.RST, response.mid), PEER)
     clock.advance(100)
     assert transport.take() == []
