@@ -102,6 +102,8 @@ def decode(data: bytes) -> Any:
             break
         delta = byte >> 4
         length = byte & 0x0F
+        # Delta and length are decoded inline, not by a shared helper: this
+        # loop runs for every option of every datagram.
         if delta == 13:
             if pos >= size:
                 raise MessageFormatError("truncated option delta", mtype, mid)
