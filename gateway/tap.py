@@ -26,10 +26,10 @@ from twisted.logger import (
 from twisted.python import usage
 from twisted.python.failure import Failure
 from twisted.web.resource import Resource as WebResource
-from twisted.web.server import Site
 
 from gateway.api.app import build_api
 from gateway.api.listener import TCPListener
+from gateway.api.site import ApiSite
 from gateway.coap.resource import Resource
 from gateway.coap.server import CoAPServer
 from gateway.config import (
@@ -167,8 +167,7 @@ class GatewayService(service.MultiService):
         super().__init__()
         self.config = config
         self.coap = coap
-        self.api_site = Site(WebResource())
-        self.api_site.displayTracebacks = False
+        self.api_site = ApiSite(WebResource())
         self.service_layer: Services | None = None
         self._clock = clock
         self._open_services = open_services
