@@ -13,18 +13,18 @@ from twisted.web.server import Site
 
 __all__ = ["ApiSite"]
 
+_access = Logger(namespace="gateway.api.access")
+
 
 class ApiSite(Site):
     """A C{Site} whose access log is a debug-level structured event per request."""
-
-    _access = Logger(namespace="gateway.api.access")
 
     def __init__(self, resource: Any) -> None:
         super().__init__(resource)
         self.displayTracebacks = False
 
     def log(self, request: Any) -> None:
-        self._access.debug(
+        _access.debug(
             "{method} {uri} {code} from {client}",
             method=request.method.decode("ascii", "replace"),
             uri=request.uri.decode("ascii", "replace"),
