@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +144,9 @@ def coap_request(
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     request = tx.Message(mtype=tx.CON, mid=random.getrandbits(16), code=code, payload=payload)
     request.token = random.getrandbits(32).to_bytes(4, "big")
+    path, _, query = path.partition("?")
     request.opt.uri_path = [segment.encode() for segment in path.strip("/").split("/")]
+    request.opt.uri_query = [q.encode() for q in query.split("&") if q]
     data = codec.encode(request)
     deadline = time.monotonic() + timeout
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
@@ -188,20 +190,12 @@ class Control:
         return int(response.payload)
 
     def wait_observers(self, expected: int, timeout: float = 10.0) -> int:
-        """Poll the observer count until it is C{expected} or C{timeout} passes."""
-        return wait_for(lambda: self.observers(), lambda count: count == expected, timeout)
-
-
-def wait_for(
-    probe: Callable[[], Any], done: Callable[[Any], bool], timeout: float, interval: float = 0.05
-) -> Any:
-    """Call C{probe} until C{done(value)} or the deadline; returns the last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if done(value) or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)  # polling interval, not synchronisation
+        """The observer count once it is C{expected}, or whatever it is after C{timeout}."""
+        response = coap_request(
+            self.port, f"ctl/observers?count={expected}&wait={timeout}", timeout=timeout + 5
+        )
+        assert response.code == tx.CONTENT, response.payload
+        return int(response.payload)
 
 
 @pytest.fixture

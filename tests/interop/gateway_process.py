@@ -15,12 +15,14 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional, TypeVar
 from urllib.parse import urlencode
 
 import attrs
+
+from tests.interop.watch import OutputWatcher
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = REPO / ".venv" / "bin"
@@ -41,20 +43,6 @@ RESPONSE_LINE = re.compile(
 )
 
 T = TypeVar("T")
-
-
-def poll(
-    probe: Callable[[], T], done: Callable[[T], bool], timeout: float, what: str
-) -> T:
-    """Call C{probe} until C{done(value)}; L{TimeoutError} naming C{what} at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if done(value):
-            return value
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"{what} within {timeout} s (last: {value!r})")
-        time.sleep(0.05)  # polling interval, not synchronisation
 
 
 def clean_environ() -> dict[str, str]:
@@ -90,7 +78,8 @@ class GatewayProcess:
     """A running C{twistd -n coap-gateway} and the ways to talk to it."""
 
     proc: subprocess.Popen[bytes]
-    log_path: Path
+    #: The gateway's log as it comes (also written to C{gateway.log}).
+    output: OutputWatcher
     data_dir: Path
     coap_port: int = 0
     api_port: int = 0
@@ -105,18 +94,16 @@ class GatewayProcess:
             str(VENV_BIN / "twistd"), "-n", "--pidfile=", "coap-gateway",
             "--coap-port", "0", "--api-port", "0", "--data-dir", str(data_dir),
         ]
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(
-                argv, cwd=workdir, env=clean_environ(), stdout=log, stderr=subprocess.STDOUT
-            )
-        gateway = cls(proc, log_path, data_dir)
+        proc = subprocess.Popen(
+            argv, cwd=workdir, env=clean_environ(), stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        assert proc.stdout is not None
+        gateway = cls(proc, OutputWatcher(proc.stdout, log_path), data_dir)
         try:
-            match = poll(
-                gateway._listening, lambda m: m is not None or proc.poll() is not None,
-                STARTUP_TIMEOUT, "the gateway logged no 'listening' line",
+            match = gateway.output.wait_until(
+                LISTENING.search, STARTUP_TIMEOUT, "the gateway logged no 'listening' line"
             )
-            if match is None:
-                raise RuntimeError(f"the gateway exited ({proc.returncode}):\n{gateway.log()}")
             gateway.coap_port = int(match["coap_port"])
             gateway.api_port = int(match["api_port"])
             gateway.api_key = (data_dir / "api-key").read_text().strip()
@@ -125,11 +112,8 @@ class GatewayProcess:
             raise
         return gateway
 
-    def _listening(self) -> Optional[re.Match[str]]:
-        return LISTENING.search(self.log())
-
     def log(self) -> str:
-        return self.log_path.read_text("utf-8", "replace")
+        return self.output.text
 
     def stop(self) -> Optional[int]:
         """SIGTERM, then wait (SIGKILL after 10 s); the exit status."""

@@ -13,7 +13,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,8 @@ from tests.interop.gateway_process import (
     VENV_BIN,
     GatewayProcess,
     clean_environ,
-    poll,
 )
+from tests.interop.watch import OutputWatcher
 
 _serial = itertools.count(1)
 
@@ -248,31 +248,34 @@ def test_observe_shared_attributes(
     token, device_id = device["access_token"], device["id"]
     shared = f"/api/v1/devices/{device_id}/attributes/shared"
     gateway.api_ok("POST", shared, {"c": 3})
-    out, log = tmp_path / "observe.out", tmp_path / "observe.log"
-    with open(log, "wb") as log_file:
-        client = subprocess.Popen(
-            [libcoap, "-v", "6", "-s", "8", "-m", "get", "-o", str(out),
-             gateway.uri(f"api/v1/{token}/attributes")],
-            stdout=log_file, stderr=subprocess.STDOUT,
-        )
-    try:
-        def payload() -> str:
-            return out.read_text() if out.exists() else ""
+    out = tmp_path / "observe.out"
+    # stdbuf: libcoap's log is stdio, fully buffered on a pipe otherwise.
+    client = subprocess.Popen(
+        ["stdbuf", "-oL", libcoap, "-v", "6", "-s", "8", "-m", "get", "-o", str(out),
+         gateway.uri(f"api/v1/{token}/attributes")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    assert client.stdout is not None
+    log = OutputWatcher(client.stdout)
 
-        poll(payload, lambda text: '{"c":3}' in text, 10, "no first observe response")
+    def received(payload: str) -> Callable[[str], bool]:
+        return lambda text: any(m["payload"] == payload for m in RESPONSE_LINE.finditer(text))
+
+    try:
+        log.wait_until(received('{"c":3}'), 10, "no first observe response")
         gateway.api_ok("POST", shared, {"led": 1})
-        poll(payload, lambda text: '{"led":1}' in text, 10, "no update notification")
+        log.wait_until(received('{"led":1}'), 10, "no update notification")
         deleted = gateway.api_ok("DELETE", shared, keys="c")
         assert deleted == {"scope": "shared", "deleted": ["c"]}
-        poll(payload, lambda text: '{"deleted":["c"]}' in text, 10, "no deletion notification")
+        log.wait_until(received('{"deleted":["c"]}'), 10, "no deletion notification")
         rc = client.wait(timeout=CLIENT_TIMEOUT)
     finally:
         if client.poll() is None:
             client.kill()
             client.wait()
     assert rc == 0
-    assert payload() == '{"c":3}{"led":1}{"deleted":["c"]}'
-    responses = [m for m in RESPONSE_LINE.finditer(log.read_text()) if m["code"] == "2.05"]
+    assert out.read_text() == '{"c":3}{"led":1}{"deleted":["c"]}'
+    responses = [m for m in RESPONSE_LINE.finditer(log.text) if m["code"] == "2.05"]
     assert [m["payload"] for m in responses] == ['{"c":3}', '{"led":1}', '{"deleted":["c"]}']
     assert gateway.proc.poll() is None
     assert "Traceback" not in gateway.log()

@@ -13,7 +13,9 @@ Resources:
   - C{/opt}: understands the critical option 4209 and echoes its value.
   - C{/obs}: observable, C{"state <n>\\n"}; PUT sets the state (and notifies).
   - C{/ctl/notify}: POST bumps C{/obs}'s state by one (and notifies).
-  - C{/ctl/observers}: GET answers C{/obs}'s live observer count as text.
+  - C{/ctl/observers}: GET answers C{/obs}'s live observer count as text;
+    with C{?count=N&wait=S} it answers once the count is N, or after S
+    seconds with whatever it is then (so tests wait on an event, not a poll).
 """
 
 from __future__ import annotations
@@ -104,12 +106,38 @@ class Opt(Resource):
         return _text(tx.CONTENT, "4209=" + bytes(option[0].value).decode("utf-8", "replace"))
 
 
+class _WatchedObservers(dict[Any, Any]):
+    """The engine's observer table of C{/obs}, calling C{changed} on every change."""
+
+    def __init__(self, changed: Any) -> None:
+        super().__init__()
+        self._changed = changed
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, value)
+        self._changed()
+
+    def pop(self, key: Any, *default: Any) -> Any:
+        value = super().pop(key, *default)
+        self._changed()
+        return value
+
+
 class Obs(Resource):
     observable = True
 
     def __init__(self) -> None:
         super().__init__()
         self.state = 0
+        self.waiters: list[tuple[int, Deferred[Any]]] = []
+        self.observers = _WatchedObservers(self._observers_changed)
+
+    def _observers_changed(self) -> None:
+        count = len(self.observers)
+        ready = [d for wanted, d in self.waiters if wanted == count]
+        self.waiters = [(w, d) for w, d in self.waiters if w != count]
+        for d in ready:
+            d.callback(count)
 
     def render_GET(self, request: Any) -> Any:
         return _text(tx.CONTENT, f"state {self.state}\n")
@@ -135,12 +163,27 @@ class Notify(Resource):
 
 
 class Observers(Resource):
-    def __init__(self, obs: Obs) -> None:
+    def __init__(self, obs: Obs, clock: IReactorTime) -> None:
         super().__init__()
         self._obs = obs
+        self._clock = clock
 
     def render_GET(self, request: Any) -> Any:
-        return _text(tx.CONTENT, str(len(self._obs.observers)))
+        query = dict(q.decode().partition("=")[::2] for q in request.opt.uri_query)
+        count = len(self._obs.observers)
+        if "count" not in query or int(query["count"]) == count:
+            return _text(tx.CONTENT, str(count))
+        d: Deferred[Any] = Deferred()
+        waiter = (int(query["count"]), d)
+        self._obs.waiters.append(waiter)
+
+        def give_up() -> None:
+            self._obs.waiters.remove(waiter)
+            d.callback(None)
+
+        timer = self._clock.callLater(float(query.get("wait", "5")), give_up)
+        d.addBoth(lambda _: timer.cancel() if timer.active() else None)
+        return d.addCallback(lambda _: _text(tx.CONTENT, str(len(self._obs.observers))))
 
 
 def build_root(clock: IReactorTime) -> Resource:
@@ -154,7 +197,7 @@ def build_root(clock: IReactorTime) -> Resource:
     root.putChild(b"obs", obs)
     ctl = Resource()
     ctl.putChild(b"notify", Notify(obs))
-    ctl.putChild(b"observers", Observers(obs))
+    ctl.putChild(b"observers", Observers(obs, clock))
     root.putChild(b"ctl", ctl)
     return root
 
