@@ -17,13 +17,6 @@ from txthings.coap import BlockOption, Message, OpaqueOption, StringOption, Uint
 
 from . import numbers as n
 
-_OPTION_CLASS = {
-    n.UINT: UintOption,
-    n.STRING: StringOption,
-    n.OPAQUE: OpaqueOption,
-    n.EMPTY_FORMAT: OpaqueOption,
-    n.BLOCK: BlockOption,
-}
 _BlockTuple = BlockOption.BlockwiseTuple
 
 

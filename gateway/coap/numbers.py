@@ -106,21 +106,12 @@ OPTION_FORMATS: Final[dict[int, tuple[str, int, int, bool]]] = {
 }
 
 
-def is_critical(number: int) -> bool:
-    """Odd option numbers are critical (RFC 7252 §5.4.6)."""
-    return bool(number & 1)
-
-
 def is_request(code: int) -> bool:
     return 1 <= code < 32
 
 
 def is_response(code: int) -> bool:
     return 64 <= code < 192
-
-
-def code_class(code: int) -> int:
-    return code >> 5
 
 
 def code_text(code: int) -> str:

@@ -14,6 +14,7 @@ import copy
 from collections import OrderedDict
 from typing import Any, Callable, Hashable
 
+from . import numbers as n
 from .peer import IPeer
 from .resource import NotificationRenderer
 
@@ -50,7 +51,7 @@ class Observation:
         # concerned the registering exchange.
         self.request = copy.copy(request)
         self.request.opt = copy.deepcopy(request.opt)
-        for number in (6, 23, 27, 28, 60):
+        for number in (n.OBSERVE, n.BLOCK2, n.BLOCK1, n.SIZE2, n.SIZE1):
             self.request.opt.deleteOption(number)
         self.confirmable: bool = request.mtype == 0
         self.seq = 1

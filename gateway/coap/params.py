@@ -49,7 +49,7 @@ class TransmissionParameters:
 
     @property
     def exchange_lifetime(self) -> float:
-        return self.max_transmit_span + 2 * self.max_latency + self.processing_delay
+        return self.max_transmit_span + self.max_rtt
 
     @property
     def non_lifetime(self) -> float:
