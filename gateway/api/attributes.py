@@ -12,8 +12,8 @@ from typing import Any
 from gateway.api.jsonio import ApiError, split_keys
 from gateway.api.router import Call, Param, Reply, Route
 from gateway.api.schemas import ref
+from gateway.domain.model import AttributeScope
 from gateway.service.build import Services
-from gateway.service.model import AttributeScope
 
 __all__ = ["attribute_routes"]
 

@@ -23,10 +23,10 @@ from gateway.api.jsonio import (
 )
 from gateway.api.router import Call, Param, Reply, Route
 from gateway.api.schemas import ref
+from gateway.domain.errors import NotFound
+from gateway.domain.model import DEFAULT_APPLICATION, CredentialInfo, CredentialKind, Device
 from gateway.service.build import Services
-from gateway.service.errors import NotFound
 from gateway.service.interfaces import IDeviceRegistry
-from gateway.service.model import DEFAULT_APPLICATION, CredentialInfo, CredentialKind, Device
 
 __all__ = ["CredentialSpec", "device_json", "credential_json", "device_routes"]
 

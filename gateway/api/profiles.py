@@ -14,8 +14,8 @@ import attrs
 from gateway.api.jsonio import ApiError, expect_object, optional_int, require_str
 from gateway.api.router import Call, Reply, Route
 from gateway.api.schemas import ref
+from gateway.domain.model import PayloadFormat, PowerMode, Profile, ProvisionStrategy
 from gateway.service.build import Services
-from gateway.service.model import PayloadFormat, PowerMode, Profile, ProvisionStrategy
 
 __all__ = ["profile_json", "profile_changes", "profile_routes"]
 

@@ -27,8 +27,9 @@ from twisted.web.iweb import IRequest
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
+from gateway.api.failures import http_status, retry_after
 from gateway.api.jsonio import ApiError, dumps
-from gateway.service.errors import ServiceError
+from gateway.domain.errors import ServiceError
 
 __all__ = ["Call", "Reply", "Param", "Route", "Router", "MAX_BODY"]
 
@@ -197,7 +198,11 @@ class Router(Resource):
         except ApiError as e:
             return _error(e.status, e.message)
         except ServiceError as e:
-            return _error(e.http_status, e.message)
+            reply = _error(http_status(e), e.message)
+            seconds = retry_after(e)
+            if seconds is not None:
+                reply = attrs.evolve(reply, headers={"Retry-After": str(seconds)})
+            return reply
         except Exception:
             log.failure(
                 "API request {method} {path} failed",

@@ -113,6 +113,7 @@ class ObservationRegistry:
         observation = Observation(self, resource, peer, request, now)
         self._table[key] = observation
         resource.observers[key] = observation
+        resource.observer_added(observation)
         return observation
 
     def deregister(self, peer_key: Hashable, token: bytes) -> bool:
@@ -128,7 +129,9 @@ class ObservationRegistry:
         observation.active = False
         observation.pending.clear()
         self._table.pop(observation.key, None)
-        observation.resource.observers.pop(observation.key, None)
+        resource = observation.resource
+        if resource.observers.pop(observation.key, None) is not None:
+            resource.observer_removed(observation)
 
     def cancel_peer(self, peer_key: Hashable) -> None:
         for observation in [o for key, o in self._table.items() if key[0] == peer_key]:

@@ -41,6 +41,15 @@ class Resource(CoAPResource):
         super().__init__()
         self.visible = True
 
+    def observer_added(self, observation: Any) -> None:
+        """The engine registered C{observation} on this resource (a hook)."""
+
+    def observer_removed(self, observation: Any) -> None:
+        """
+        C{observation} of this resource ended, for whatever reason (a hook:
+        C{self.observers} no longer holds it).
+        """
+
     def updatedState(self) -> None:
         """Re-render every observer's request and notify it."""
         self.notify()

@@ -20,14 +20,14 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from gateway.domain.errors import InvalidArgument, NotFound
+from gateway.domain.model import Attribute, AttributeScope, JSONValue
 from gateway.service.credentials import CredentialCache
-from gateway.service.errors import InvalidArgument, NotFound
 from gateway.service.interfaces import (
     AttributeCallback,
     IAttributeService,
     Unsubscribe,
 )
-from gateway.service.model import Attribute, AttributeScope, JSONValue
 from gateway.store.interfaces import IStore
 
 __all__ = ["AttributeService", "now_ms"]

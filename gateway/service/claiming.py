@@ -16,11 +16,11 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from zope.interface import implementer
 
+from gateway.domain.errors import InvalidArgument, NotFound
+from gateway.domain.model import Claim
 from gateway.service.attributes import now_ms
 from gateway.service.credentials import CredentialCache
-from gateway.service.errors import InvalidArgument, NotFound
 from gateway.service.interfaces import IClaimingService
-from gateway.service.model import Claim
 from gateway.store.interfaces import IStore
 
 __all__ = ["ClaimingService", "DEFAULT_CLAIM_DURATION_MS"]

@@ -30,14 +30,14 @@ import attrs
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from zope.interface import implementer
 
-from gateway.service.interfaces import ICredentialCache
-from gateway.service.model import (
+from gateway.domain.model import (
     Credential,
     CredentialKind,
     Device,
     Profile,
     token_digest,
 )
+from gateway.service.interfaces import ICredentialCache
 from gateway.service.passwords import PasswordHasher
 from gateway.store.interfaces import IStore
 

@@ -7,7 +7,7 @@ the reactor thread), then calls L{ITelemetryService}, L{IAttributeService},
 L{IProvisioningService} and L{IClaimingService}.  The API manages devices,
 credentials and profiles through L{IDeviceRegistry}.
 
-All failures are L{gateway.service.errors} classes (NotFound, Conflict,
+All failures are L{gateway.domain.errors} classes (NotFound, Conflict,
 InvalidArgument).  The whole layer is assembled by
 L{gateway.service.build.open_services} (SQLite) or
 L{gateway.service.build.memory_services} (tests).
@@ -22,7 +22,7 @@ from twisted.internet.defer import Deferred
 from zope.interface import Attribute as IAttribute
 from zope.interface import Interface
 
-from gateway.service.model import (
+from gateway.domain.model import (
     Attribute,
     AttributeScope,
     Claim,

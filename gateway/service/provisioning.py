@@ -26,19 +26,19 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from gateway.domain.errors import ServiceError
+from gateway.domain.model import (
+    DEFAULT_APPLICATION,
+    AttributeScope,
+    Device,
+    ProvisionStrategy,
+)
 from gateway.service.attributes import AttributeService
-from gateway.service.errors import ServiceError
 from gateway.service.interfaces import (
     IProvisioningService,
     ProvisionRequest,
     ProvisionResult,
     ProvisionStatus,
-)
-from gateway.service.model import (
-    DEFAULT_APPLICATION,
-    AttributeScope,
-    Device,
-    ProvisionStrategy,
 )
 from gateway.service.registry import DeviceRegistry
 from gateway.store.interfaces import IStore

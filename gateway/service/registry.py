@@ -21,10 +21,8 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from gateway.service.credentials import CredentialCache, certificate_sha256
-from gateway.service.errors import Conflict, InvalidArgument, NotFound
-from gateway.service.interfaces import CreatedDevice, IDeviceRegistry
-from gateway.service.model import (
+from gateway.domain.errors import Conflict, InvalidArgument, NotFound
+from gateway.domain.model import (
     DEFAULT_APPLICATION,
     DEFAULT_PROFILE,
     Credential,
@@ -35,6 +33,8 @@ from gateway.service.model import (
     ProvisionStrategy,
     token_digest,
 )
+from gateway.service.credentials import CredentialCache, certificate_sha256
+from gateway.service.interfaces import CreatedDevice, IDeviceRegistry
 from gateway.store.interfaces import IStore
 
 __all__ = ["DeviceRegistry", "new_token", "new_device_id"]

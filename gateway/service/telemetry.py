@@ -15,11 +15,11 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from zope.interface import implementer
 
+from gateway.domain.errors import InvalidArgument, NotFound
+from gateway.domain.model import JSONValue, TelemetryPoint, TelemetryRecord
 from gateway.service.attributes import now_ms
 from gateway.service.credentials import CredentialCache
-from gateway.service.errors import InvalidArgument, NotFound
 from gateway.service.interfaces import ITelemetryService
-from gateway.service.model import JSONValue, TelemetryPoint, TelemetryRecord
 from gateway.store.interfaces import IStore
 
 __all__ = ["TelemetryService"]

@@ -15,7 +15,7 @@ writes queued within one reactor tick in one transaction, "group commit"),
 but each method's Deferred fires only once its write is durable, and
 operations are applied in the order they were called.
 
-Errors: methods raise (errback with) L{gateway.service.errors} classes:
+Errors: methods raise (errback with) L{gateway.domain.errors} classes:
 L{Conflict} for uniqueness violations, L{NotFound} when a referenced row is
 missing, L{InvalidArgument} for a device whose profile does not exist.
 
@@ -33,7 +33,7 @@ from typing import Mapping, Optional, Sequence
 from twisted.internet.defer import Deferred
 from zope.interface import Interface
 
-from gateway.service.model import (
+from gateway.domain.model import (
     Attribute,
     AttributeScope,
     Claim,

@@ -13,8 +13,8 @@ import attrs
 from twisted.internet.defer import Deferred, fail, succeed
 from zope.interface import implementer
 
-from gateway.service.errors import Conflict, InvalidArgument, NotFound
-from gateway.service.model import (
+from gateway.domain.errors import Conflict, InvalidArgument, NotFound
+from gateway.domain.model import (
     Attribute,
     AttributeScope,
     Claim,

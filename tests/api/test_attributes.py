@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.service.model import AttributeScope
+from gateway.domain.model import AttributeScope
 from tests.api.conftest import Api
 from tests.service.conftest import result
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 
-from gateway.service.model import CredentialKind
+from gateway.domain.model import CredentialKind
 from tests.api.conftest import Api
 from tests.service.conftest import result
 from tests.service.test_registry import _self_signed

@@ -13,7 +13,7 @@ import pytest_twisted
 import treq
 from twisted.logger import LogPublisher
 
-from gateway.service.model import AttributeScope
+from gateway.domain.model import AttributeScope
 from gateway.tap import GatewayService, Options, build_service
 
 

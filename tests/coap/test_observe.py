@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from gateway.coap import codec
 from gateway.coap import numbers as n
 from gateway.coap.params import EngineLimits, TransmissionParameters
@@ -206,3 +208,24 @@ def test_forget_peer_drops_observations() -> None:
     assert len(resource.observers) == 0
     assert len(server.transmitter) == 0
     assert len(server.dedup) == 0
+
+
+
+def test_lifecycle_hooks() -> None:
+    """A resource hears of each observation added and of each one that ends."""
+    events: list[tuple[str, bytes]] = []
+
+    class Watched(Observable):
+        def observer_added(self, observation: Any) -> None:
+            events.append(("added", observation.token))
+
+        def observer_removed(self, observation: Any) -> None:
+            events.append(("removed", observation.token))
+
+    server, transport, _ = make_server(tree(obs=Watched(b"v1")))
+    server.datagramReceived(request(path="obs", options=OBSERVE0, token=b"t1", mid=1), PEER)
+    server.datagramReceived(request(path="obs", options=OBSERVE0, token=b"t2", mid=2), PEER)
+    server.datagramReceived(
+        request(path="obs", options=((n.OBSERVE, 1),), token=b"t1", mid=3), PEER
+    )
+    assert events == [("added", b"t1"), ("added", b"t2"), ("removed", b"t1")]

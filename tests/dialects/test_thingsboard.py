@@ -11,7 +11,7 @@ from gateway.coap import codec
 from gateway.coap import numbers as n
 from gateway.dialects.thingsboard import ThingsBoardDialect
 from gateway.dialects.thingsboard.payload import JSONRules
-from gateway.service.model import AttributeScope, TelemetryPoint
+from gateway.domain.model import AttributeScope, TelemetryPoint
 from tests.coap.support import option, request
 from tests.service.conftest import result
 

@@ -9,7 +9,7 @@ import json
 
 from gateway.coap import codec
 from gateway.coap import numbers as n
-from gateway.service.model import AttributeScope
+from gateway.domain.model import AttributeScope
 from tests.coap.support import OTHER, PEER, option
 from tests.service.conftest import result
 

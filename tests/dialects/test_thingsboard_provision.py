@@ -9,7 +9,7 @@ import json
 import pytest
 
 from gateway.coap import numbers as n
-from gateway.service.model import Profile, ProvisionStrategy
+from gateway.domain.model import Profile, ProvisionStrategy
 from tests.coap.support import option
 from tests.service.conftest import result
 

@@ -9,10 +9,10 @@ from typing import Any
 from twisted.internet.task import Clock
 from zope.interface.verify import verifyObject
 
+from gateway.domain.errors import InvalidArgument, NotFound
+from gateway.domain.model import Attribute, AttributeScope
 from gateway.service.build import Services
-from gateway.service.errors import InvalidArgument, NotFound
 from gateway.service.interfaces import IAttributeService
-from gateway.service.model import Attribute, AttributeScope
 
 from .conftest import failure, result
 

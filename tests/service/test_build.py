@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest_twisted
 
+from gateway.domain.model import AttributeScope, Profile, TelemetryPoint
 from gateway.service.build import open_services
-from gateway.service.model import AttributeScope, Profile, TelemetryPoint
 
 from .conftest import FAST_HASHER
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 from twisted.internet.task import Clock
 from zope.interface.verify import verifyObject
 
+from gateway.domain.errors import InvalidArgument, NotFound
 from gateway.service.build import Services
 from gateway.service.claiming import DEFAULT_CLAIM_DURATION_MS
-from gateway.service.errors import InvalidArgument, NotFound
 from gateway.service.interfaces import IClaimingService
 
 from .conftest import failure, result

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from zope.interface.verify import verifyObject
 
+from gateway.domain.model import AttributeScope, Profile, ProvisionStrategy
 from gateway.service.build import Services
 from gateway.service.interfaces import (
     IProvisioningService,
     ProvisionRequest,
     ProvisionStatus,
 )
-from gateway.service.model import AttributeScope, Profile, ProvisionStrategy
 
 from .conftest import result
 

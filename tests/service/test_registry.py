@@ -15,15 +15,15 @@ from cryptography.x509.oid import NameOID
 from twisted.internet.task import Clock
 from zope.interface.verify import verifyObject
 
-from gateway.service.build import Services
-from gateway.service.errors import Conflict, InvalidArgument, NotFound
-from gateway.service.interfaces import IDeviceRegistry
-from gateway.service.model import (
+from gateway.domain.errors import Conflict, InvalidArgument, NotFound
+from gateway.domain.model import (
     CredentialKind,
     Profile,
     ProvisionStrategy,
     token_digest,
 )
+from gateway.service.build import Services
+from gateway.service.interfaces import IDeviceRegistry
 
 from .conftest import failure, result
 

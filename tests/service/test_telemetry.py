@@ -7,10 +7,10 @@ from __future__ import annotations
 from twisted.internet.task import Clock
 from zope.interface.verify import verifyObject
 
+from gateway.domain.errors import InvalidArgument, NotFound
+from gateway.domain.model import TelemetryPoint
 from gateway.service.build import Services
-from gateway.service.errors import InvalidArgument, NotFound
 from gateway.service.interfaces import ITelemetryService
-from gateway.service.model import TelemetryPoint
 
 from .conftest import failure, result
 

@@ -10,7 +10,7 @@ from typing import AsyncIterator
 import pytest
 import pytest_twisted
 
-from gateway.service.model import Profile
+from gateway.domain.model import Profile
 from gateway.store.interfaces import IStore
 from gateway.store.memory import MemoryStore
 from gateway.store.sqlite import open_sqlite_store

@@ -8,8 +8,8 @@ import pytest
 import pytest_twisted
 from zope.interface.verify import verifyObject
 
-from gateway.service.errors import Conflict, InvalidArgument, NotFound
-from gateway.service.model import (
+from gateway.domain.errors import Conflict, InvalidArgument, NotFound
+from gateway.domain.model import (
     Attribute,
     AttributeScope,
     Claim,

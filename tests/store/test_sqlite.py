@@ -12,8 +12,8 @@ import pytest
 import pytest_twisted
 from twisted.internet.defer import gatherResults
 
-from gateway.service.errors import Conflict, NotFound
-from gateway.service.model import (
+from gateway.domain.errors import Conflict, NotFound
+from gateway.domain.model import (
     Attribute,
     AttributeScope,
     Claim,

@@ -35,8 +35,8 @@ from typing import Any, Mapping, NoReturn, Optional
 
 import attrs
 
+from gateway.domain.model import JSONValue, TelemetryRecord
 from gateway.service.interfaces import ProvisionRequest
-from gateway.service.model import JSONValue, TelemetryRecord
 
 __all__ = [
     "PayloadError",

@@ -47,13 +47,14 @@ from twisted.logger import Logger
 from gateway.coap import errors
 from gateway.coap import numbers as n
 from gateway.coap.resource import Resource
+from gateway.dialects.failures import service_failure
+from gateway.domain.model import AttributeScope, Device, JSONValue
 from gateway.service.build import Services
 from gateway.service.interfaces import ProvisionResult, ProvisionStatus, Unsubscribe
-from gateway.service.model import AttributeScope, Device, JSONValue
 
 from . import payload as rules_
 from .payload import JSONRules, PayloadError
-from .responses import created, dumps, json_response, service_failure
+from .responses import created, dumps, json_response
 from .routes import FEATURES, parse_route
 
 __all__ = ["Context", "ApiV1", "AttributesResource"]
@@ -121,26 +122,6 @@ class _Refuse(_Leaf):
         raise self._error(self._diagnostic)
 
     render_POST = render_GET
-
-
-class _ObserverTable(dict[Any, Any]):
-    """The observers dict of a resource, telling it when the last one leaves."""
-
-    def __init__(self, on_empty: Callable[[], None]) -> None:
-        super().__init__()
-        self._on_empty = on_empty
-
-    def pop(self, key: Any, *default: Any) -> Any:
-        present = key in self
-        value = super().pop(key, *default)
-        if present and not self:
-            self._on_empty()
-        return value
-
-    def __delitem__(self, key: Any) -> None:
-        super().__delitem__(key)
-        if not self:
-            self._on_empty()
 
 
 class TelemetryResource(_Leaf):
@@ -217,7 +198,6 @@ class AttributesResource(_Leaf):
         super().__init__()
         self._context = context
         self.device_id = device_id
-        self.observers = _ObserverTable(self._last_observer_gone)
         self._unsubscribe: Optional[Unsubscribe] = None
 
     @property
@@ -290,7 +270,9 @@ class AttributesResource(_Leaf):
             )
             log.debug("Device {device_id} observes its attributes", device_id=self.device_id)
 
-    def _last_observer_gone(self) -> None:
+    def observer_removed(self, observation: Any) -> None:
+        if self.observers:
+            return
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None

@@ -1,21 +1,16 @@
-"""
-Building ThingsBoard responses and mapping service failures to CoAP codes.
-"""
+"""Building ThingsBoard responses."""
 
 from __future__ import annotations
 
 import json
 from typing import Any, Optional
 
-from twisted.python.failure import Failure
 from txthings import coap as tx
 
-from gateway.coap import errors
 from gateway.coap import numbers as n
-from gateway.service import errors as service_errors
-from gateway.service.model import JSONValue
+from gateway.domain.model import JSONValue
 
-__all__ = ["created", "json_response", "service_failure", "dumps"]
+__all__ = ["created", "json_response", "dumps"]
 
 
 def dumps(value: JSONValue) -> bytes:
@@ -42,16 +37,3 @@ def json_response(
     if content_format is not None:
         response.opt.content_format = content_format
     return response
-
-
-def service_failure(failure: Failure) -> Any:
-    """
-    Turn deliberate service errors into CoAP errors: a device gone since
-    authentication is 4.01, an invalid argument 4.00.  Anything else passes
-    on (the engine answers 5.00 and logs it).
-    """
-    if failure.check(service_errors.NotFound):
-        raise errors.Unauthorized("unknown device")
-    if failure.check(service_errors.InvalidArgument):
-        raise errors.BadRequest(str(failure.value))
-    return failure

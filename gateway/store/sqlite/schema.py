@@ -6,8 +6,8 @@ import json
 import sqlite3
 from typing import Any, Sequence
 
-from gateway.service.errors import InvalidArgument, NotFound
-from gateway.service.model import (
+from gateway.domain.errors import InvalidArgument, NotFound
+from gateway.domain.model import (
     Credential,
     CredentialKind,
     Device,

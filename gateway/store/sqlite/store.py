@@ -12,8 +12,8 @@ from twisted.internet.interfaces import IReactorFromThreads, IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from gateway.service.errors import Conflict, InvalidArgument, NotFound
-from gateway.service.model import (
+from gateway.domain.errors import Conflict, InvalidArgument, NotFound
+from gateway.domain.model import (
     Attribute,
     AttributeScope,
     Claim,

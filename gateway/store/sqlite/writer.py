@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-from gateway.service.errors import Conflict
+from gateway.domain.errors import Conflict
 
 if TYPE_CHECKING:
     from .store import SQLiteStore
