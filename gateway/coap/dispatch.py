@@ -118,6 +118,14 @@ class Dispatcher:
         if len(request.payload) > limit or (size1 and size1[0].value > limit):
             raise errors.RequestEntityTooLarge("request body too large", size1=limit)
 
+        resolve = getattr(resource, "resolve", None)
+        resolved = resource if resolve is None else resolve(request)
+        if isinstance(resolved, Deferred):
+            return resolved.addCallback(self._serve, request, peer)
+        return self._serve(resolved, request, peer)
+
+    def _serve(self, resource: Any, request: Any, peer: IPeer) -> Any:
+        options = request.opt._options
         key = None
         block1_option = options.get(n.BLOCK1)
         block1 = block1_option[0].value if block1_option else None

@@ -41,6 +41,15 @@ class Resource(CoAPResource):
         super().__init__()
         self.visible = True
 
+    def resolve(self, request: Any) -> Any:
+        """
+        The resource that serves C{request}, or a Deferred firing with it,
+        called before block-wise reassembly, observation and rendering: the
+        place to authenticate (raise or fail with a L{CoAPError} to refuse).
+        By default, this resource.
+        """
+        return self
+
     def observer_added(self, observation: Any) -> None:
         """The engine registered C{observation} on this resource (a hook)."""
 

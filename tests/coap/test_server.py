@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from twisted.internet import defer
 from twisted.logger import globalLogPublisher
 
-from gateway.coap import codec
+from gateway.coap import codec, errors
 from gateway.coap import numbers as n
 from gateway.coap.params import EngineLimits, TransmissionParameters
 
@@ -360,3 +363,39 @@ def test_well_known_core_lists_dynamic_links() -> None:
     server.datagramReceived(request(path=".well-known/core"), PEER)
     [reply] = transport.take()
     assert reply.payload == b'</dyn>,</dyn/x>;rt="demo";ct=50;obs'
+
+
+class _Guarded(Text):
+    """Resolves to itself once the test fires the Deferred; refuses on failure."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting: list[defer.Deferred[Any]] = []
+
+    def resolve(self, request: Any) -> Any:
+        d: defer.Deferred[Any] = defer.Deferred()
+        self.waiting.append(d)
+        return d
+
+
+def test_resolve_may_defer_before_render() -> None:
+    """A resource that resolves through a Deferred renders only once it fires."""
+    guarded = _Guarded()
+    server, transport, _ = make_server(tree(g=guarded))
+    server.datagramReceived(request(path="g"), PEER)
+    assert guarded.received == [] and transport.take() == []
+    guarded.waiting[0].callback(guarded)
+    [reply] = transport.take()
+    assert reply.code == n.CONTENT and len(guarded.received) == 1
+
+
+def test_resolve_failure_refuses_before_buffering_blocks() -> None:
+    """A refusal from resolve answers its error and keeps no Block1 state."""
+    guarded = _Guarded()
+    server, transport, _ = make_server(tree(g=guarded))
+    block = request(code=n.POST, path="g", payload=b"x" * 16, options=((n.BLOCK1, (0, True, 0)),))
+    server.datagramReceived(block, PEER)
+    guarded.waiting[0].errback(errors.Unauthorized("who are you"))
+    [reply] = transport.take()
+    assert (reply.code, reply.payload) == (n.UNAUTHORIZED, b"who are you")
+    assert len(server.blockwise) == 0
