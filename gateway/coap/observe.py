@@ -153,6 +153,8 @@ class ObservationRegistry:
     def settled(self, observation: Observation, outcome: str) -> None:
         """A CON notification was acknowledged, reset or timed out."""
         observation.in_flight = False
+        if outcome in ("ack", "reset", "timeout"):
+            observation.resource.notification_settled(observation, outcome)
         if outcome != "ack":
             self.cancel(observation)
             return

@@ -41,6 +41,13 @@ class Resource(CoAPResource):
         super().__init__()
         self.visible = True
 
+    def putChild(self, path: bytes, child: CoAPResource) -> None:
+        """Mount C{child} at C{path}; L{ValueError} if something is mounted there."""
+        existing = self.children.get(path)
+        if existing is not None and existing is not child:
+            raise ValueError(f"{path.decode('utf-8', 'replace')!r} is already mounted")
+        super().putChild(path, child)
+
     def resolve(self, request: Any) -> Any:
         """
         The resource that serves C{request}, or a Deferred firing with it,
@@ -57,6 +64,13 @@ class Resource(CoAPResource):
         """
         C{observation} of this resource ended, for whatever reason (a hook:
         C{self.observers} no longer holds it).
+        """
+
+    def notification_settled(self, observation: Any, outcome: str) -> None:
+        """
+        A CON notification to C{observation} ended with C{outcome}: C{"ack"},
+        C{"reset"} or C{"timeout"} (a hook: the device was reached, refused
+        or could not be reached).
         """
 
     def updatedState(self) -> None:

@@ -229,3 +229,28 @@ def test_lifecycle_hooks() -> None:
         request(path="obs", options=((n.OBSERVE, 1),), token=b"t1", mid=3), PEER
     )
     assert events == [("added", b"t1"), ("added", b"t2"), ("removed", b"t1")]
+
+
+class _Settled(Observable):
+    def __init__(self) -> None:
+        super().__init__(b"v1")
+        self.outcomes: list[str] = []
+
+    def notification_settled(self, observation: Any, outcome: str) -> None:
+        self.outcomes.append(outcome)
+
+
+def test_notification_outcomes_reach_the_resource() -> None:
+    """The resource hears whether each CON notification was acknowledged or timed out."""
+    params = TransmissionParameters(ack_random_factor=1.0)
+    resource = _Settled()
+    server, transport, clock = make_server(tree(obs=resource), params=params)
+    server.datagramReceived(request(path="obs", options=OBSERVE0), PEER)
+    transport.take()
+    resource.updatedState()
+    [note] = transport.take()
+    server.datagramReceived(codec.empty(n.ACK, note.mid), PEER)
+    resource.updatedState()
+    for _ in range(int(params.max_transmit_wait) + 1):
+        clock.advance(1)
+    assert resource.outcomes == ["ack", "timeout"]

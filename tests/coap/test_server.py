@@ -399,3 +399,10 @@ def test_resolve_failure_refuses_before_buffering_blocks() -> None:
     [reply] = transport.take()
     assert (reply.code, reply.payload) == (n.UNAUTHORIZED, b"who are you")
     assert len(server.blockwise) == 0
+
+
+def test_put_child_refuses_a_taken_mount() -> None:
+    """Mounting a second resource where one is mounted is an error, not an overwrite."""
+    root = tree(a=Text())
+    with pytest.raises(ValueError, match="'a' is already mounted"):
+        root.putChild(b"a", Text())
