@@ -30,8 +30,9 @@ from twisted.web.resource import Resource as WebResource
 from gateway.api.app import build_api
 from gateway.api.listener import TCPListener
 from gateway.api.site import ApiSite
+from gateway.coap.layer import MessageLayer
 from gateway.coap.resource import Resource
-from gateway.coap.server import CoAPServer
+from gateway.coap.udp import UDPTransport
 from gateway.config import (
     ConfigError,
     GatewayConfig,
@@ -158,7 +159,7 @@ class GatewayService(service.MultiService):
     def __init__(
         self,
         config: GatewayConfig,
-        coap: CoAPServer,
+        coap: UDPTransport,
         clock: IReactorTime,
         open_services: Callable[[], "Deferred[Services]"],
         api_key: str,
@@ -202,7 +203,7 @@ class GatewayService(service.MultiService):
     async def _start(self) -> None:
         services = await self._open_services()
         self.service_layer = services
-        installed = install_dialects(self.coap.root, services, self._clock)
+        installed = install_dialects(self.coap.layer.root, services, self._clock)
         self.api_site.resource = build_api(services, self._api_key)
         if not self.running:
             return
@@ -297,11 +298,13 @@ def build_service(
     os.makedirs(config.storage.data_dir, exist_ok=True)
     api_key = config.api.key or read_or_create_api_key(config.storage.api_key_path)
 
-    coap = CoAPServer(
-        build_resource_tree(config),
-        reactor,
-        params=config.coap.transmission,
-        limits=config.coap.limits,
+    coap = UDPTransport(
+        MessageLayer(
+            build_resource_tree(config),
+            reactor,
+            params=config.coap.transmission,
+            limits=config.coap.limits,
+        )
     )
     top = GatewayService(
         config,

@@ -100,7 +100,7 @@ def _libcoap_setup(port: int) -> None:
 
 SERVERS: list[Server] = [
     Server("gateway", _py_server("gateway"),
-           available=_has_module("gateway.coap.server"), note="our engine"),
+           available=_has_module("gateway.coap.layer"), note="our engine"),
     Server("gateway-tb", _py_server("gateway-tb"), path="api/v1/BENCH_TOKEN/telemetry",
            available=_has_module("gateway.tap"), scenarios=("TB telemetry POST w=16",),
            note="whole gateway: ThingsBoard route, token auth, JSON, SQLite store"),

@@ -14,7 +14,7 @@ Usage::
 
 The server binds, then prints ``PORT <n>`` on stdout (one line, flushed) and
 serves until killed.  ``--port 0`` picks an ephemeral port.  ``gateway`` runs
-our engine (``gateway.coap.server.CoAPServer``) and logs with
+our engine (``gateway.coap.udp.UDPTransport`` over ``MessageLayer``) and logs with
 ``twisted.logger`` to ``--log`` (default: stderr) so the fuzzer can count
 errors in it.  ``rawecho`` is a plain-socket loop that turns each CON into a
 piggy-backed 2.05: it is the ceiling of the load generator, not a CoAP server.
@@ -110,8 +110,9 @@ def serve_gateway(host: str, port: int, log: str | None) -> None:
     )
     from txthings import coap
 
+    from gateway.coap.layer import MessageLayer
     from gateway.coap.resource import Resource
-    from gateway.coap.server import CoAPServer
+    from gateway.coap.udp import UDPTransport
 
     if log:
         stream = open(log, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
@@ -134,7 +135,7 @@ def serve_gateway(host: str, port: int, log: str | None) -> None:
 
     root = Resource()
     root.putChild(b"telemetry", Telemetry())
-    server = CoAPServer(root, reactor)
+    server = UDPTransport(MessageLayer(root, reactor))
     lp = reactor.listenUDP(port, server, interface=host)  # type: ignore[attr-defined]
     _announce(lp.getHost().port)
     reactor.run()  # type: ignore[attr-defined]

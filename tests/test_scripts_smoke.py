@@ -22,7 +22,7 @@ def gateway_server(tmp_path: Path):  # type: ignore[no-untyped-def]
 
     server = {s.name: s for s in bench.SERVERS}["gateway"]
     if not server.available():
-        pytest.skip("gateway.coap.server not importable")
+        pytest.fail("the gateway engine (gateway.coap.layer) is not importable: run make test")
     log = tmp_path / "gateway.log"
     running = bench.Running(server, extra_args=["--log", str(log)])
     try:

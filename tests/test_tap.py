@@ -19,7 +19,7 @@ from twisted.logger import LogLevel, LogPublisher, capturedLogs
 from twisted.plugin import getPlugins
 from twisted.python import usage
 
-from gateway.coap.server import CoAPServer
+from gateway.coap.udp import UDPTransport
 from gateway.tap import GatewayService, LogLevelService, Options, build_service, makeService
 
 #: CON GET /nothing with message ID 0x1234 and no token.
@@ -132,7 +132,7 @@ def test_make_service_composes_the_gateway(tmp_path: Path) -> None:
     assert isinstance(top, GatewayService)
     udp = top.getServiceNamed("coap")
     assert isinstance(udp, internet.UDPServer)
-    assert isinstance(top.coap, CoAPServer)
+    assert isinstance(top.coap, UDPTransport)
     assert any(isinstance(child, LogLevelService) for child in top)
     assert (tmp_path / "var").is_dir()
     assert (tmp_path / "var" / "api-key").is_file()
@@ -153,8 +153,8 @@ def test_engine_gets_configured_parameters(tmp_path: Path) -> None:
         {"GATEWAY_COAP_ACK_TIMEOUT": "7", "GATEWAY_COAP_MAX_PEERS": "3"},
     )
     top = build_service(options["settings"], _reactor(), LogPublisher())
-    assert top.coap.params.ack_timeout == 7.0
-    assert top.coap.limits.max_peers == 3
+    assert top.coap.layer.params.ack_timeout == 7.0
+    assert top.coap.layer.limits.max_peers == 3
 
 
 def test_dtls_configured_is_logged_not_fatal(tmp_path: Path) -> None:

@@ -19,24 +19,21 @@ from txthings.coap import UintOption
 
 from . import errors
 from . import numbers as n
+from .options import values
 from .params import EngineLimits
 
 TransferKey = tuple[Hashable, ...]
 
 
 def transfer_key(peer_key: Hashable, request: Any) -> TransferKey:
-    options = request.opt._options
-
-    def values(number: int) -> tuple[Any, ...]:
-        return tuple(o.value for o in options.get(number, ()))
-
+    """The peer first, then the request's cache key (L{Blockwise.forget_peer} relies on it)."""
     return (
         peer_key,
         request.code,
-        values(n.URI_PATH),
-        values(n.URI_QUERY),
-        values(n.ACCEPT),
-        values(n.REQUEST_TAG),
+        values(request, n.URI_PATH),
+        values(request, n.URI_QUERY),
+        values(request, n.ACCEPT),
+        values(request, n.REQUEST_TAG),
     )
 
 
@@ -58,6 +55,12 @@ class Blockwise:
 
     def __len__(self) -> int:
         return len(self._uploads) + len(self._downloads)
+
+    def forget_peer(self, peer_key: Hashable) -> None:
+        """Drop every transfer of a peer, uploads and downloads."""
+        for table in (self._uploads, self._downloads):
+            for key in [key for key in table if key[0] == peer_key]:
+                del table[key]
 
     # -- Block1: request bodies -------------------------------------------
 

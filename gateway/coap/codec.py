@@ -16,6 +16,7 @@ from typing import Any
 from txthings.coap import BlockOption, Message, OpaqueOption, StringOption, UintOption
 
 from . import numbers as n
+from .options import table as option_table
 
 _BlockTuple = BlockOption.BlockwiseTuple
 
@@ -81,7 +82,7 @@ def decode(data: bytes) -> Any:
         raise MessageFormatError("empty message with token, options or payload", mtype, mid)
 
     message = Message(mtype=mtype, mid=mid, code=code, token=data[4:pos])
-    options = message.opt._options
+    options = option_table(message)
     invalid: list[int] = []
     number = 0
     payload = b""
@@ -172,8 +173,9 @@ def _extended(value: int) -> tuple[int, bytes]:
 def encode_options(message: Any) -> bytes:
     out = bytearray()
     previous = 0
-    for number in sorted(message.opt._options):
-        for option in message.opt._options[number]:
+    table = option_table(message)
+    for number in sorted(table):
+        for option in table[number]:
             raw = _option_value(option)
             delta, delta_ext = _extended(number - previous)
             length, length_ext = _extended(len(raw))
@@ -201,7 +203,7 @@ def encode(message: Any) -> bytes:
     payload = message.payload
     if isinstance(payload, str):
         payload = payload.encode("utf-8")
-    options = encode_options(message) if message.opt._options else b""
+    options = encode_options(message) if option_table(message) else b""
     if payload:
         return b"".join((head, token, options, b"\xff", payload))
     return head + token + options

@@ -37,14 +37,10 @@ class Deduplicator:
     def __init__(
         self,
         clock: IReactorTime,
-        con_lifetime: float,
-        non_lifetime: float,
         max_entries: int,
         max_entries_per_peer: int,
     ) -> None:
         self._clock = clock
-        self._con_lifetime = con_lifetime
-        self._non_lifetime = non_lifetime
         self._max_entries = max_entries
         self._max_per_peer = max_entries_per_peer
         self._peers: dict[Hashable, dict[int, Entry]] = {}
@@ -66,8 +62,11 @@ class Deduplicator:
             return None
         return entry
 
-    def remember(self, key: Hashable, mid: int, data: bytes, confirmable: bool) -> Entry:
-        """Record a new message, replacing any older one under the same MID."""
+    def remember(self, key: Hashable, mid: int, data: bytes, lifetime: float) -> Entry:
+        """
+        Record a new message for C{lifetime} seconds (EXCHANGE_LIFETIME for a
+        CON, NON_LIFETIME for a NON), replacing any older one under the MID.
+        """
         now = self._clock.seconds()
         self._purge(now)
         entries = self._peers.get(key)
@@ -79,7 +78,6 @@ class Deduplicator:
         elif len(entries) >= self._max_per_peer:
             del entries[next(iter(entries))]
             self._count -= 1
-        lifetime = self._con_lifetime if confirmable else self._non_lifetime
         entry = Entry(data, now + lifetime)
         entries[mid] = entry
         self._count += 1
@@ -89,6 +87,8 @@ class Deduplicator:
         return entry
 
     def forget_peer(self, key: Hashable) -> None:
+        # The queue keeps the dropped entries' slots until they reach its
+        # head; _drop then finds them gone.
         entries = self._peers.pop(key, None)
         if entries:
             self._count -= len(entries)

@@ -21,7 +21,10 @@ from txthings.resource import getChildForRequest
 from . import errors
 from . import numbers as n
 from .blockwise import Blockwise, transfer_key
+from .exchange import Exchange
 from .observe import Observation, ObservationRegistry
+from .options import first, values
+from .options import table as option_table
 from .params import EngineLimits
 from .peer import IPeer
 from .resource import NotificationRenderer
@@ -41,7 +44,7 @@ def error_response(code: int, diagnostic: str = "", **options: int) -> Any:
 
 
 def _path(request: Any) -> list[bytes]:
-    segments = [option.value for option in request.opt._options.get(n.URI_PATH, ())]
+    segments = list(values(request, n.URI_PATH))
     # Firmware that puts a whole path in one Uri-Path option (ThingsBoard's
     # documented "api/v1/$TOKEN/telemetry") is served as if it were split.
     if any(b"/" in segment for segment in segments):
@@ -64,23 +67,25 @@ class Dispatcher:
         self._observations = observations
         self._blockwise = blockwise
 
-    def handle(self, request: Any, peer: IPeer, respond: Callable[[Any], object]) -> None:
+    def handle(self, exchange: Exchange, respond: Callable[[Any, Exchange], object]) -> None:
         """
-        Serve one request from C{peer}: C{respond(message)} is called once,
+        Serve one request: C{respond(message, exchange)} is called once,
         synchronously when the resource answers at once, never with an error.
         """
+        request = exchange.request
+        peer = exchange.peer
         request.peer = peer
         request.remote = peer.address
         try:
-            result = self._dispatch(request, peer)
+            result = self._dispatch(exchange)
         except Exception:
-            respond(self._failed(Failure(), request, peer))
+            respond(self._failed(Failure(), request, peer), exchange)
             return
         if isinstance(result, Deferred):
             result.addErrback(self._failed, request, peer)
-            result.addCallback(respond)
+            result.addCallback(respond, exchange)
         else:
-            respond(result)
+            respond(result, exchange)
 
     def render_notification(
         self, observation: Observation, render: NotificationRenderer | None
@@ -97,8 +102,9 @@ class Dispatcher:
         d.addErrback(self._failed, request, observation.peer)
         return d
 
-    def _dispatch(self, request: Any, peer: IPeer) -> Any:
-        options = request.opt._options
+    def _dispatch(self, exchange: Exchange) -> Any:
+        request = exchange.request
+        options = option_table(request)
         if n.PROXY_URI in options or n.PROXY_SCHEME in options:
             raise errors.ProxyingNotSupported("proxying not supported")
         if request.invalid_options:
@@ -121,48 +127,48 @@ class Dispatcher:
         resolve = getattr(resource, "resolve", None)
         resolved = resource if resolve is None else resolve(request)
         if isinstance(resolved, Deferred):
-            return resolved.addCallback(self._serve, request, peer)
-        return self._serve(resolved, request, peer)
+            return resolved.addCallback(self._serve, exchange)
+        return self._serve(resolved, exchange)
 
-    def _serve(self, resource: Any, request: Any, peer: IPeer) -> Any:
-        options = request.opt._options
-        key = None
+    def _serve(self, resource: Any, exchange: Exchange) -> Any:
+        request = exchange.request
+        peer = exchange.peer
+        options = option_table(request)
         block1_option = options.get(n.BLOCK1)
-        block1 = block1_option[0].value if block1_option else None
-        block1_szx = 0
-        if block1 is not None:
-            key = transfer_key(peer.key, request)
-            complete, block1_szx = self._blockwise.receive_block1(key, request)
+        if block1_option is not None:
+            block1 = exchange.block1 = block1_option[0].value
+            exchange.transfer = transfer_key(peer.key, request)
+            complete, exchange.block1_szx = self._blockwise.receive_block1(
+                exchange.transfer, request
+            )
             if not complete:
                 response = tx.Message(code=n.CONTINUE)
-                response.opt.block1 = (block1.block_number, True, block1_szx)
+                response.opt.block1 = (block1.block_number, True, exchange.block1_szx)
                 return response
         block2 = options.get(n.BLOCK2)
         if block2 is not None and block2[0].value.block_number > 0:
-            key = key or transfer_key(peer.key, request)
+            key = exchange.transfer = exchange.transfer or transfer_key(peer.key, request)
             cached = self._blockwise.cached_response(key)
             if cached is not None:
                 return self._blockwise.slice_response(key, request, cached)
 
-        observation = None
         observe_option = options.get(n.OBSERVE)
         observe = observe_option[0].value if observe_option else None
         if observe is not None and request.code == n.GET:
             if observe == 1:
                 self._observations.deregister(peer.key, request.token)
             elif observe == 0 and resource.observable:
-                observation = self._observations.register(
+                exchange.observation = self._observations.register(
                     resource, peer, request, self._clock.seconds()
                 )
 
+        observation = exchange.observation
         try:
             result = resource.render(request)
             if isinstance(result, Deferred):
-                result.addCallback(
-                    self._finish, request, peer, key, observation, block1, block1_szx
-                )
+                result.addCallback(self._finish, exchange)
             else:
-                result = self._finish(result, request, peer, key, observation, block1, block1_szx)
+                result = self._finish(result, exchange)
         except BaseException:
             if observation is not None:
                 self._observations.cancel(observation)
@@ -179,34 +185,29 @@ class Dispatcher:
             response.payload = response.payload.encode("utf-8")
         return response
 
-    def _finish(
-        self,
-        response: Any,
-        request: Any,
-        peer: IPeer,
-        key: Any,
-        observation: Observation | None,
-        block1: Any,
-        block1_szx: int,
-    ) -> Any:
+    def _finish(self, response: Any, exchange: Exchange) -> Any:
         response = self._check_message(response)
+        request = exchange.request
         success = 64 <= response.code < 96
-        accept_option = request.opt._options.get(n.ACCEPT)
-        accept = accept_option[0].value if accept_option else None
+        accept = first(request, n.ACCEPT)
         if accept is not None and success:
             content_format = response.opt.content_format
             if content_format is not None and content_format != accept:
                 raise errors.NotAcceptable(f"only Content-Format {content_format} available")
+        observation = exchange.observation
         if observation is not None:
             if success:
                 response.opt.observe = observation.seq
             else:
                 self._observations.cancel(observation)
-        if block1 is not None:
-            response.opt.block1 = (block1.block_number, False, block1_szx)
-        if len(response.payload) > self._limits.max_block_size or n.BLOCK2 in request.opt._options:
+        if exchange.block1 is not None:
+            response.opt.block1 = (exchange.block1.block_number, False, exchange.block1_szx)
+        if (
+            len(response.payload) > self._limits.max_block_size
+            or n.BLOCK2 in option_table(request)
+        ):
             response = self._blockwise.slice_response(
-                key or transfer_key(peer.key, request), request, response
+                exchange.transfer or transfer_key(exchange.peer.key, request), request, response
             )
         return response
 

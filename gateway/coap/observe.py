@@ -6,6 +6,9 @@ C{resource.updatedState()} triggers it) and in the registry's table keyed by
 (peer, token).  It ends on deregistration (Observe=1), on an RST to a
 notification, when a CON notification's retransmissions run out, when a
 notification is not a 2.xx, or when its peer is dropped.
+
+Notifications for a peer on hold (a device known to sleep) wait, coalesced
+and bounded like those behind a CON in flight, until it is released.
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ class Observation:
     def trigger(self, render: NotificationRenderer | None = None) -> None:
         if not self.active:
             return
-        if self.in_flight:
+        if self.in_flight or self.registry.holding(self.peer.key):
             # Plain re-renders coalesce; explicit changes queue, bounded.
             if render is None and None in self.pending:
                 return
@@ -98,6 +101,7 @@ class ObservationRegistry:
         self.send = send
         self._table: dict[tuple[Hashable, bytes], Observation] = {}
         self._recent_non: OrderedDict[tuple[Hashable, int], Observation] = OrderedDict()
+        self._held: set[Hashable] = set()
 
     def __len__(self) -> int:
         return len(self._table)
@@ -134,8 +138,30 @@ class ObservationRegistry:
             resource.observer_removed(observation)
 
     def cancel_peer(self, peer_key: Hashable) -> None:
-        for observation in [o for key, o in self._table.items() if key[0] == peer_key]:
+        self._held.discard(peer_key)
+        for observation in self._of_peer(peer_key):
             self.cancel(observation)
+
+    def hold(self, peer_key: Hashable) -> None:
+        """Keep notifications for this peer until L{release}."""
+        self._held.add(peer_key)
+
+    def holding(self, peer_key: Hashable) -> bool:
+        return bool(self._held) and peer_key in self._held
+
+    def release(self, peer_key: Hashable) -> None:
+        """Send what waited for this peer: the oldest pending notification of each observation."""
+        if peer_key not in self._held:
+            return
+        self._held.discard(peer_key)
+        for observation in self._of_peer(peer_key):
+            # A CON notification sets in_flight and the rest follow its ACK;
+            # NON ones go out one after the other.
+            while observation.pending and observation.active and not observation.in_flight:
+                self.send(observation, observation.pending.pop(0))
+
+    def _of_peer(self, peer_key: Hashable) -> list[Observation]:
+        return [o for key, o in self._table.items() if key[0] == peer_key]
 
     def sent_non(self, peer_key: Hashable, mid: int, observation: Observation) -> None:
         self._recent_non[(peer_key, mid)] = observation
@@ -158,5 +184,5 @@ class ObservationRegistry:
         if outcome != "ack":
             self.cancel(observation)
             return
-        if observation.pending and observation.active:
+        if observation.pending and observation.active and not self.holding(observation.peer.key):
             self.send(observation, observation.pending.pop(0))

@@ -7,6 +7,8 @@ gateway serving NB-IoT devices can stretch the timers without patching code.
 
 from __future__ import annotations
 
+import functools
+
 import attrs
 from attrs import validators as v
 
@@ -18,14 +20,19 @@ _positive_int = v.gt(0)
 class TransmissionParameters:
     """
     RFC 7252 §4.8 transmission parameters, with the derived times of §4.8.2.
+
+    DEFAULT_LEISURE and PROBING_RATE are left out: the gateway answers no
+    multicast and sends to an unresponsive peer only CON retransmissions
+    and notifications, which the backoff and the observe rules bound.  A
+    peer may carry its own (NB-IoT devices want longer timers than LAN
+    ones); the derived lifetimes are cached because the engine reads them
+    for every datagram.
     """
 
     ack_timeout: float = attrs.field(default=2.0, validator=_positive)
     ack_random_factor: float = attrs.field(default=1.5, validator=v.ge(1.0))
     max_retransmit: int = attrs.field(default=4, validator=v.ge(0))
     nstart: int = attrs.field(default=1, validator=v.ge(1))
-    default_leisure: float = attrs.field(default=5.0, validator=v.ge(0.0))
-    probing_rate: float = attrs.field(default=1.0, validator=_positive)
     max_latency: float = attrs.field(default=100.0, validator=_positive)
     #: How long a handler may take before the request gets an empty ACK and
     #: the answer follows as a separate CON response.
@@ -47,11 +54,11 @@ class TransmissionParameters:
     def max_rtt(self) -> float:
         return 2 * self.max_latency + self.processing_delay
 
-    @property
+    @functools.cached_property
     def exchange_lifetime(self) -> float:
         return self.max_transmit_span + self.max_rtt
 
-    @property
+    @functools.cached_property
     def non_lifetime(self) -> float:
         return self.max_transmit_span + self.max_latency
 

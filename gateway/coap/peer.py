@@ -13,6 +13,8 @@ from typing import Any, Callable, Hashable
 import attrs
 from zope.interface import Attribute, Interface, implementer
 
+from .params import TransmissionParameters
+
 
 class IPeer(Interface):
     """The far end of a CoAP conversation."""
@@ -20,6 +22,11 @@ class IPeer(Interface):
     key = Attribute("A hashable value naming this peer in the engine's tables.")
     address = Attribute("The (host, port) the peer's datagrams come from.")
     identity = Attribute("The authenticated identity (DTLS), or None for plain UDP.")
+    params = Attribute(
+        "The L{TransmissionParameters} for this peer: its timers, NSTART and"
+        " dedup lifetimes.  Transports start every peer on the engine's"
+        " defaults; whoever knows the device (its profile) may replace them."
+    )
 
     def send(data: bytes) -> None:
         """Send one datagram to the peer."""
@@ -43,6 +50,7 @@ class UDPPeer:
 
     _sendto: SendTo
     address: tuple[str, int]
+    params: TransmissionParameters = attrs.field(factory=TransmissionParameters)
     identity: None = None
 
     @property

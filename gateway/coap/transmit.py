@@ -3,7 +3,8 @@ Outgoing messages: message IDs per peer and CON retransmission (RFC 7252 §4.2).
 
 Exchanges are keyed by (peer, MID), so an ACK from one peer never settles an
 exchange with another; at most NSTART CONs are outstanding per peer and the
-rest wait in a short per-peer queue.
+rest wait in a short per-peer queue.  Timers and NSTART are the peer's own
+(C{peer.params}).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from typing import Callable, Hashable
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
-from .params import TransmissionParameters
 from .peer import IPeer
 
 #: Outcome of a CON: "ack", "reset", "timeout" or "dropped" (queue overflow).
@@ -41,12 +41,10 @@ class Transmitter:
     def __init__(
         self,
         clock: IReactorTime,
-        params: TransmissionParameters,
         max_peers: int,
         rng: random.Random | None = None,
     ) -> None:
         self._clock = clock
-        self._params = params
         self._max_peers = max_peers
         self._rng = rng or random.Random()
         self._mids: dict[Hashable, int] = {}
@@ -77,7 +75,7 @@ class Transmitter:
         """Send a CON now (or once fewer than NSTART are outstanding) until it is settled."""
         exchange = _Exchange(peer, mid, data, done)
         self._live[(peer.key, mid)] = exchange
-        if self._outstanding.get(peer.key, 0) < self._params.nstart:
+        if self._outstanding.get(peer.key, 0) < peer.params.nstart:
             self._start(exchange)
             return
         queue = self._queued.setdefault(peer.key, deque())
@@ -109,13 +107,13 @@ class Transmitter:
     def _start(self, exchange: _Exchange) -> None:
         key = exchange.peer.key
         self._outstanding[key] = self._outstanding.get(key, 0) + 1
-        params = self._params
+        params = exchange.peer.params
         exchange.timeout = params.ack_timeout * self._rng.uniform(1.0, params.ack_random_factor)
         exchange.peer.send(exchange.data)
         exchange.call = self._clock.callLater(exchange.timeout, self._retransmit, exchange)
 
     def _retransmit(self, exchange: _Exchange) -> None:
-        if exchange.attempt >= self._params.max_retransmit:
+        if exchange.attempt >= exchange.peer.params.max_retransmit:
             exchange.call = None
             self._live.pop((exchange.peer.key, exchange.mid), None)
             self._finish(exchange, "timeout", started=True)

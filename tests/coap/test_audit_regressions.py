@@ -66,7 +66,7 @@ def test_reproducer(
     server, transport, _ = make_server(tree(large=Text(LARGE), upload=Text()))
     for data in datagrams:
         transport.written.clear()
-        server.datagramReceived(bytes.fromhex(data), PEER)
+        server.feed(bytes.fromhex(data), PEER)
     replies = transport.take()  # decoding with the strict codec checks they are well formed
     if expected is None:
         assert replies == []
@@ -79,7 +79,7 @@ def test_reproducer(
 def test_block1_empty_value_reply_is_well_formed() -> None:
     """Block1 (0, 0, 0) is echoed as a zero-length option that keeps the payload marker."""
     server, transport, _ = make_server(tree(upload=Text()))
-    server.datagramReceived(bytes.fromhex("4103515101b675706c6f6164d003ff616263"), PEER)
+    server.feed(bytes.fromhex("4103515101b675706c6f6164d003ff616263"), PEER)
     [(data, _)] = transport.written
     reply = codec.decode(data)
     assert reply.opt.block1 == (0, False, 0)

@@ -17,7 +17,7 @@ def _download(server, transport, szx: int, start: int = 0, **req):  # type: igno
     body = b""
     num = start
     for mid in range(1, 10_000):
-        server.datagramReceived(
+        server.feed(
             request(
                 path="big",
                 mid=mid,
@@ -48,7 +48,7 @@ def test_block2_download_at_each_size(szx: int) -> None:
 def test_unasked_large_response_is_split_with_size2() -> None:
     """A large response to a plain GET comes as block 0 of 1024 with Size2 and an ETag."""
     server, transport, _ = make_server(tree(big=Text(BODY)))
-    server.datagramReceived(request(path="big"), PEER)
+    server.feed(request(path="big"), PEER)
     [reply] = transport.take()
     assert reply.opt.block2 == (0, True, 6)
     assert option(reply, n.SIZE2) == len(BODY)
@@ -59,7 +59,7 @@ def test_unasked_large_response_is_split_with_size2() -> None:
 def test_first_request_for_later_block() -> None:
     """A first request for block 5 gets block 5, not block 0."""
     server, transport, _ = make_server(tree(big=Text(BODY)))
-    server.datagramReceived(request(path="big", options=((n.BLOCK2, (5, False, 2)),)), PEER)
+    server.feed(request(path="big", options=((n.BLOCK2, (5, False, 2)),)), PEER)
     [reply] = transport.take()
     assert reply.opt.block2 == (5, True, 2)
     assert reply.payload == BODY[5 * 64 : 6 * 64]
@@ -84,8 +84,8 @@ def test_later_blocks_come_from_the_stored_body() -> None:
 def test_plain_get_after_block0_is_served() -> None:
     """A plain GET in the middle of a transfer is answered (not swallowed)."""
     server, transport, _ = make_server(tree(big=Text(BODY), hello=Text()))
-    server.datagramReceived(request(path="big", mid=1), PEER)
-    server.datagramReceived(request(path="hello", mid=2), PEER)
+    server.feed(request(path="big", mid=1), PEER)
+    server.feed(request(path="hello", mid=2), PEER)
     replies = transport.take()
     assert [r.code for r in replies] == [n.CONTENT, n.CONTENT]
     assert replies[1].payload == b"hello"
@@ -94,7 +94,7 @@ def test_plain_get_after_block0_is_served() -> None:
 def test_block_out_of_range_gets_402() -> None:
     """A block number past the end gets 4.02."""
     server, transport, _ = make_server(tree(big=Text(BODY)))
-    server.datagramReceived(request(path="big", options=((n.BLOCK2, (5000, False, 6)),)), PEER)
+    server.feed(request(path="big", options=((n.BLOCK2, (5000, False, 6)),)), PEER)
     [reply] = transport.take()
     assert reply.code == n.BAD_OPTION
 
@@ -106,7 +106,7 @@ def _upload(server, transport, body: bytes, szx: int, order=None):  # type: igno
     for mid, num in enumerate(order or range(count), start=1):
         chunk = body[num * size : (num + 1) * size]
         more = num < count - 1
-        server.datagramReceived(
+        server.feed(
             request(
                 code=n.PUT,
                 path="big",
@@ -161,7 +161,7 @@ def test_block1_negotiates_smaller_size() -> None:
     """A 1024-byte first block to a 64-byte server is answered with SZX 2."""
     limits = EngineLimits(max_block_size=64)
     server, transport, _ = make_server(tree(big=Text()), limits=limits)
-    server.datagramReceived(
+    server.feed(
         request(code=n.PUT, path="big", payload=b"x" * 1024, options=((n.BLOCK1, (0, True, 6)),)),
         PEER,
     )
@@ -174,13 +174,13 @@ def test_transfers_are_bounded_and_expire() -> None:
     limits = EngineLimits(max_transfers=5, transfer_lifetime=10)
     server, transport, clock = make_server(tree(big=Text()), limits=limits)
     for port in range(20):
-        server.datagramReceived(
+        server.feed(
             request(code=n.PUT, path="big", payload=b"x" * 64, options=((n.BLOCK1, (0, True, 2)),)),
             ("127.0.0.1", 2000 + port),
         )
     assert len(server.blockwise) <= 5
     clock.advance(11)
-    server.datagramReceived(
+    server.feed(
         request(
             code=n.PUT, path="big", payload=b"x" * 64, options=((n.BLOCK1, (1, True, 2)),), mid=9
         ),

@@ -9,7 +9,7 @@ from gateway.coap import numbers as n
 from gateway.coap.params import EngineLimits, TransmissionParameters
 
 from .resources import Observable, Text, tree
-from .support import PEER, make_server, option, request
+from .support import OTHER, PEER, make_server, option, request
 
 OBSERVE0 = ((n.OBSERVE, 0),)
 
@@ -23,7 +23,7 @@ def _observed(**kwargs):  # type: ignore[no-untyped-def]
 def test_registration_answers_with_observe_and_notifies() -> None:
     """GET with Observe=0 registers; each change sends a notification with a rising sequence."""
     resource, server, transport, _ = _observed()
-    server.datagramReceived(request(path="obs", options=OBSERVE0, token=b"ob"), PEER)
+    server.feed(request(path="obs", options=OBSERVE0, token=b"ob"), PEER)
     [first] = transport.take()
     assert first.code == n.CONTENT and option(first, n.OBSERVE) is not None
     resource.text = b"v2"
@@ -37,7 +37,7 @@ def test_registration_answers_with_observe_and_notifies() -> None:
 def test_non_registrant_gets_non_notifications_and_daily_con() -> None:
     """A NON registration gets NON notifications, with a CON at least once a day."""
     resource, server, transport, clock = _observed()
-    server.datagramReceived(request(path="obs", mtype=n.NON, options=OBSERVE0), PEER)
+    server.feed(request(path="obs", mtype=n.NON, options=OBSERVE0), PEER)
     transport.take()
     resource.updatedState()
     [note] = transport.take()
@@ -51,8 +51,8 @@ def test_non_registrant_gets_non_notifications_and_daily_con() -> None:
 def test_deregistration_with_observe_1() -> None:
     """GET with Observe=1 removes the observation and answers without Observe."""
     resource, server, transport, _ = _observed()
-    server.datagramReceived(request(path="obs", options=OBSERVE0, token=b"ob", mid=1), PEER)
-    server.datagramReceived(
+    server.feed(request(path="obs", options=OBSERVE0, token=b"ob", mid=1), PEER)
+    server.feed(
         request(path="obs", options=((n.OBSERVE, 1),), token=b"ob", mid=2), PEER
     )
     _, reply = transport.take()
@@ -65,11 +65,11 @@ def test_deregistration_with_observe_1() -> None:
 def test_rst_to_con_notification_cancels() -> None:
     """An RST answering a CON notification removes the observer."""
     resource, server, transport, _ = _observed()
-    server.datagramReceived(request(path="obs", options=OBSERVE0), PEER)
+    server.feed(request(path="obs", options=OBSERVE0), PEER)
     transport.take()
     resource.updatedState()
     [note] = transport.take()
-    server.datagramReceived(codec.empty(n.RST, note.mid), PEER)
+    server.feed(codec.empty(n.RST, note.mid), PEER)
     assert len(resource.observers) == 0
     assert len(server.observations) == 0
 
@@ -77,11 +77,11 @@ def test_rst_to_con_notification_cancels() -> None:
 def test_rst_to_non_notification_cancels() -> None:
     """An RST answering a NON notification removes the observer too."""
     resource, server, transport, _ = _observed()
-    server.datagramReceived(request(path="obs", mtype=n.NON, options=OBSERVE0), PEER)
+    server.feed(request(path="obs", mtype=n.NON, options=OBSERVE0), PEER)
     transport.take()
     resource.updatedState()
     [note] = transport.take()
-    server.datagramReceived(codec.empty(n.RST, note.mid), PEER)
+    server.feed(codec.empty(n.RST, note.mid), PEER)
     assert len(resource.observers) == 0
 
 
@@ -89,7 +89,7 @@ def test_unacknowledged_notification_cancels_after_retransmissions() -> None:
     """A CON notification whose retransmissions run out ends the observation."""
     params = TransmissionParameters(ack_random_factor=1.0)
     resource, server, transport, clock = _observed(params=params)
-    server.datagramReceived(request(path="obs", options=OBSERVE0), PEER)
+    server.feed(request(path="obs", options=OBSERVE0), PEER)
     resource.updatedState()
     for _ in range(int(params.max_transmit_wait) + 1):
         clock.advance(1)
@@ -102,11 +102,11 @@ def test_unacknowledged_notification_cancels_after_retransmissions() -> None:
 def test_acknowledged_notification_keeps_observer() -> None:
     """An ACKed notification leaves the observation in place."""
     resource, server, transport, clock = _observed()
-    server.datagramReceived(request(path="obs", options=OBSERVE0), PEER)
+    server.feed(request(path="obs", options=OBSERVE0), PEER)
     transport.take()
     resource.updatedState()
     [note] = transport.take()
-    server.datagramReceived(codec.empty(n.ACK, note.mid), PEER)
+    server.feed(codec.empty(n.ACK, note.mid), PEER)
     clock.advance(1000)
     assert transport.take() == []
     assert len(resource.observers) == 1
@@ -115,7 +115,7 @@ def test_acknowledged_notification_keeps_observer() -> None:
 def test_changes_while_in_flight_are_sent_after_ack() -> None:
     """Changes during an outstanding CON notification are coalesced and sent once ACKed."""
     resource, server, transport, _ = _observed()
-    server.datagramReceived(request(path="obs", options=OBSERVE0), PEER)
+    server.feed(request(path="obs", options=OBSERVE0), PEER)
     transport.take()
     resource.updatedState()
     [note] = transport.take()
@@ -123,7 +123,7 @@ def test_changes_while_in_flight_are_sent_after_ack() -> None:
     resource.updatedState()
     resource.updatedState()
     assert transport.take() == []
-    server.datagramReceived(codec.empty(n.ACK, note.mid), PEER)
+    server.feed(codec.empty(n.ACK, note.mid), PEER)
     [latest] = transport.take()
     assert latest.payload == b"v3"
 
@@ -133,7 +133,7 @@ def test_explicit_notification_renderer() -> None:
     from txthings import coap as tx
 
     resource, server, transport, _ = _observed()
-    server.datagramReceived(request(path="obs", options=OBSERVE0), PEER)
+    server.feed(request(path="obs", options=OBSERVE0), PEER)
     transport.take()
     resource.notify(lambda req: tx.Message(code=n.CONTENT, payload=b'{"k":1}'))
     [note] = transport.take()
@@ -143,10 +143,10 @@ def test_explicit_notification_renderer() -> None:
 def test_reregistration_with_same_token_replaces() -> None:
     """Registering again with the same token keeps one observation, not two."""
     resource, server, transport, _ = _observed()
-    server.datagramReceived(request(path="obs", options=OBSERVE0, token=b"x", mid=1), PEER)
-    server.datagramReceived(request(path="obs", options=OBSERVE0, token=b"x", mid=2), PEER)
+    server.feed(request(path="obs", options=OBSERVE0, token=b"x", mid=1), PEER)
+    server.feed(request(path="obs", options=OBSERVE0, token=b"x", mid=2), PEER)
     assert len(resource.observers) == 1
-    server.datagramReceived(request(path="obs", options=OBSERVE0, token=b"y", mid=3), PEER)
+    server.feed(request(path="obs", options=OBSERVE0, token=b"y", mid=3), PEER)
     assert len(resource.observers) == 2
 
 
@@ -155,7 +155,7 @@ def test_error_notification_ends_observation() -> None:
     from gateway.coap import errors
 
     resource, server, transport, _ = _observed(params=TransmissionParameters())
-    server.datagramReceived(request(path="obs", mtype=n.NON, options=OBSERVE0), PEER)
+    server.feed(request(path="obs", mtype=n.NON, options=OBSERVE0), PEER)
     transport.take()
 
     def gone(req):  # type: ignore[no-untyped-def]
@@ -173,7 +173,7 @@ def test_observer_caps() -> None:
     limits = EngineLimits(max_observers_per_resource=2)
     resource, server, transport, _ = _observed(limits=limits)
     for i in range(3):
-        server.datagramReceived(
+        server.feed(
             request(path="obs", options=OBSERVE0, token=bytes([i]), mid=i), PEER
         )
     replies = transport.take()
@@ -186,29 +186,57 @@ def test_global_observer_cap() -> None:
     limits = EngineLimits(max_observers=1)
     a, b = Observable(), Observable()
     server, transport, _ = make_server(tree(a=a, b=b), limits=limits)
-    server.datagramReceived(request(path="a", options=OBSERVE0, mid=1), PEER)
-    server.datagramReceived(request(path="b", options=OBSERVE0, mid=2), PEER)
+    server.feed(request(path="a", options=OBSERVE0, mid=1), PEER)
+    server.feed(request(path="b", options=OBSERVE0, mid=2), PEER)
     assert len(server.observations) == 1
 
 
 def test_observe_on_plain_resource_is_plain_get() -> None:
     """Observe on a resource that isn't observable answers once without Observe."""
     server, transport, _ = make_server(tree(hello=Text()))
-    server.datagramReceived(request(path="hello", options=OBSERVE0), PEER)
+    server.feed(request(path="hello", options=OBSERVE0), PEER)
     [reply] = transport.take()
     assert reply.code == n.CONTENT and option(reply, n.OBSERVE) is None
 
 
-def test_forget_peer_drops_observations() -> None:
-    """Dropping a peer removes its observations, dedup entries and exchanges."""
+def test_held_peer_gets_its_notifications_on_release() -> None:
+    """Notifications for a peer on hold wait, coalesced, and go out when it is released."""
     resource, server, transport, _ = _observed()
-    server.datagramReceived(request(path="obs", options=OBSERVE0), PEER)
+    server.feed(request(path="obs", mtype=n.NON, options=OBSERVE0, token=b"ob"), PEER)
+    transport.take()
+    server.hold(PEER)
+    resource.text = b"v2"
     resource.updatedState()
-    server.forget_peer(PEER)
-    assert len(resource.observers) == 0
-    assert len(server.transmitter) == 0
-    assert len(server.dedup) == 0
+    resource.updatedState()
+    assert transport.take() == []
+    server.release(PEER)
+    [note] = transport.take()
+    assert (note.token, note.payload) == (b"ob", b"v2")
+    resource.updatedState()
+    assert len(transport.take()) == 1
 
+
+def test_hold_is_per_peer() -> None:
+    """Holding one peer leaves another peer's notifications flowing."""
+    resource, server, transport, _ = _observed()
+    server.feed(request(path="obs", mtype=n.NON, options=OBSERVE0), PEER)
+    server.feed(request(path="obs", mtype=n.NON, options=OBSERVE0), OTHER)
+    transport.take()
+    server.hold(PEER)
+    resource.updatedState()
+    assert [addr for _, addr in transport.written] == [OTHER]
+
+
+def test_explicit_changes_held_are_all_sent_in_order() -> None:
+    """Changes rendered explicitly while a NON observer is held all reach it, oldest first."""
+    resource, server, transport, _ = _observed()
+    server.feed(request(path="obs", mtype=n.NON, options=OBSERVE0), PEER)
+    transport.take()
+    server.hold(PEER)
+    for text in (b"a", b"b"):
+        resource.notify(lambda request, text=text: Text(text).render_GET(request))
+    server.release(PEER)
+    assert [note.payload for note in transport.take()] == [b"a", b"b"]
 
 
 def test_lifecycle_hooks() -> None:
@@ -223,9 +251,9 @@ def test_lifecycle_hooks() -> None:
             events.append(("removed", observation.token))
 
     server, transport, _ = make_server(tree(obs=Watched(b"v1")))
-    server.datagramReceived(request(path="obs", options=OBSERVE0, token=b"t1", mid=1), PEER)
-    server.datagramReceived(request(path="obs", options=OBSERVE0, token=b"t2", mid=2), PEER)
-    server.datagramReceived(
+    server.feed(request(path="obs", options=OBSERVE0, token=b"t1", mid=1), PEER)
+    server.feed(request(path="obs", options=OBSERVE0, token=b"t2", mid=2), PEER)
+    server.feed(
         request(path="obs", options=((n.OBSERVE, 1),), token=b"t1", mid=3), PEER
     )
     assert events == [("added", b"t1"), ("added", b"t2"), ("removed", b"t1")]
@@ -245,11 +273,11 @@ def test_notification_outcomes_reach_the_resource() -> None:
     params = TransmissionParameters(ack_random_factor=1.0)
     resource = _Settled()
     server, transport, clock = make_server(tree(obs=resource), params=params)
-    server.datagramReceived(request(path="obs", options=OBSERVE0), PEER)
+    server.feed(request(path="obs", options=OBSERVE0), PEER)
     transport.take()
     resource.updatedState()
     [note] = transport.take()
-    server.datagramReceived(codec.empty(n.ACK, note.mid), PEER)
+    server.feed(codec.empty(n.ACK, note.mid), PEER)
     resource.updatedState()
     for _ in range(int(params.max_transmit_wait) + 1):
         clock.advance(1)

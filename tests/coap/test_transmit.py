@@ -16,8 +16,8 @@ PARAMS = TransmissionParameters(ack_timeout=2.0, ack_random_factor=1.0, max_retr
 def _setup(params: TransmissionParameters = PARAMS):  # type: ignore[no-untyped-def]
     clock = Clock()
     sent: list[bytes] = []
-    peer = UDPPeer(lambda data, addr: sent.append(data), ("127.0.0.1", 1))
-    return Transmitter(clock, params, max_peers=10, rng=random.Random(1)), clock, sent, peer
+    peer = UDPPeer(lambda data, addr: sent.append(data), ("127.0.0.1", 1), params)
+    return Transmitter(clock, max_peers=10, rng=random.Random(1)), clock, sent, peer
 
 
 def test_nstart_queues_further_cons() -> None:

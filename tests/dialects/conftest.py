@@ -13,11 +13,11 @@ from txthings import coap as tx
 
 from gateway.coap import codec
 from gateway.coap import numbers as n
+from gateway.coap.layer import MessageLayer
 from gateway.coap.resource import Resource
-from gateway.coap.server import CoAPServer
 from gateway.dialects.thingsboard import ThingsBoardDialect
 from gateway.service.build import Services
-from tests.coap.support import PEER, FakeTransport, request
+from tests.coap.support import PEER, Engine, FakeTransport, request
 from tests.service.conftest import result
 
 TOKEN = "A1_TEST_TOKEN"
@@ -31,9 +31,8 @@ class Harness:
         self.services = services
         self.root = Resource()
         dialect.install(self.root, services, clock)
-        self.server = CoAPServer(self.root, clock)
         self.transport = FakeTransport()
-        self.server.makeConnection(self.transport)  # type: ignore[arg-type]
+        self.server = Engine(MessageLayer(self.root, clock), self.transport)
         self._mid = 0
         self.device_id = result(
             services.registry.create_device("dev", access_token=TOKEN)
@@ -63,7 +62,7 @@ class Harness:
             data = codec.encode(message)
         else:
             data = request(code, path, mtype, self._mid, token, payload, options)
-        self.server.datagramReceived(data, peer)
+        self.server.feed(data, peer)
         return self.transport.take()
 
     def ask(self, code: int, path: str, payload: bytes = b"", **kwargs: Any) -> Any:

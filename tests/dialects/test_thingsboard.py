@@ -9,6 +9,7 @@ import json
 
 from gateway.coap import codec
 from gateway.coap import numbers as n
+from gateway.coap.params import TransmissionParameters
 from gateway.dialects.thingsboard import ThingsBoardDialect
 from gateway.dialects.thingsboard.payload import JSONRules
 from gateway.domain.model import AttributeScope, TelemetryPoint
@@ -235,6 +236,7 @@ class DTLSPeer:
         self.address = ("10.0.0.9", 5684)
         self.key = ("dtls", self.address)
         self.identity = identity
+        self.params = TransmissionParameters()
         self.sent: list[bytes] = []
 
     def send(self, data: bytes) -> None:

@@ -49,7 +49,7 @@ def test_updates_and_deletions_notify(tb: Harness) -> None:
     assert (update.mtype, update.code, update.token) == (n.CON, n.CONTENT, b"ob")
     assert json.loads(update.payload) == {"fw": "2.0.x"}
     assert option(update, n.OBSERVE) is not None
-    tb.server.datagramReceived(codec.empty(n.ACK, update.mid), PEER)
+    tb.server.feed(codec.empty(n.ACK, update.mid), PEER)
     result(tb.services.attributes.delete_attributes(tb.device_id, SHARED, ["fw"]))
     (deleted,) = tb.transport.take()
     assert json.loads(deleted.payload) == {"deleted": ["fw"]}
@@ -99,7 +99,7 @@ def test_reset_unsubscribes(tb: Harness) -> None:
     _observe(tb)
     result(tb.services.attributes.set_attributes(tb.device_id, SHARED, {"x": 1}))
     (update,) = tb.transport.take()
-    tb.server.datagramReceived(codec.empty(n.RST, update.mid), PEER)
+    tb.server.feed(codec.empty(n.RST, update.mid), PEER)
     assert tb.services.attributes.subscriber_count(tb.device_id) == 0
 
 

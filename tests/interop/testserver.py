@@ -1,5 +1,5 @@
 """
-A test resource tree on L{gateway.coap.server.CoAPServer}, for the interop suite.
+A test resource tree on the gateway's CoAP engine, for the interop suite.
 
 Run as C{python -m tests.interop.testserver [--interface ::]}: it binds UDP
 port 0 (a dual-stack socket on C{::} unless told otherwise), prints the bound
@@ -31,8 +31,9 @@ from twisted.internet.interfaces import IReactorTime
 from txthings import coap as tx
 
 from gateway.coap import errors
+from gateway.coap.layer import MessageLayer
 from gateway.coap.resource import Resource
-from gateway.coap.server import CoAPServer
+from gateway.coap.udp import UDPTransport
 
 #: Size of C{/big}'s payload.
 BIG_SIZE = 100 * 1024
@@ -222,7 +223,7 @@ def main(argv: list[str] | None = None) -> None:
     from twisted.internet import reactor
 
     sock = _bind(options.interface)
-    server = CoAPServer(build_root(reactor), reactor)
+    server = UDPTransport(MessageLayer(build_root(reactor), reactor))
     reactor.adoptDatagramPort(sock.fileno(), sock.family, server)  # type: ignore[attr-defined]
     sock.close()  # the reactor holds its own duplicate of the descriptor
     print(server.transport.getHost().port, flush=True)

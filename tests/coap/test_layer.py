@@ -19,7 +19,7 @@ from .support import OTHER, PEER, make_server, option, request
 def test_con_get_is_piggybacked() -> None:
     """A CON GET answered at once gets an ACK with the same MID and token."""
     server, transport, _ = make_server(tree(hello=Text()))
-    server.datagramReceived(request(path="hello", mid=7, token=b"ab"), PEER)
+    server.feed(request(path="hello", mid=7, token=b"ab"), PEER)
     [reply] = transport.take()
     assert (reply.mtype, reply.mid, reply.token, reply.code) == (n.ACK, 7, b"ab", n.CONTENT)
     assert reply.payload == b"hello"
@@ -29,7 +29,7 @@ def test_con_get_is_piggybacked() -> None:
 def test_non_request_gets_non_response() -> None:
     """A NON request is answered with a NON carrying a fresh MID and the token."""
     server, transport, _ = make_server(tree(hello=Text()))
-    server.datagramReceived(request(path="hello", mtype=n.NON, mid=9), PEER)
+    server.feed(request(path="hello", mtype=n.NON, mid=9), PEER)
     [reply] = transport.take()
     assert reply.mtype == n.NON
     assert reply.token == b"t1"
@@ -40,7 +40,7 @@ def test_slow_handler_gets_empty_ack_then_separate_con() -> None:
     """A handler slower than the piggyback delay gets an empty ACK, then a CON response."""
     later = Later()
     server, transport, clock = make_server(tree(slow=later))
-    server.datagramReceived(request(path="slow", mid=5, token=b"tk"), PEER)
+    server.feed(request(path="slow", mid=5, token=b"tk"), PEER)
     assert transport.take() == []
     clock.advance(0.1)
     [ack] = transport.take()
@@ -55,7 +55,7 @@ def _separate_response(**kwargs):  # type: ignore[no-untyped-def]
     """A server that has sent the empty ACK and then a separate CON response."""
     later = Later()
     server, transport, clock = make_server(tree(slow=later), **kwargs)
-    server.datagramReceived(request(path="slow"), PEER)
+    server.feed(request(path="slow"), PEER)
     clock.advance(0.1)
     transport.take()
     later.pending[0].callback(Text().render_GET(None))
@@ -81,7 +81,7 @@ def test_separate_response_is_retransmitted_with_backoff() -> None:
 def test_ack_stops_retransmission() -> None:
     """The peer's empty ACK for the separate response ends its retransmission."""
     server, transport, clock, response = _separate_response()
-    server.datagramReceived(codec.empty(n.ACK, response.mid), PEER)
+    server.feed(codec.empty(n.ACK, response.mid), PEER)
     clock.advance(100)
     assert transport.take() == []
 
@@ -89,7 +89,7 @@ def test_ack_stops_retransmission() -> None:
 def test_ack_from_another_peer_does_not_settle() -> None:
     """Exchanges are keyed by peer and MID: an ACK from elsewhere is ignored."""
     server, transport, clock, response = _separate_response()
-    server.datagramReceived(codec.empty(n.ACK, response.mid), OTHER)
+    server.feed(codec.empty(n.ACK, response.mid), OTHER)
     clock.advance(10)
     assert [m.mid for m in transport.take()] == [response.mid]
 
@@ -97,7 +97,7 @@ def test_ack_from_another_peer_does_not_settle() -> None:
 def test_rst_cancels_separate_response() -> None:
     """An RST to the separate response ends its retransmission."""
     server, transport, clock, response = _separate_response()
-    server.datagramReceived(codec.empty(n.RST, response.mid), PEER)
+    server.feed(codec.empty(n.RST, response.mid), PEER)
     clock.advance(100)
     assert transport.take() == []
 
@@ -105,7 +105,7 @@ def test_rst_cancels_separate_response() -> None:
 def test_ping_gets_rst() -> None:
     """An empty CON (CoAP ping) is answered with an RST of the same MID."""
     server, transport, _ = make_server(tree())
-    server.datagramReceived(codec.empty(n.CON, 0x4242), PEER)
+    server.feed(codec.empty(n.CON, 0x4242), PEER)
     [reply] = transport.take()
     assert (reply.mtype, reply.code, reply.mid) == (n.RST, n.EMPTY, 0x4242)
 
@@ -115,8 +115,8 @@ def test_duplicate_con_replays_response() -> None:
     hello = Text()
     server, transport, _ = make_server(tree(hello=hello))
     data = request(path="hello", code=n.POST, mid=3, payload=b"x")
-    server.datagramReceived(data, PEER)
-    server.datagramReceived(data, PEER)
+    server.feed(data, PEER)
+    server.feed(data, PEER)
     first, second = transport.written
     assert first[0] == second[0]
     assert len(hello.received) == 1
@@ -127,8 +127,8 @@ def test_duplicate_while_pending_is_ignored() -> None:
     later = Later()
     server, transport, _ = make_server(tree(slow=later))
     data = request(path="slow", mid=3)
-    server.datagramReceived(data, PEER)
-    server.datagramReceived(data, PEER)
+    server.feed(data, PEER)
+    server.feed(data, PEER)
     assert transport.take() == []
     assert len(later.pending) == 1
 
@@ -138,10 +138,10 @@ def test_duplicate_after_empty_ack_gets_empty_ack() -> None:
     later = Later()
     server, transport, clock = make_server(tree(slow=later))
     data = request(path="slow", mid=3)
-    server.datagramReceived(data, PEER)
+    server.feed(data, PEER)
     clock.advance(0.1)
     transport.take()
-    server.datagramReceived(data, PEER)
+    server.feed(data, PEER)
     [again] = transport.take()
     assert (again.mtype, again.code, again.mid) == (n.ACK, n.EMPTY, 3)
 
@@ -150,8 +150,8 @@ def test_reused_mid_with_new_token_is_served() -> None:
     """A rebooted device reusing a MID with another token gets a fresh answer."""
     hello = Text()
     server, transport, _ = make_server(tree(hello=hello))
-    server.datagramReceived(request(path="hello", mid=1, token=b"a"), PEER)
-    server.datagramReceived(request(path="hello", mid=1, token=b"b"), PEER)
+    server.feed(request(path="hello", mid=1, token=b"a"), PEER)
+    server.feed(request(path="hello", mid=1, token=b"b"), PEER)
     first, second = transport.take()
     assert (first.token, second.token) == (b"a", b"b")
     assert len(hello.received) == 2
@@ -161,8 +161,8 @@ def test_reused_mid_with_new_code_is_served() -> None:
     """A reused MID carrying another method is a new request, not a duplicate."""
     hello = Text()
     server, transport, _ = make_server(tree(hello=hello))
-    server.datagramReceived(request(path="hello", mid=1), PEER)
-    server.datagramReceived(request(path="hello", mid=1, code=n.POST), PEER)
+    server.feed(request(path="hello", mid=1), PEER)
+    server.feed(request(path="hello", mid=1, code=n.POST), PEER)
     first, second = transport.take()
     assert (first.code, second.code) == (n.CONTENT, n.CHANGED)
 
@@ -173,12 +173,12 @@ def test_dedup_expires_after_exchange_lifetime() -> None:
     params = TransmissionParameters()
     server, transport, clock = make_server(tree(hello=hello), params=params)
     data = request(path="hello", mid=1)
-    server.datagramReceived(data, PEER)
+    server.feed(data, PEER)
     clock.advance(params.exchange_lifetime - 1)
-    server.datagramReceived(data, PEER)
+    server.feed(data, PEER)
     assert len(hello.received) == 1
     clock.advance(2)
-    server.datagramReceived(data, PEER)
+    server.feed(data, PEER)
     assert len(hello.received) == 2
 
 
@@ -188,9 +188,9 @@ def test_non_dedup_uses_non_lifetime() -> None:
     params = TransmissionParameters()
     server, _, clock = make_server(tree(hello=hello), params=params)
     data = request(path="hello", mid=1, mtype=n.NON)
-    server.datagramReceived(data, PEER)
+    server.feed(data, PEER)
     clock.advance(params.non_lifetime + 1)
-    server.datagramReceived(data, PEER)
+    server.feed(data, PEER)
     assert len(hello.received) == 2
 
 
@@ -199,7 +199,7 @@ def test_spoofed_flood_is_bounded() -> None:
     limits = EngineLimits(dedup_entries=500)
     server, transport, _ = make_server(tree(hello=Text()), limits=limits)
     for i in range(5000):
-        server.datagramReceived(request(path="hello", mid=i), ("10.0.0.1", 1024 + i))
+        server.feed(request(path="hello", mid=i), ("10.0.0.1", 1024 + i))
     assert len(server.dedup) <= 500
     assert len(transport.written) == 5000
 
@@ -209,7 +209,7 @@ def test_per_peer_dedup_bound() -> None:
     limits = EngineLimits(dedup_entries_per_peer=8)
     server, _, _ = make_server(tree(hello=Text()), limits=limits)
     for mid in range(100):
-        server.datagramReceived(request(path="hello", mid=mid), PEER)
+        server.feed(request(path="hello", mid=mid), PEER)
     assert len(server.dedup) == 8
 
 
@@ -237,7 +237,7 @@ def test_per_peer_dedup_bound() -> None:
 def test_error_codes(path: str, code: int, options: tuple, expected: int) -> None:
     """Each kind of unservable request gets its RFC 7252 code and a diagnostic."""
     server, transport, _ = make_server(tree(hello=Text(), opt=Option4209(), broken=Broken()))
-    server.datagramReceived(request(path=path, code=code, options=options), PEER)
+    server.feed(request(path=path, code=code, options=options), PEER)
     [reply] = transport.take()
     assert reply.code == expected
     if expected >= 128:
@@ -248,7 +248,7 @@ def test_too_large_payload_gets_413_with_size1() -> None:
     """A body over the limit gets 4.13 with Size1 telling the limit."""
     limits = EngineLimits(max_body_size=100)
     server, transport, _ = make_server(tree(hello=Text()), limits=limits)
-    server.datagramReceived(request(path="hello", code=n.POST, payload=b"x" * 101), PEER)
+    server.feed(request(path="hello", code=n.POST, payload=b"x" * 101), PEER)
     [reply] = transport.take()
     assert reply.code == n.REQUEST_ENTITY_TOO_LARGE
     assert option(reply, n.SIZE1) == 100
@@ -258,7 +258,7 @@ def test_announced_size1_over_limit_gets_413() -> None:
     """A request announcing a too-large body with Size1 is refused up front."""
     limits = EngineLimits(max_body_size=100)
     server, transport, _ = make_server(tree(hello=Text()), limits=limits)
-    server.datagramReceived(request(path="hello", code=n.POST, options=((n.SIZE1, 5000),)), PEER)
+    server.feed(request(path="hello", code=n.POST, options=((n.SIZE1, 5000),)), PEER)
     [reply] = transport.take()
     assert reply.code == n.REQUEST_ENTITY_TOO_LARGE
 
@@ -269,7 +269,7 @@ def test_handler_exception_gets_500_logged_once_without_payload() -> None:
     globalLogPublisher.addObserver(events.append)
     try:
         server, transport, _ = make_server(tree(broken=Broken()))
-        server.datagramReceived(request(path="broken", payload=b""), PEER)
+        server.feed(request(path="broken", payload=b""), PEER)
     finally:
         globalLogPublisher.removeObserver(events.append)
     [reply] = transport.take()
@@ -282,7 +282,7 @@ def test_handler_exception_gets_500_logged_once_without_payload() -> None:
 def test_failed_deferred_gets_500() -> None:
     """A handler whose Deferred fails gets 5.00 too."""
     server, transport, _ = make_server(tree(broken=Broken()))
-    server.datagramReceived(request(path="broken", code=n.POST), PEER)
+    server.feed(request(path="broken", code=n.POST), PEER)
     [reply] = transport.take()
     assert reply.code == n.INTERNAL_SERVER_ERROR
 
@@ -295,7 +295,7 @@ def test_uri_path_in_one_option_is_split() -> None:
     root.putChild(b"a", mid)
     mid.putChild(b"b", inner)
     server, transport, _ = make_server(root)
-    server.datagramReceived(request(path="", options=((n.URI_PATH, b"a/b"),)), PEER)
+    server.feed(request(path="", options=((n.URI_PATH, b"a/b"),)), PEER)
     [reply] = transport.take()
     assert reply.payload == b"deep"
 
@@ -304,7 +304,7 @@ def test_request_sees_peer_and_options() -> None:
     """A resource sees the peer address and every option of the request."""
     hello = Option4209()
     server, _, _ = make_server(tree(opt=hello))
-    server.datagramReceived(
+    server.feed(
         request(path="opt", options=((4209, b"v"), (n.URI_QUERY, b"a=1"))), PEER
     )
     [seen] = hello.received
@@ -317,14 +317,14 @@ def test_request_sees_peer_and_options() -> None:
 def test_request_in_ack_is_dropped() -> None:
     """A request code inside an ACK is a format error and gets nothing."""
     server, transport, _ = make_server(tree(hello=Text()))
-    server.datagramReceived(request(path="hello", mtype=n.ACK), PEER)
+    server.feed(request(path="hello", mtype=n.ACK), PEER)
     assert transport.take() == []
 
 
 def test_unexpected_con_response_gets_rst() -> None:
     """A CON response to nothing we asked is reset."""
     server, transport, _ = make_server(tree())
-    server.datagramReceived(request(code=n.CONTENT, mid=77), PEER)
+    server.feed(request(code=n.CONTENT, mid=77), PEER)
     [reply] = transport.take()
     assert (reply.mtype, reply.mid) == (n.RST, 77)
 
@@ -334,23 +334,11 @@ def test_well_known_core_lists_resources() -> None:
     from .resources import Observable
 
     server, transport, _ = make_server(tree(hello=Text(), obs=Observable()))
-    server.datagramReceived(request(path=".well-known/core"), PEER)
+    server.feed(request(path=".well-known/core"), PEER)
     [reply] = transport.take()
     assert reply.code == n.CONTENT
     assert option(reply, n.CONTENT_FORMAT) == n.LINK_FORMAT
     assert reply.payload == b"</hello>,</obs>;obs"
-
-
-def test_stop_cancels_retransmissions() -> None:
-    """Closing the socket cancels every pending retransmission timer."""
-    later = Later()
-    server, transport, clock = make_server(tree(slow=later))
-    server.datagramReceived(request(path="slow"), PEER)
-    clock.advance(0.1)
-    later.pending[0].callback(Text().render_GET(None))
-    assert clock.getDelayedCalls()
-    server.doStop()
-    assert clock.getDelayedCalls() == []
 
 
 def test_well_known_core_lists_dynamic_links() -> None:
@@ -360,7 +348,7 @@ def test_well_known_core_lists_dynamic_links() -> None:
         dynamic_links = {"x": {"rt": "demo", "ct": "50", "obs": ""}}
 
     server, transport, _ = make_server(tree(dyn=Dynamic()))
-    server.datagramReceived(request(path=".well-known/core"), PEER)
+    server.feed(request(path=".well-known/core"), PEER)
     [reply] = transport.take()
     assert reply.payload == b'</dyn>,</dyn/x>;rt="demo";ct=50;obs'
 
@@ -382,7 +370,7 @@ def test_resolve_may_defer_before_render() -> None:
     """A resource that resolves through a Deferred renders only once it fires."""
     guarded = _Guarded()
     server, transport, _ = make_server(tree(g=guarded))
-    server.datagramReceived(request(path="g"), PEER)
+    server.feed(request(path="g"), PEER)
     assert guarded.received == [] and transport.take() == []
     guarded.waiting[0].callback(guarded)
     [reply] = transport.take()
@@ -394,7 +382,7 @@ def test_resolve_failure_refuses_before_buffering_blocks() -> None:
     guarded = _Guarded()
     server, transport, _ = make_server(tree(g=guarded))
     block = request(code=n.POST, path="g", payload=b"x" * 16, options=((n.BLOCK1, (0, True, 0)),))
-    server.datagramReceived(block, PEER)
+    server.feed(block, PEER)
     guarded.waiting[0].errback(errors.Unauthorized("who are you"))
     [reply] = transport.take()
     assert (reply.code, reply.payload) == (n.UNAUTHORIZED, b"who are you")
@@ -406,3 +394,65 @@ def test_put_child_refuses_a_taken_mount() -> None:
     root = tree(a=Text())
     with pytest.raises(ValueError, match="'a' is already mounted"):
         root.putChild(b"a", Text())
+
+
+def test_forget_peer_leaves_nothing_of_it() -> None:
+    """Forgetting a peer drops its exchanges, observations, transfers and dedup entries."""
+    from .resources import Observable
+
+    later, obs, text = Later(), Observable(), Text(b"x" * 3000)
+    server, transport, clock = make_server(tree(slow=later, obs=obs, big=text))
+    server.feed(request(path="slow", mid=1), PEER)
+    clock.advance(0.1)
+    later.pending[0].callback(Text().render_GET(None))  # a separate CON in flight
+    server.feed(request(path="obs", mid=2, options=((n.OBSERVE, 0),)), PEER)
+    server.feed(request(path="big", mid=3), PEER)  # a Block2 download started
+    upload = request(n.POST, "big", mid=4, payload=b"u" * 16, options=((n.BLOCK1, (0, True, 0)),))
+    server.feed(upload, PEER)
+    server.feed(request(path="big", mid=1), OTHER)
+    assert server.transmitter and server.observations and server.blockwise
+    server.forget_peer(PEER)
+    assert len(server.transmitter) == 0
+    assert len(server.observations) == 0 and obs.observers == {}
+    assert len(server.blockwise) == 1  # OTHER's download only
+    assert len(server.dedup) == 1
+    assert clock.getDelayedCalls() == []
+
+
+def test_transmission_parameters_are_per_peer() -> None:
+    """A peer with its own (NB-IoT) parameters gets its own timers; others keep the defaults."""
+    slow_net = TransmissionParameters(ack_timeout=10.0, ack_random_factor=1.0, piggyback_delay=1.0)
+    lan = TransmissionParameters(ack_random_factor=1.0)
+    later = Later()
+    server, transport, clock = make_server(tree(slow=later), params=lan)
+    server.peer(OTHER).params = slow_net
+    server.feed(request(path="slow", mid=1), PEER)
+    server.feed(request(path="slow", mid=1), OTHER)
+    clock.advance(0.1)
+    assert [addr for _, addr in transport.written] == [PEER]  # OTHER waits 1 s
+    clock.advance(0.9)
+    assert [addr for _, addr in transport.written] == [PEER, OTHER]
+    transport.take()
+    for d in later.pending:
+        d.callback(Text().render_GET(None))
+    transport.take()
+    clock.advance(2.0)
+    assert [addr for _, addr in transport.written] == [PEER]  # OTHER retransmits at 10 s
+    clock.advance(8.0)
+    assert [addr for _, addr in transport.written] == [PEER, PEER, OTHER]
+
+
+def test_dedup_lifetime_follows_the_peer() -> None:
+    """A peer with stretched timers has its requests remembered for its longer lifetime."""
+    stretched = TransmissionParameters(ack_timeout=10.0)
+    hello = Text()
+    server, transport, clock = make_server(tree(hello=hello))
+    server.peer(OTHER).params = stretched
+    server.feed(request(path="hello", mid=5), PEER)
+    server.feed(request(path="hello", mid=5), OTHER)
+    transport.take()
+    clock.advance(TransmissionParameters().exchange_lifetime + 1)
+    server.feed(request(path="hello", mid=5), PEER)
+    server.feed(request(path="hello", mid=5), OTHER)
+    assert len(hello.received) == 3  # PEER's expired and was served again; OTHER's replayed
+    assert stretched.exchange_lifetime > TransmissionParameters().exchange_lifetime + 1
