@@ -317,7 +317,11 @@ def build_service(
     LogLevelService(LogLevel.levelWithName(config.log.level), log_publisher).setServiceParent(top)
 
     udp = internet.UDPServer(
-        config.coap.port, coap, interface=config.coap.bind, reactor=reactor
+        config.coap.port,
+        coap,
+        interface=config.coap.bind,
+        maxPacketSize=coap.max_packet_size,
+        reactor=reactor,
     )
     udp.setName("coap")
     udp.setServiceParent(top)

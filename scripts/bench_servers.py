@@ -136,7 +136,9 @@ def serve_gateway(host: str, port: int, log: str | None) -> None:
     root = Resource()
     root.putChild(b"telemetry", Telemetry())
     server = UDPTransport(MessageLayer(root, reactor))
-    lp = reactor.listenUDP(port, server, interface=host)  # type: ignore[attr-defined]
+    lp = reactor.listenUDP(  # type: ignore[attr-defined]
+        port, server, interface=host, maxPacketSize=server.max_packet_size
+    )
     _announce(lp.getHost().port)
     reactor.run()  # type: ignore[attr-defined]
 

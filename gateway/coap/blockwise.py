@@ -3,15 +3,17 @@ Block-wise transfers (RFC 7959), state keyed by peer and request.
 
 A transfer is identified by the peer and the request's cache key (method,
 Uri-Path, Uri-Query, Accept, Request-Tag), never by the path alone, so
-interleaved transfers and plain requests don't disturb each other.  State is
-bounded in count and expires after C{transfer_lifetime}.
+interleaved transfers and plain requests don't disturb each other.  Uploads
+and downloads are kept apart, so a flood of one cannot evict the other, each
+bounded per peer, in total and in bytes (L{TransferTable}), and expire after
+C{transfer_lifetime}.  The engine resolves (authenticates) a request before
+it buffers any block of it.
 """
 
 from __future__ import annotations
 
 import copy
 import zlib
-from collections import OrderedDict
 from typing import Any, Hashable
 
 from twisted.internet.interfaces import IReactorTime
@@ -21,8 +23,7 @@ from . import errors
 from . import numbers as n
 from .options import values
 from .params import EngineLimits
-
-TransferKey = tuple[Hashable, ...]
+from .transfers import Transfer, TransferKey, TransferTable
 
 
 def transfer_key(peer_key: Hashable, request: Any) -> TransferKey:
@@ -37,30 +38,39 @@ def transfer_key(peer_key: Hashable, request: Any) -> TransferKey:
     )
 
 
-class _Upload:
-    __slots__ = ("body", "expires")
-
-    def __init__(self, expires: float) -> None:
-        self.body = bytearray()
-        self.expires = expires
-
-
 class Blockwise:
     def __init__(self, clock: IReactorTime, limits: EngineLimits) -> None:
         self._clock = clock
         self._limits = limits
         self._max_szx = n.size_exponent(limits.max_block_size)
-        self._uploads: OrderedDict[TransferKey, _Upload] = OrderedDict()
-        self._downloads: OrderedDict[TransferKey, tuple[Any, float]] = OrderedDict()
+        self._uploads = self._table()
+        self._downloads = self._table()
+
+    def _table(self) -> TransferTable:
+        limits = self._limits
+        return TransferTable(
+            limits.max_transfers, limits.max_transfers_per_peer, limits.max_transfer_bytes
+        )
 
     def __len__(self) -> int:
         return len(self._uploads) + len(self._downloads)
 
+    @property
+    def bytes(self) -> int:
+        """Bytes held by unfinished uploads and stored downloads."""
+        return self._uploads.bytes + self._downloads.bytes
+
+    def _now(self) -> float:
+        """The time, once expired transfers of both directions are gone."""
+        now = self._clock.seconds()
+        self._uploads.expire(now)
+        self._downloads.expire(now)
+        return now
+
     def forget_peer(self, peer_key: Hashable) -> None:
         """Drop every transfer of a peer, uploads and downloads."""
-        for table in (self._uploads, self._downloads):
-            for key in [key for key in table if key[0] == peer_key]:
-                del table[key]
+        self._uploads.forget_peer(peer_key)
+        self._downloads.forget_peer(peer_key)
 
     # -- Block1: request bodies -------------------------------------------
 
@@ -81,43 +91,39 @@ class Blockwise:
         limit = self._limits.max_body_size
         if more and len(payload) != size:
             raise errors.BadRequest("block size does not match SZX")
-        now = self._clock.seconds()
-        self._expire(self._uploads, now)
+        now = self._now()
+        uploads = self._uploads
         offset = num * size
         if num == 0:
-            upload = _Upload(now + self._limits.transfer_lifetime)
-            self._uploads.pop(key, None)
-            self._store(self._uploads, key, upload)
+            upload = Transfer(bytearray(), 0, now + self._limits.transfer_lifetime)
+            uploads.put(key, upload, now)
         else:
-            upload = self._uploads.get(key)  # type: ignore[assignment]
-            if upload is None or offset > len(upload.body):
-                self._uploads.pop(key, None)
+            found = uploads.get(key, now)
+            if found is None or offset > found.size:
+                uploads.pop(key)
                 raise errors.RequestEntityIncomplete("missing earlier blocks")
+            upload = found
         if offset + len(payload) > limit:
-            self._uploads.pop(key, None)
+            uploads.pop(key)
             raise errors.RequestEntityTooLarge("request body too large", size1=limit)
-        del upload.body[offset:]
-        upload.body += payload
+        body = upload.value
+        del body[offset:]
+        body += payload
         # Early negotiation: answer with our smaller block size if needed.
         reply_szx = min(szx, self._max_szx)
         if more:
+            uploads.resize(key, len(body))
             return False, reply_szx
-        del self._uploads[key]
-        request.payload = bytes(upload.body)
+        uploads.pop(key)
+        request.payload = bytes(body)
         return True, reply_szx
 
     # -- Block2: response bodies ------------------------------------------
 
     def cached_response(self, key: TransferKey) -> Any | None:
         """The full response of an earlier block of this transfer, if live."""
-        item = self._downloads.get(key)
-        if item is None:
-            return None
-        response, expires = item
-        if expires <= self._clock.seconds():
-            del self._downloads[key]
-            return None
-        return response
+        found = self._downloads.get(key, self._now())
+        return None if found is None else found.value
 
     def slice_response(self, key: TransferKey, request: Any, response: Any) -> Any:
         """
@@ -144,15 +150,12 @@ class Blockwise:
             raise errors.BadOption("block number out of range")
         end = start + size
         more = end < len(payload)
-        if len(payload) > size and self._downloads.get(key, (None,))[0] is not response:
+        if len(payload) > size and self.cached_response(key) is not response:
             if response.opt.etag is None:
                 response.opt.etag = zlib.crc32(payload).to_bytes(4, "big")
-            self._expire(self._downloads, self._clock.seconds())
-            self._store(
-                self._downloads,
-                key,
-                (response, self._clock.seconds() + self._limits.transfer_lifetime),
-            )
+            now = self._now()
+            stored = Transfer(response, len(payload), now + self._limits.transfer_lifetime)
+            self._downloads.put(key, stored, now)
         block = copy.copy(response)
         block.opt = copy.deepcopy(response.opt)
         block.payload = payload[start:end]
@@ -161,18 +164,3 @@ class Blockwise:
             block.opt.deleteOption(n.SIZE2)
             block.opt.addOption(UintOption(n.SIZE2, len(payload)))
         return block
-
-    def _store(self, table: OrderedDict[TransferKey, Any], key: TransferKey, value: Any) -> None:
-        table[key] = value
-        table.move_to_end(key)
-        while len(self._uploads) + len(self._downloads) > self._limits.max_transfers and table:
-            table.popitem(last=False)
-
-    @staticmethod
-    def _expire(table: OrderedDict[TransferKey, Any], now: float) -> None:
-        while table:
-            value = next(iter(table.values()))
-            expires = value.expires if isinstance(value, _Upload) else value[1]
-            if expires > now:
-                return
-            table.popitem(last=False)

@@ -54,6 +54,23 @@ def _make_option(number: int, fmt: str, raw: bytes) -> Any:
     return option
 
 
+def decode_header(data: bytes) -> tuple[int, int, bytes, int]:
+    """
+    C{(mtype, mid, token, code)} of a datagram, reading nothing past the
+    token (for one too large to parse whole).
+
+    @raise MessageFormatError: when the header or token is malformed.
+    """
+    if len(data) < 4 or data[0] >> 6 != 1:
+        raise MessageFormatError("no CoAP header")
+    mtype = (data[0] >> 4) & 3
+    tkl = data[0] & 0x0F
+    mid = (data[2] << 8) | data[3]
+    if tkl > 8 or 4 + tkl > len(data):
+        raise MessageFormatError("bad token length", mtype, mid)
+    return mtype, mid, data[4 : 4 + tkl], data[1]
+
+
 def decode(data: bytes) -> Any:
     """
     Parse one datagram into a C{txthings.coap.Message}.

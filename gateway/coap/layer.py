@@ -21,7 +21,7 @@ from . import codec
 from . import numbers as n
 from .blockwise import Blockwise
 from .dedup import Deduplicator
-from .dispatch import Dispatcher
+from .dispatch import Dispatcher, error_response
 from .exchange import Exchange
 from .notify import Notifier
 from .observe import Observation, ObservationRegistry
@@ -55,11 +55,11 @@ class MessageLayer:
         self.clock = clock
         self.params = params or TransmissionParameters()
         self.limits = limits = limits or EngineLimits()
-        self.dedup = Deduplicator(clock, limits.dedup_entries, limits.dedup_entries_per_peer)
-        self.transmitter = Transmitter(clock, limits.max_peers, rng)
-        self.observations = ObservationRegistry(
-            limits.max_observers, limits.max_observers_per_resource, self._notify
+        self.dedup = Deduplicator(
+            clock, limits.dedup_entries, limits.dedup_entries_per_peer, limits.dedup_bytes
         )
+        self.transmitter = Transmitter(clock, limits.max_peers, rng)
+        self.observations = ObservationRegistry(limits, self._notify)
         self.blockwise = Blockwise(clock, limits)
         self.dispatcher = Dispatcher(root, clock, limits, self.observations, self.blockwise)
         self._notifier = Notifier(clock, self.transmitter, self.dispatcher, self.observations)
@@ -73,6 +73,9 @@ class MessageLayer:
 
     def receive(self, peer: IPeer, data: bytes) -> None:
         """Handle one datagram from C{peer} (plain UDP or a DTLS session)."""
+        if len(data) > self.limits.max_datagram_size:
+            self._too_large(peer, data)
+            return
         try:
             message = codec.decode(data)
         except codec.MessageFormatError as e:
@@ -109,6 +112,27 @@ class MessageLayer:
         elif mtype == n.CON:
             peer.send(codec.empty(n.RST, mid))  # a response we never asked for
 
+    def _too_large(self, peer: IPeer, data: bytes) -> None:
+        # Only the header and token are read: the rest may be cut short.
+        try:
+            mtype, mid, token, code = codec.decode_header(data)
+        except codec.MessageFormatError:
+            self.malformed += 1
+            return
+        if not n.is_request(code) or mtype in (n.ACK, n.RST):
+            self.malformed += 1
+            return
+        limit = self.limits.max_datagram_size
+        response = error_response(
+            n.REQUEST_ENTITY_TOO_LARGE, f"datagram over {limit} bytes: use Block1", size1=limit
+        )
+        response.token = token
+        if mtype == n.CON:
+            response.mtype, response.mid = n.ACK, mid
+        else:
+            response.mtype, response.mid = n.NON, self.transmitter.next_mid(peer.key)
+        peer.send(codec.encode(response))
+
     def forget_peer(self, key: Hashable) -> None:
         """
         Drop every piece of state held for a peer (a closed DTLS session, an
@@ -143,7 +167,7 @@ class MessageLayer:
         exchange.timer = None
         exchange.empty_acked = True
         data = codec.empty(n.ACK, exchange.request.mid)
-        exchange.entry.response = data
+        self.dedup.answered(exchange.entry, data)
         exchange.peer.send(data)
 
     def _respond(self, response: Any, exchange: Exchange) -> None:
@@ -164,7 +188,7 @@ class MessageLayer:
         if response.mtype == n.CON:
             self.transmitter.send_confirmable(peer, response.mid, data)
         else:
-            exchange.entry.response = data
+            self.dedup.answered(exchange.entry, data)
             peer.send(data)
 
     def _notify(self, observation: Observation, render: NotificationRenderer | None) -> None:

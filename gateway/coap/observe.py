@@ -7,17 +7,24 @@ C{resource.updatedState()} triggers it) and in the registry's table keyed by
 notification, when a CON notification's retransmissions run out, when a
 notification is not a 2.xx, or when its peer is dropped.
 
+Caps: in total, per resource and per peer, and on the size of what is kept
+of the registering request (its options, minus those that concerned only
+the registering exchange; the option objects are shared, not copied).
+
 Notifications for a peer on hold (a device known to sleep) wait, coalesced
 and bounded like those behind a CON in flight, until it is released.
 """
 
 from __future__ import annotations
 
-import copy
 from collections import OrderedDict
 from typing import Any, Callable, Hashable
 
+from txthings import coap as tx
+
 from . import numbers as n
+from .options import table as option_table
+from .params import EngineLimits
 from .peer import IPeer
 from .resource import NotificationRenderer
 
@@ -26,6 +33,26 @@ _SEQ_MASK = 0xFFFFFF
 _RECENT_NON = 10_000
 #: Pending notifications kept per observer while a CON one is in flight.
 _MAX_PENDING = 16
+#: Options that concern only the registering exchange, not the notifications.
+_EXCHANGE_ONLY = frozenset((n.OBSERVE, n.BLOCK2, n.BLOCK1, n.SIZE2, n.SIZE1))
+#: What one kept option is charged for besides its value.
+_OPTION_OVERHEAD = 64
+
+
+def _kept_request(request: Any) -> tuple[Any, int]:
+    """The request later notifications re-render, and the bytes it is charged."""
+    kept = tx.Message(code=request.code, mtype=request.mtype, mid=request.mid, token=request.token)
+    table = option_table(kept)
+    size = 0
+    for number, options in option_table(request).items():
+        if number not in _EXCHANGE_ONLY:
+            table[number] = list(options)
+            for option in options:
+                value = option.value
+                size += _OPTION_OVERHEAD + (len(value) if isinstance(value, bytes) else 8)
+    for name in ("peer", "remote", "prepath", "postpath"):
+        setattr(kept, name, getattr(request, name, None))
+    return kept, size
 
 
 class Observation:
@@ -44,19 +71,14 @@ class Observation:
     )
 
     def __init__(
-        self, registry: ObservationRegistry, resource: Any, peer: IPeer, request: Any, now: float
+        self, registry: ObservationRegistry, resource: Any, peer: IPeer, kept: Any, now: float
     ) -> None:
         self.registry = registry
         self.resource = resource
         self.peer = peer
-        self.token: bytes = request.token
-        # Later notifications re-render this request; strip what only
-        # concerned the registering exchange.
-        self.request = copy.copy(request)
-        self.request.opt = copy.deepcopy(request.opt)
-        for number in (n.OBSERVE, n.BLOCK2, n.BLOCK1, n.SIZE2, n.SIZE1):
-            self.request.opt.deleteOption(number)
-        self.confirmable: bool = request.mtype == 0
+        self.token: bytes = kept.token
+        self.request = kept
+        self.confirmable: bool = kept.mtype == n.CON
         self.seq = 1
         self.last_confirmable = now
         self.in_flight = False
@@ -92,13 +114,12 @@ class ObservationRegistry:
 
     def __init__(
         self,
-        max_observers: int,
-        max_per_resource: int,
+        limits: EngineLimits,
         send: Callable[[Observation, NotificationRenderer | None], None],
     ) -> None:
-        self._max = max_observers
-        self._max_per_resource = max_per_resource
+        self._limits = limits
         self.send = send
+        self._per_peer: dict[Hashable, int] = {}
         self._table: dict[tuple[Hashable, bytes], Observation] = {}
         self._recent_non: OrderedDict[tuple[Hashable, int], Observation] = OrderedDict()
         self._held: set[Hashable] = set()
@@ -112,10 +133,19 @@ class ObservationRegistry:
         old = self._table.get(key)
         if old is not None:
             self.cancel(old)
-        if len(self._table) >= self._max or len(resource.observers) >= self._max_per_resource:
+        limits = self._limits
+        if (
+            len(self._table) >= limits.max_observers
+            or len(resource.observers) >= limits.max_observers_per_resource
+            or self._per_peer.get(peer.key, 0) >= limits.max_observers_per_peer
+        ):
             return None
-        observation = Observation(self, resource, peer, request, now)
+        kept, size = _kept_request(request)
+        if size > limits.max_observe_request_bytes:
+            return None
+        observation = Observation(self, resource, peer, kept, now)
         self._table[key] = observation
+        self._per_peer[peer.key] = self._per_peer.get(peer.key, 0) + 1
         resource.observers[key] = observation
         resource.observer_added(observation)
         return observation
@@ -132,7 +162,13 @@ class ObservationRegistry:
             return
         observation.active = False
         observation.pending.clear()
-        self._table.pop(observation.key, None)
+        if self._table.pop(observation.key, None) is not None:
+            peer_key = observation.peer.key
+            left = self._per_peer[peer_key] - 1
+            if left:
+                self._per_peer[peer_key] = left
+            else:
+                del self._per_peer[peer_key]
         resource = observation.resource
         if resource.observers.pop(observation.key, None) is not None:
             resource.observer_removed(observation)

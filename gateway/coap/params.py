@@ -72,6 +72,9 @@ class EngineLimits:
     #: Largest request body (single datagram or Block1 reassembly); larger
     #: gets 4.13 with Size1.
     max_body_size: int = attrs.field(default=1024 * 1024, validator=_positive_int)
+    #: Largest datagram accepted whole; a larger request gets 4.13 with
+    #: Size1 (use Block1), never a parse of a truncated datagram.
+    max_datagram_size: int = attrs.field(default=8192, validator=v.ge(64))
     #: Largest datagram payload the engine sends in one message before it
     #: switches to Block2 (a power of two, 16..1024).
     max_block_size: int = attrs.field(default=1024)
@@ -79,13 +82,27 @@ class EngineLimits:
     dedup_entries: int = attrs.field(default=200_000, validator=_positive_int)
     #: Remembered (peer, MID) entries for one peer.
     dedup_entries_per_peer: int = attrs.field(default=512, validator=_positive_int)
+    #: Bytes the remembered entries may hold (each is charged about 256
+    #: bytes plus the answer kept for replay).
+    dedup_bytes: int = attrs.field(default=64 * 1024 * 1024, validator=_positive_int)
     #: Peers with live state (dedup, exchanges, transfers) at once.
     max_peers: int = attrs.field(default=50_000, validator=_positive_int)
     #: Observe registrations across all resources, and on one resource.
     max_observers: int = attrs.field(default=10_000, validator=_positive_int)
     max_observers_per_resource: int = attrs.field(default=1_000, validator=_positive_int)
-    #: Block-wise transfers in progress across all peers.
+    #: Observe registrations of one peer.
+    max_observers_per_peer: int = attrs.field(default=16, validator=_positive_int)
+    #: Largest registering request (its options, as kept to render later
+    #: notifications) that may observe; a larger one is answered once.
+    max_observe_request_bytes: int = attrs.field(default=2048, validator=_positive_int)
+    #: Block-wise transfers kept across all peers: unfinished uploads, and
+    #: downloads whose later blocks are served from the stored body (each
+    #: direction on its own).
     max_transfers: int = attrs.field(default=1_000, validator=_positive_int)
+    #: Transfers of one peer, in each direction.
+    max_transfers_per_peer: int = attrs.field(default=4, validator=_positive_int)
+    #: Bytes all transfers of one direction may hold.
+    max_transfer_bytes: int = attrs.field(default=16 * 1024 * 1024, validator=_positive_int)
     #: Seconds an unfinished block-wise transfer is kept.
     transfer_lifetime: float = attrs.field(default=300.0, validator=_positive)
 

@@ -36,6 +36,15 @@ class UDPTransport(DatagramProtocol):
         #: Sends that failed, for metrics.
         self.send_errors = 0
 
+    @property
+    def max_packet_size(self) -> int:
+        """
+        The receive size to listen with (C{listenUDP(maxPacketSize=...)}): one
+        byte over the largest datagram the engine accepts, so that a larger
+        one is seen to be too large instead of arriving silently cut short.
+        """
+        return self.layer.limits.max_datagram_size + 1
+
     def startProtocol(self) -> None:
         # Twisted's udp.Port.write re-validates the address text four times per
         # datagram; answers go to addresses the kernel just gave us, so send

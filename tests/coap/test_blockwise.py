@@ -188,3 +188,63 @@ def test_transfers_are_bounded_and_expire() -> None:
     )
     [*_, reply] = transport.take()
     assert reply.code == n.REQUEST_ENTITY_INCOMPLETE
+
+
+def _block0(port: int, mid: int = 1, payload: bytes = b"x" * 64) -> tuple[bytes, tuple[str, int]]:
+    data = request(code=n.PUT, path="big", mid=mid, payload=payload,
+                   options=((n.BLOCK1, (0, True, 2)),))
+    return data, ("127.0.0.1", port)
+
+
+def test_download_flood_from_one_port_spares_other_uploads() -> None:
+    """1,000 Block2 downloads from one port neither evict nor block another peer's upload."""
+    server, transport, _ = make_server(tree(big=Text(), wk=Text(BODY)))
+    server.feed(*_block0(7000))
+    for mid in range(1000):
+        flood = request(path="wk", mid=mid, token=b"f",
+                        options=((n.BLOCK2, (0, False, 0)), (n.URI_QUERY, b"q%d" % mid)))
+        server.feed(flood, PEER)
+    transport.take()
+    block1 = ((n.BLOCK1, (1, False, 2)),)
+    last = request(code=n.PUT, path="big", mid=2, payload=b"y", options=block1)
+    server.feed(last, ("127.0.0.1", 7000))
+    [reply] = transport.take()
+    assert reply.code == n.CHANGED
+    assert len(server.blockwise) == 4  # the flooding port's own bound
+
+
+def test_the_newest_transfer_is_kept_when_the_table_is_full() -> None:
+    """At the total bound the oldest transfer goes, never the one just started."""
+    limits = EngineLimits(max_transfers=3)
+    server, transport, _ = make_server(tree(big=Text()), limits=limits)
+    for port in range(3, 8):
+        server.feed(*_block0(port))
+    transport.take()
+    for port, expected in ((4, n.REQUEST_ENTITY_INCOMPLETE), (7, n.CHANGED)):
+        server.feed(request(code=n.PUT, path="big", mid=2, payload=b"y",
+                            options=((n.BLOCK1, (1, False, 2)),)), ("127.0.0.1", port))
+        [reply] = transport.take()
+        assert reply.code == expected
+
+
+def test_transfers_are_bounded_in_bytes() -> None:
+    """Unfinished uploads together hold at most max_transfer_bytes; the oldest go first."""
+    limits = EngineLimits(max_transfer_bytes=4096, max_block_size=1024)
+    server, transport, _ = make_server(tree(big=Text()), limits=limits)
+    for port in range(10):
+        data = request(code=n.PUT, path="big", payload=b"x" * 1024,
+                       options=((n.BLOCK1, (0, True, 6)),))
+        server.feed(data, ("127.0.0.1", 8000 + port))
+    assert server.blockwise.bytes <= 4096
+    assert len(server.blockwise) == 4
+
+
+def test_expired_transfers_go_without_new_downloads() -> None:
+    """Transfers past their lifetime are dropped by the next block-wise use of any kind."""
+    limits = EngineLimits(transfer_lifetime=10)
+    server, _, clock = make_server(tree(big=Text(BODY)), limits=limits)
+    server.feed(request(path="big"), PEER)
+    server.feed(*_block0(9000))
+    clock.advance(11)
+    server.feed(*_block0(9001, mid=5))
+    assert len(server.blockwise) == 1

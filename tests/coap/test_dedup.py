@@ -61,3 +61,27 @@ def test_forget_peer() -> None:
         dedup.remember("p", mid, b"x", lifetime=CON)
     dedup.forget_peer("p")
     assert len(dedup) == 0 and dedup.lookup("p", 0, b"x") is None
+
+
+def test_large_datagrams_cost_no_more_than_small_ones() -> None:
+    """An entry keeps a digest of the datagram, so its charge does not grow with the datagram."""
+    dedup, _ = _dedup()
+    dedup.remember("p", 1, b"x", lifetime=NON)
+    small = dedup.bytes
+    dedup.remember("p", 2, b"x" * 8000, lifetime=NON)
+    assert dedup.bytes == 2 * small
+    assert dedup.lookup("p", 2, b"x" * 8000) is not None
+    assert dedup.lookup("p", 2, b"x" * 7999 + b"y") is None
+
+
+def test_bounded_in_bytes() -> None:
+    """Entries and the answers they keep stay under max_bytes; the oldest go first."""
+    clock = Clock()
+    dedup = Deduplicator(clock, 1000, 1000, max_bytes=10 * 1280)
+    for mid in range(50):
+        dedup.answered(dedup.remember("p", mid, b"req", lifetime=CON), b"a" * 1024)
+    assert dedup.bytes <= 10 * 1280 + 1280
+    assert dedup.lookup("p", 49, b"req") is not None
+    assert dedup.lookup("p", 0, b"req") is None
+    dedup.forget_peer("p")
+    assert (len(dedup), dedup.bytes) == (0, 0)

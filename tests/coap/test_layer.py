@@ -456,3 +456,19 @@ def test_dedup_lifetime_follows_the_peer() -> None:
     server.feed(request(path="hello", mid=5), OTHER)
     assert len(hello.received) == 3  # PEER's expired and was served again; OTHER's replayed
     assert stretched.exchange_lifetime > TransmissionParameters().exchange_lifetime + 1
+
+
+@pytest.mark.parametrize("mtype, answer", [(n.CON, n.ACK), (n.NON, n.NON)])
+def test_datagram_over_the_limit_gets_413_unparsed(mtype: int, answer: int) -> None:
+    """A datagram over max_datagram_size gets 4.13 with Size1 and never reaches the resource."""
+    hello = Text()
+    server, transport, _ = make_server(tree(hello=hello), limits=EngineLimits(max_datagram_size=64))
+    at_limit = request(n.POST, "hello", mtype=mtype, mid=1, payload=b"x" * 50)
+    at_limit += b"y" * (64 - len(at_limit))
+    server.feed(at_limit, PEER)
+    server.feed(at_limit + b"z", PEER)
+    ok, refused = transport.take()
+    assert ok.code == n.CHANGED and hello.received[0].payload.endswith(b"xy")
+    assert (refused.mtype, refused.code) == (answer, n.REQUEST_ENTITY_TOO_LARGE)
+    assert refused.token == b"t1" and option(refused, n.SIZE1) == 64
+    assert len(hello.received) == 1

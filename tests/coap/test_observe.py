@@ -282,3 +282,38 @@ def test_notification_outcomes_reach_the_resource() -> None:
     for _ in range(int(params.max_transmit_wait) + 1):
         clock.advance(1)
     assert resource.outcomes == ["ack", "timeout"]
+
+
+def test_observations_are_capped_per_peer() -> None:
+    """One peer with many tokens gets at most its share; another peer can still observe."""
+    limits = EngineLimits(max_observers_per_peer=3)
+    resource, server, transport, _ = _observed(limits=limits)
+    for mid in range(10):
+        server.feed(request(path="obs", mid=mid, token=b"t%d" % mid, options=OBSERVE0), PEER)
+    server.feed(request(path="obs", mid=99, token=b"x", options=OBSERVE0), OTHER)
+    replies = transport.take()
+    assert [option(r, n.OBSERVE) is not None for r in replies] == [True] * 3 + [False] * 7 + [True]
+    assert len(resource.observers) == 4
+
+
+def test_a_bloated_registration_is_answered_but_not_kept() -> None:
+    """A registration with options over max_observe_request_bytes is answered once, unobserved."""
+    resource, server, transport, _ = _observed()
+    bloated = OBSERVE0 + tuple((n.URI_QUERY, b"") for _ in range(100))
+    server.feed(request(path="obs", options=bloated), PEER)
+    [reply] = transport.take()
+    assert reply.code == n.CONTENT and option(reply, n.OBSERVE) is None
+    assert len(server.observations) == 0
+
+
+def test_kept_request_shares_options_without_exchange_ones() -> None:
+    """What an observation keeps has the request's options minus Observe and block-wise ones."""
+    resource, server, _, _ = _observed()
+    options = OBSERVE0 + ((n.URI_QUERY, b"k=v"), (n.BLOCK2, (0, False, 6)))
+    server.feed(request(path="obs", options=options), PEER)
+    [observation] = resource.observers.values()
+    kept = observation.request
+    assert option(kept, n.URI_QUERY) == b"k=v"
+    assert option(kept, n.OBSERVE) is None and option(kept, n.BLOCK2) is None
+    [registering] = resource.received
+    assert kept.opt.getOption(n.URI_QUERY)[0] is registering.opt.getOption(n.URI_QUERY)[0]

@@ -224,7 +224,9 @@ def main(argv: list[str] | None = None) -> None:
 
     sock = _bind(options.interface)
     server = UDPTransport(MessageLayer(build_root(reactor), reactor))
-    reactor.adoptDatagramPort(sock.fileno(), sock.family, server)  # type: ignore[attr-defined]
+    reactor.adoptDatagramPort(  # type: ignore[attr-defined]
+        sock.fileno(), sock.family, server, maxPacketSize=server.max_packet_size
+    )
     sock.close()  # the reactor holds its own duplicate of the descriptor
     print(server.transport.getHost().port, flush=True)
     reactor.run()  # type: ignore[attr-defined]
