@@ -30,7 +30,7 @@ class Harness:
         self.clock = clock
         self.services = services
         self.root = Resource()
-        dialect.install(self.root, services, clock)
+        dialect.install(self.root, services.devices, clock)
         self.server = CoAPServer(self.root, clock)
         self.transport = FakeTransport()
         self.server.makeConnection(self.transport)  # type: ignore[arg-type]
