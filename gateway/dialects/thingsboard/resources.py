@@ -78,7 +78,7 @@ from .payload import JSONRules
 from .responses import json_response
 from .routes import FEATURES, parse_route
 
-__all__ = ["Context", "ApiV1", "AttributesResource", "authenticate"]
+__all__ = ["Context", "ApiV1", "AttributesResource"]
 
 log = Logger()
 
@@ -101,7 +101,7 @@ class Context:
         return self.observing.get(device.id, lambda: AttributesResource(self, device.id))
 
 
-def authenticate(
+def _authenticate(
     token: Optional[str], devices: IDeviceServices, request: Any
 ) -> Optional[Device]:
     """
@@ -290,7 +290,7 @@ class ApiV1(Resource):
             return Refuse(errors.NotFound, "rpc is not served yet")
         return DeviceRoute(
             self._context.devices,
-            partial(authenticate, route.token),
+            partial(_authenticate, route.token),
             self._serve[feature],
             _METHODS,
             "unknown or missing access token",
