@@ -3,8 +3,11 @@
 Device-API dialects: the seam between the CoAP engine and the service layer.
 
 A dialect (ThingsBoard, Drogue, Efento, ...) is a CoAP resource subtree over
-the service layer.  Each one is a module in the C{plugins} package holding an
-object that provides L{IDialect}; L{install_dialects} finds them with
+the device-services facade (L{gateway.service.interfaces.IDeviceServices}:
+what a device may do, never the store or the registry), built from the
+shared parts in L{gateway.dialects.toolkit} and L{gateway.dialects.jsonio}.
+Each one is a module in the C{plugins} package holding an object that
+provides L{IDialect}; L{install_dialects} finds them with
 C{twisted.plugin.getPlugins} and puts their resources under the root.
 """
 
@@ -16,6 +19,8 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.plugin import getPlugins
 from zope.interface import Attribute, Interface
+
+from gateway.service.interfaces import IDeviceServices
 
 __all__ = ["IDialect", "UnknownDialect", "install_dialects", "find_dialects"]
 
@@ -32,12 +37,11 @@ class IDialect(Interface):
 
     name = Attribute("The dialect's unique name, e.g. C{'thingsboard'}.")
 
-    def install(root: Any, services: Any, clock: IReactorTime) -> None:
+    def install(root: Any, devices: IDeviceServices, clock: IReactorTime) -> None:
         """
         Put this dialect's resources under C{root} (a
         L{gateway.coap.resource.Resource}), serving devices through
-        C{services} (a L{gateway.service.build.Services}); C{clock}
-        schedules any timer the dialect needs.
+        C{devices}; C{clock} schedules any timer the dialect needs.
         """
 
     def configure(options: Mapping[str, Any]) -> "IDialect":
@@ -69,7 +73,7 @@ def find_dialects(package: Any = None) -> dict[str, IDialect]:
 
 def install_dialects(
     root: Any,
-    services: Any,
+    devices: IDeviceServices,
     clock: IReactorTime,
     enabled: Iterable[str] | None = None,
     options: Mapping[str, Mapping[str, Any]] | None = None,
@@ -100,6 +104,6 @@ def install_dialects(
         dialect = found[name]
         if name in options:
             dialect = dialect.configure(options[name])
-        dialect.install(root, services, clock)
+        dialect.install(root, devices, clock)
         log.info("Dialect {dialect} installed", dialect=name)
     return names

@@ -203,7 +203,7 @@ class GatewayService(service.MultiService):
     async def _start(self) -> None:
         services = await self._open_services()
         self.service_layer = services
-        installed = install_dialects(self.coap.layer.root, services, self._clock)
+        installed = install_dialects(self.coap.layer.root, services.devices, self._clock)
         self.api_site.resource = build_api(services, self._api_key)
         if not self.running:
             return

@@ -20,6 +20,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.threads import deferToThreadPool
 
+from gateway.service.activity import DeviceActivity
 from gateway.service.attributes import AttributeService
 from gateway.service.claiming import ClaimingService
 from gateway.service.credentials import (
@@ -27,6 +28,7 @@ from gateway.service.credentials import (
     RunBlocking,
     run_synchronously,
 )
+from gateway.service.devices import DeviceServices
 from gateway.service.passwords import PasswordHasher
 from gateway.service.provisioning import ProvisioningService
 from gateway.service.registry import DeviceRegistry
@@ -42,7 +44,10 @@ DATABASE_NAME = "gateway.db"
 
 @attrs.frozen
 class Services:
-    """Everything the API and the dialects need, built and loaded."""
+    """
+    Everything the API needs, built and loaded; the dialects get only
+    C{devices}, the scheduler subscribes to C{activity}.
+    """
 
     store: IStore
     credentials: CredentialCache
@@ -51,6 +56,8 @@ class Services:
     telemetry: TelemetryService
     provisioning: ProvisioningService
     claiming: ClaimingService
+    activity: DeviceActivity
+    devices: DeviceServices
 
     def close(self) -> "Deferred[None]":
         """Finish queued writes and close the store."""
@@ -77,14 +84,22 @@ def build_services(
         registry = DeviceRegistry(store, cache, clock, **extra)
         await registry.ensure_default_profile()
         attributes = AttributeService(store, cache, clock)
+        telemetry = TelemetryService(store, cache, clock)
+        provisioning = ProvisioningService(store, registry, attributes)
+        claiming = ClaimingService(store, cache, clock)
+        activity = DeviceActivity(clock)
         return Services(
             store=store,
             credentials=cache,
             registry=registry,
             attributes=attributes,
-            telemetry=TelemetryService(store, cache, clock),
-            provisioning=ProvisioningService(store, registry, attributes),
-            claiming=ClaimingService(store, cache, clock),
+            telemetry=telemetry,
+            provisioning=provisioning,
+            claiming=claiming,
+            activity=activity,
+            devices=DeviceServices(
+                cache, telemetry, attributes, claiming, provisioning, activity
+            ),
         )
 
     return Deferred.fromCoroutine(build())

@@ -1,11 +1,14 @@
 """
 The service-layer seams the northbound API and the device dialects call.
 
-A dialect authenticates through L{ICredentialCache} (synchronous, in memory:
-authentication never waits on disk, except the password hash which runs off
-the reactor thread), then calls L{ITelemetryService}, L{IAttributeService},
-L{IProvisioningService} and L{IClaimingService}.  The API manages devices,
-credentials and profiles through L{IDeviceRegistry}.
+A dialect sees only L{IDeviceServices}: what a device may do (authenticate,
+send telemetry, read and write its attributes, ask to be claimed, provision
+itself, report that it was seen), over L{ICredentialCache} (synchronous, in
+memory: authentication never waits on disk, except the password hash which
+runs off the reactor thread), L{ITelemetryService}, L{IAttributeService},
+L{IProvisioningService}, L{IClaimingService} and L{IDeviceActivity}.  The API
+manages devices, credentials and profiles through L{IDeviceRegistry}.  A
+power-saving scheduler hears L{IDeviceActivity}'s events.
 
 All failures are L{gateway.domain.errors} classes (NotFound, Conflict,
 InvalidArgument).  The whole layer is assembled by
@@ -15,7 +18,7 @@ L{gateway.service.build.memory_services} (tests).
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Optional, Sequence
+from typing import Callable, Literal, Mapping, Optional, Sequence, Union
 
 import attrs
 from twisted.internet.defer import Deferred
@@ -48,6 +51,14 @@ __all__ = [
     "ProvisionRequest",
     "ProvisionResult",
     "ProvisionStatus",
+    "SeenVia",
+    "UnreachableReason",
+    "DeviceSeen",
+    "DeviceUnreachable",
+    "ActivityEvent",
+    "ActivityListener",
+    "IDeviceActivity",
+    "IDeviceServices",
 ]
 
 #: An attribute subscriber: gets C{{"k": v, ...}} on updates or
@@ -322,3 +333,130 @@ class IClaimingService(Interface):
         Consume the claim if the secret matches and it has not expired;
         C{True} on success.
         """
+
+
+#: How a device was heard from: a request it sent (C{"uplink"}) or its ACK
+#: of a confirmable notification (C{"ack"}).
+SeenVia = Literal["uplink", "ack"]
+
+#: Why a device could not be reached: a confirmable notification ran out of
+#: retransmissions (C{"timeout"}).
+UnreachableReason = Literal["timeout"]
+
+
+@attrs.frozen
+class DeviceSeen:
+    """The device was heard from at C{at} (the clock's seconds)."""
+
+    device_id: str
+    at: float
+    via: SeenVia
+
+
+@attrs.frozen
+class DeviceUnreachable:
+    """The device could not be reached at C{at} (the clock's seconds)."""
+
+    device_id: str
+    at: float
+    reason: UnreachableReason
+
+
+ActivityEvent = Union[DeviceSeen, DeviceUnreachable]
+
+#: Hears every activity event.
+ActivityListener = Callable[[ActivityEvent], None]
+
+
+class IDeviceActivity(Interface):
+    """
+    "Device seen" and "device unreachable" events, stamped with the clock,
+    for whoever decides when a device can be reached (the power-saving
+    scheduler).  A failing listener is logged and does not affect the others
+    or the publisher.
+    """
+
+    def seen(device_id: str, via: SeenVia) -> None:
+        """Publish a L{DeviceSeen}."""
+
+    def unreachable(device_id: str, reason: UnreachableReason) -> None:
+        """Publish a L{DeviceUnreachable}."""
+
+    def subscribe(listener: ActivityListener) -> Unsubscribe:
+        """Hear every later event, until the returned callable is called."""
+
+
+class IDeviceServices(Interface):
+    """
+    What a device may do, and all a dialect gets of the service layer: no
+    store and none of the registry's operator calls.
+
+    Authentication answers the enabled device or C{None}; the token and
+    DTLS forms are synchronous (in memory), the password forms fire once the
+    hash is checked off the reactor thread.  The other calls fail with
+    L{gateway.domain.errors} classes (see L{gateway.dialects.failures}).
+    """
+
+    def authenticate_token(token: str) -> Optional[Device]:
+        """The enabled device holding this access token."""
+
+    def authenticate_identity(identity: str) -> Optional[Device]:
+        """
+        The enabled device of a DTLS identity: the SHA-256 hex of a client
+        certificate, else a PSK identity.
+        """
+
+    def authenticate_basic(
+        username: str, password: str
+    ) -> "Deferred[Optional[Device]]":
+        """The enabled device with this username and password."""
+
+    def authenticate_password(
+        device_id: str, password: str
+    ) -> "Deferred[Optional[Device]]":
+        """
+        The enabled device if C{password} matches its basic credential
+        (Drogue's password-only form).
+        """
+
+    def enabled_device(device_id: str) -> Optional[Device]:
+        """The device if it still exists and is enabled."""
+
+    def record_telemetry(
+        device_id: str, records: Sequence[TelemetryRecord]
+    ) -> "Deferred[None]":
+        """As L{ITelemetryService.record}: fires once durable."""
+
+    def get_attributes(
+        device_id: str,
+        scope: AttributeScope,
+        keys: Optional[Sequence[str]] = None,
+    ) -> "Deferred[list[Attribute]]":
+        """
+        Client or shared attributes (all, or only C{keys}); the server scope
+        is not the device's to read (L{InvalidArgument}).
+        """
+
+    def set_client_attributes(
+        device_id: str, values: Mapping[str, JSONValue]
+    ) -> "Deferred[None]":
+        """Write client attributes; fires once durable."""
+
+    def subscribe_attributes(
+        device_id: str, callback: AttributeCallback
+    ) -> Unsubscribe:
+        """Hear of the device's shared-attribute changes."""
+
+    def request_claim(
+        device_id: str, secret_key: str = "", duration_ms: int = 0
+    ) -> "Deferred[Claim]":
+        """As L{IClaimingService.request_claim}."""
+
+    def provision(request: ProvisionRequest) -> "Deferred[ProvisionResult]":
+        """As L{IProvisioningService.provision}."""
+
+    def report_seen(device_id: str, via: SeenVia) -> None:
+        """The device was heard from: publish it (L{IDeviceActivity.seen})."""
+
+    def report_unreachable(device_id: str, reason: UnreachableReason) -> None:
+        """The device could not be reached: publish it."""

@@ -30,7 +30,7 @@ class Harness:
         self.clock = clock
         self.services = services
         self.root = Resource()
-        dialect.install(self.root, services, clock)
+        dialect.install(self.root, services.devices, clock)
         self.transport = FakeTransport()
         self.server = Engine(MessageLayer(self.root, clock), self.transport)
         self._mid = 0

@@ -6,15 +6,21 @@ claim, and every error code.
 from __future__ import annotations
 
 import json
+from typing import Mapping, Sequence
+
+from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock, deferLater
 
 from gateway.coap import codec
 from gateway.coap import numbers as n
 from gateway.coap.params import TransmissionParameters
 from gateway.dialects.thingsboard import ThingsBoardDialect
 from gateway.dialects.thingsboard.payload import JSONRules
-from gateway.domain.model import AttributeScope, TelemetryPoint
-from tests.coap.support import option, request
-from tests.service.conftest import result
+from gateway.domain.model import AttributeScope, JSONValue, TelemetryPoint
+from gateway.service.build import build_services
+from gateway.store.memory import MemoryStore
+from tests.coap.support import PEER, option, request
+from tests.service.conftest import FAST_HASHER, result
 
 from .conftest import TOKEN, Harness
 
@@ -261,3 +267,39 @@ def test_well_known_core_lists_the_fixed_routes(tb: Harness) -> None:
     links = response.payload.decode().split(",")
     assert '</api/v1/provision>;rt="tb.provision";ct=50' in links
     assert '</api/v1/attributes>;rt="tb.attributes";ct=50;obs' in links
+
+
+#: How long a slow telemetry commit takes: well past the piggyback delay.
+COMMIT = 0.5
+
+
+class SlowCommits(MemoryStore):
+    """The in-memory store, its telemetry commits taking COMMIT seconds of the clock."""
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def append_telemetry(
+        self, device_id: str, records: Sequence[tuple[int, Mapping[str, JSONValue]]]
+    ) -> Deferred[None]:
+        done = super().append_telemetry(device_id, records)
+        return deferLater(self.clock, COMMIT, lambda: done)
+
+
+def test_slow_commit_gets_empty_ack_then_separate_created(clock: Clock) -> None:
+    """Telemetry committed after the piggyback delay gets an empty ACK, then 2.01 as a CON."""
+    tb = Harness(clock, result(build_services(SlowCommits(clock), clock, FAST_HASHER)),
+                 ThingsBoardDialect())
+    assert tb.send(n.POST, TELEMETRY, b'{"slow":1}', token=b"sl") == []
+    clock.advance(0.1)
+    [ack] = tb.transport.take()
+    assert (ack.mtype, ack.code, ack.token, ack.payload) == (n.ACK, n.EMPTY, b"", b"")
+    clock.advance(COMMIT)
+    [response] = tb.transport.take()
+    assert (response.mtype, response.code, response.token) == (n.CON, n.CREATED, b"sl")
+    assert response.mid != ack.mid
+    tb.server.feed(codec.empty(n.ACK, response.mid), PEER)
+    clock.advance(100)
+    assert tb.transport.take() == []
+    assert latest(tb)["slow"][0] == 1

@@ -32,7 +32,7 @@ def test_discovered_with_getplugins() -> None:
 def test_install_all(clock: Clock, services: Services) -> None:
     """Installing every dialect puts /api/v1 under the root and reports the names."""
     root = Resource()
-    names = install_dialects(root, services, clock)
+    names = install_dialects(root, services.devices, clock)
     assert "thingsboard" in names
     assert b"v1" in root.children[b"api"].children
 
@@ -41,7 +41,7 @@ def test_install_enabled_with_options(clock: Clock, services: Services) -> None:
     """Only enabled dialects are installed, configured with their options."""
     root = Resource()
     names = install_dialects(
-        root, services, clock, ["thingsboard"], {"thingsboard": {"max_string_length": 8}}
+        root, services.devices, clock, ["thingsboard"], {"thingsboard": {"max_string_length": 8}}
     )
     assert names == ["thingsboard"]
     v1 = root.children[b"api"].children[b"v1"]
@@ -52,7 +52,7 @@ def test_unknown_dialect_refused(clock: Clock, services: Services) -> None:
     """Enabling a dialect no plugin provides raises UnknownDialect and installs nothing."""
     root = Resource()
     with pytest.raises(UnknownDialect):
-        install_dialects(root, services, clock, ["thingsboard", "nope"])
+        install_dialects(root, services.devices, clock, ["thingsboard", "nope"])
     assert root.children == {}
 
 
@@ -72,6 +72,6 @@ def test_existing_api_resource_is_reused(clock: Clock, services: Services) -> No
     api = Resource()
     api.putChild(b"other", Resource())
     root.putChild(b"api", api)
-    thingsboard.install(root, services, clock)
+    thingsboard.install(root, services.devices, clock)
     assert set(api.children) == {b"other", b"v1"}
     assert n.JSON == 50

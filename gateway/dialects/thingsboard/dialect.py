@@ -21,6 +21,7 @@ from zope.interface import implementer
 
 from gateway.coap.resource import Resource
 from gateway.dialect import IDialect
+from gateway.service.interfaces import IDeviceServices
 
 from .payload import JSONRules
 from .resources import ApiV1, Context
@@ -44,12 +45,12 @@ class ThingsBoardDialect:
         except (TypeError, ValueError) as e:
             raise ValueError(f"bad thingsboard option: {e}") from None
 
-    def install(self, root: Any, services: Any, clock: IReactorTime) -> None:
+    def install(self, root: Any, devices: IDeviceServices, clock: IReactorTime) -> None:
         api = root.children.get(b"api")
         if api is None:
             api = Resource()
             api.visible = False
             root.putChild(b"api", api)
-        v1 = ApiV1(Context(services, clock, self.rules))
+        v1 = ApiV1(Context(devices, clock, self.rules))
         v1.visible = False
         api.putChild(b"v1", v1)

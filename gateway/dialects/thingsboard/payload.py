@@ -2,8 +2,8 @@
 """
 ThingsBoard's JSON payload rules (reference section 3), as pure functions.
 
-Every rule violation raises L{PayloadError}, which the resources answer with
-4.00 and the error's short text.
+Every rule violation raises L{PayloadError} (L{gateway.dialects.jsonio}'s,
+like the JSON decoding), a 4.00 with the error's short text.
 
  - Telemetry: a flat object (stamped with server time), an object with both
    C{ts} and C{values} (the client's timestamp), or an array mixing both.
@@ -29,12 +29,12 @@ Deliberate differences from ThingsBoard's known bugs:
 
 from __future__ import annotations
 
-import json
 import re
-from typing import Any, Mapping, NoReturn, Optional
+from typing import Any, Mapping, Optional
 
 import attrs
 
+from gateway.dialects.jsonio import PayloadError, parse_json, parse_object
 from gateway.domain.model import JSONValue, TelemetryRecord
 from gateway.service.interfaces import ProvisionRequest
 
@@ -53,36 +53,12 @@ __all__ = [
 _NUMERIC = re.compile(r"-?(?:\d+(?:\.\d+)?|\.\d+)\Z")
 
 
-class PayloadError(ValueError):
-    """A payload that breaks the dialect's rules: answered with 4.00."""
-
-
 @attrs.frozen
 class JSONRules:
     """How JSON values are checked and converted."""
 
     max_string_length: int = attrs.field(default=0, validator=attrs.validators.ge(0))
     type_cast: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
-
-
-def _refuse_constant(name: str) -> NoReturn:
-    raise PayloadError(f"{name} is not valid JSON")
-
-
-def parse_json(payload: bytes) -> JSONValue:
-    """Decode a UTF-8 JSON payload; an empty one is an error."""
-    if not payload.strip():
-        raise PayloadError("empty payload")
-    try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError:
-        raise PayloadError("payload is not UTF-8") from None
-    try:
-        return json.loads(text, parse_constant=_refuse_constant)
-    except json.JSONDecodeError as e:
-        raise PayloadError(f"invalid JSON at {e.pos}") from None
-    except RecursionError:
-        raise PayloadError("JSON nested too deeply") from None
 
 
 def _check_strings(value: JSONValue, limit: int, key: str) -> None:
@@ -152,19 +128,14 @@ def telemetry_records(payload: bytes, rules: JSONRules) -> list[TelemetryRecord]
 
 def attribute_values(payload: bytes, rules: JSONRules) -> dict[str, JSONValue]:
     """Client attributes: a JSON object."""
-    data = parse_json(payload)
-    if not isinstance(data, dict):
-        raise PayloadError("attributes must be a JSON object")
-    return _values(data, rules)
+    return _values(parse_object(payload, "attributes"), rules)
 
 
 def claim_request(payload: bytes) -> tuple[str, int]:
     """C{(secretKey, durationMs)}; an empty payload gives C{("", 0)}."""
     if not payload.strip():
         return "", 0
-    data = parse_json(payload)
-    if not isinstance(data, dict):
-        raise PayloadError("claim must be a JSON object")
+    data = parse_object(payload, "claim")
     secret = data.get("secretKey")
     secret = "" if secret is None else secret
     if not isinstance(secret, str):
@@ -189,9 +160,7 @@ def _optional_str(data: Mapping[str, Any], key: str) -> Optional[str]:
 
 def provision_request(payload: bytes) -> ProvisionRequest:
     """A provisioning request; the key and secret are required strings."""
-    data = parse_json(payload)
-    if not isinstance(data, dict):
-        raise PayloadError("provisioning request must be a JSON object")
+    data = parse_object(payload, "provisioning request")
     key = _optional_str(data, "provisionDeviceKey")
     secret = _optional_str(data, "provisionDeviceSecret")
     if key is None or secret is None:

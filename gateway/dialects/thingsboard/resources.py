@@ -3,8 +3,10 @@
 The ThingsBoard device API's CoAP resource tree under C{/api/v1}.
 
 L{ApiV1} parses the rest of the path the way ThingsBoard does
-(L{gateway.dialects.thingsboard.routes}), authenticates the device and hands
-the request to a leaf resource bound to that device:
+(L{gateway.dialects.thingsboard.routes}) and hands the request to a
+L{gateway.dialects.toolkit.DeviceRoute}, which authenticates the device
+(access token, else the DTLS identity) and serves it with a leaf resource
+bound to that device:
 
  - C{telemetry}: POST records telemetry (2.01); GET is a 4.00.
  - C{attributes}: POST sets client attributes (2.01); GET answers
@@ -14,12 +16,16 @@ the request to a leaf resource bound to that device:
  - C{provision} (no token): POST provisions a device.
  - C{rpc}: not served yet (4.04).
  - any other feature: 4.00; unknown or missing token: 4.01; PUT and DELETE:
-   4.05 (the engine's answer for a missing C{render_*}).
+   4.05, before any authentication (ThingsBoard serves only GET and POST).
 
-Observation: each observing device has its own L{AttributesResource},
-kept in L{Context.observing} while it has observers and subscribed to the
-attribute service only as long as that.  Per-device resources also keep the
-engine's per-resource observer cap a per-device cap.
+Each authenticated request reports its device seen, and the ACK or timeout
+of each confirmable notification is reported too (device activity, for the
+power-saving scheduler).
+
+Observation: each observing device has its own L{AttributesResource} (a
+L{gateway.dialects.toolkit.ObservedDeviceResource}), kept in
+L{Context.observing} while it has observers and subscribed to the device's
+shared-attribute changes only as long as that.
 
 Deliberate differences from ThingsBoard:
 
@@ -37,6 +43,7 @@ Deliberate differences from ThingsBoard:
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Callable, Optional
 
 import attrs
@@ -47,125 +54,103 @@ from twisted.logger import Logger
 from gateway.coap import errors
 from gateway.coap import numbers as n
 from gateway.coap.resource import Resource
+from gateway.dialects import jsonio
 from gateway.dialects.failures import service_failure
+from gateway.dialects.toolkit import (
+    DeviceLeaf,
+    DeviceRoute,
+    Leaf,
+    ObservedDeviceResource,
+    ObservedResources,
+    Refuse,
+    authenticate_peer,
+)
 from gateway.domain.model import AttributeScope, Device, JSONValue
-from gateway.service.build import Services
-from gateway.service.interfaces import ProvisionResult, ProvisionStatus, Unsubscribe
+from gateway.service.interfaces import (
+    IDeviceServices,
+    ProvisionResult,
+    ProvisionStatus,
+    Unsubscribe,
+)
 
 from . import payload as rules_
-from .payload import JSONRules, PayloadError
-from .responses import created, dumps, json_response
+from .payload import JSONRules
+from .responses import json_response
 from .routes import FEATURES, parse_route
 
 __all__ = ["Context", "ApiV1", "AttributesResource"]
 
 log = Logger()
 
+#: The methods ThingsBoard's device resources render (others are 4.05).
+_METHODS = frozenset({n.GET, n.POST})
+
 
 @attrs.define
 class Context:
     """What every resource of the dialect shares."""
 
-    services: Services
+    devices: IDeviceServices
     clock: IReactorTime
     rules: JSONRules = attrs.field(factory=JSONRules)
     #: The attributes resource of each device that has observers.
-    observing: dict[str, "AttributesResource"] = attrs.field(factory=dict)
+    observing: ObservedResources = attrs.field(factory=ObservedResources)
 
-    def authenticate(self, token: Optional[str], request: Any) -> Optional[Device]:
-        """
-        The device of an access token, or without one of the DTLS identity
-        (certificate SHA-256 or PSK identity); C{None} when neither matches.
-        """
-        credentials = self.services.credentials
-        if token is not None:
-            return credentials.authenticate_token(token) if token else None
-        identity = getattr(getattr(request, "peer", None), "identity", None)
-        if not isinstance(identity, str) or not identity:
-            return None
-        device = credentials.authenticate_certificate_sha256(identity)
-        if device is None:
-            psk = credentials.psk_for_identity(identity)
-            device = psk[0] if psk is not None else None
-        return device
-
-    def attributes_resource(self, device: Device) -> "AttributesResource":
+    def attributes_resource(self, device: Device) -> Resource:
         """The observed resource of C{device}, or a fresh one."""
-        resource = self.observing.get(device.id)
-        return resource if resource is not None else AttributesResource(self, device.id)
+        return self.observing.get(device.id, lambda: AttributesResource(self, device.id))
 
 
-def _parse(parse: Callable[[], Any]) -> Any:
-    try:
-        return parse()
-    except PayloadError as e:
-        raise errors.BadRequest(str(e)) from None
+def _authenticate(
+    token: Optional[str], devices: IDeviceServices, request: Any
+) -> Optional[Device]:
+    """
+    The device of an access token, or without one of the DTLS identity
+    (certificate SHA-256 or PSK identity); C{None} when neither matches.
+    """
+    if token is not None:
+        return devices.authenticate_token(token) if token else None
+    return authenticate_peer(devices, request)
 
 
-class _Leaf(Resource):
-    isLeaf = True
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.visible = False
-
-
-class _Refuse(_Leaf):
-    """Answers GET and POST with one error (PUT and DELETE get 4.05)."""
-
-    def __init__(self, error: type[errors.CoAPError], diagnostic: str) -> None:
-        super().__init__()
-        self._error = error
-        self._diagnostic = diagnostic
-
-    def render_GET(self, request: Any) -> Any:
-        raise self._error(self._diagnostic)
-
-    render_POST = render_GET
-
-
-class TelemetryResource(_Leaf):
+class _DeviceLeaf(DeviceLeaf):
     def __init__(self, context: Context, device: Device) -> None:
-        super().__init__()
-        self._context = context
-        self._device = device
+        super().__init__(context.devices, device)
+        self._rules = context.rules
 
+
+class TelemetryResource(_DeviceLeaf):
     def render_POST(self, request: Any) -> Any:
-        records = _parse(lambda: rules_.telemetry_records(request.payload, self._context.rules))
-        d = self._context.services.telemetry.record(self._device.id, records)
-        d.addCallbacks(lambda _: created(), service_failure)
+        records = rules_.telemetry_records(request.payload, self._rules)
+        d = self.devices.record_telemetry(self.device.id, records)
+        d.addCallbacks(lambda _: jsonio.created(), service_failure)
         return d
 
     def render_GET(self, request: Any) -> Any:
         raise errors.BadRequest("telemetry is POST only")
 
 
-class ClaimResource(_Leaf):
-    def __init__(self, context: Context, device: Device) -> None:
-        super().__init__()
-        self._context = context
-        self._device = device
-
+class ClaimResource(_DeviceLeaf):
     def render_POST(self, request: Any) -> Any:
-        secret, duration = _parse(lambda: rules_.claim_request(request.payload))
-        d = self._context.services.claiming.request_claim(self._device.id, secret, duration)
-        d.addCallbacks(lambda _: created(), service_failure)
+        secret, duration = rules_.claim_request(request.payload)
+        d = self.devices.request_claim(self.device.id, secret, duration)
+        d.addCallbacks(lambda _: jsonio.created(), service_failure)
         return d
 
     def render_GET(self, request: Any) -> Any:
         raise errors.BadRequest("claim is POST only")
 
 
-class ProvisionResource(_Leaf):
+class ProvisionResource(Leaf):
     """C{POST /api/v1/provision}: no device credentials needed."""
 
     def __init__(self, context: Context) -> None:
         super().__init__()
-        self._context = context
+        self._devices = context.devices
 
     def render_POST(self, request: Any) -> Any:
-        provision = _parse(lambda: rules_.provision_request(request.payload))
-        d = self._context.services.provisioning.provision(provision)
+        provision = rules_.provision_request(request.payload)
+        d = self._devices.provision(provision)
         d.addCallback(self._answer)
         return d
 
@@ -181,41 +166,30 @@ class ProvisionResource(_Leaf):
                 "credentialsType": result.credentials_type,
                 "status": result.status,
             }
-            return json_response(None, body, n.CREATED, content_format=None)
+            return jsonio.json_response(body, n.CREATED, content_format=None)
         body = {"errorMsg": result.error_message(), "status": result.status}
-        return json_response(None, body, n.BAD_REQUEST, content_format=None)
+        return jsonio.json_response(body, n.BAD_REQUEST, content_format=None)
 
 
-class AttributesResource(_Leaf):
+class AttributesResource(ObservedDeviceResource):
     """
     C{/api/v1/{token}/attributes} of one device: client-attribute uplinks,
     attribute reads, and the observation of shared attributes.
     """
 
-    observable = True
-
     def __init__(self, context: Context, device_id: str) -> None:
-        super().__init__()
-        self._context = context
-        self.device_id = device_id
+        super().__init__(context.devices, device_id, context.observing)
+        self._rules = context.rules
         self._unsubscribe: Optional[Unsubscribe] = None
 
-    @property
-    def subscribed(self) -> bool:
-        return self._unsubscribe is not None
-
     def render_POST(self, request: Any) -> Any:
-        values = _parse(lambda: rules_.attribute_values(request.payload, self._context.rules))
-        d = self._context.services.attributes.set_attributes(
-            self.device_id, AttributeScope.CLIENT, values
-        )
-        d.addCallbacks(lambda _: created(), service_failure)
+        values = rules_.attribute_values(request.payload, self._rules)
+        d = self.devices.set_client_attributes(self.device_id, values)
+        d.addCallbacks(lambda _: jsonio.created(), service_failure)
         return d
 
     def render_GET(self, request: Any) -> Any:
         if request.opt.observe is not None:
-            if (request.peer.key, request.token) in self.observers:
-                self._observe()
             return self._shared_state(request)
         return self._read(request)
 
@@ -224,7 +198,7 @@ class AttributesResource(_Leaf):
     def _read(self, request: Any) -> Deferred[Any]:
         client_keys, shared_keys = rules_.attribute_query(request.opt.uri_query)
         everything = not client_keys and not shared_keys
-        attributes = self._context.services.attributes
+        devices = self.devices
 
         async def read() -> Any:
             body: dict[str, dict[str, JSONValue]] = {}
@@ -234,7 +208,7 @@ class AttributesResource(_Leaf):
             ):
                 if not (everything or keys):
                     continue
-                found = await attributes.get_attributes(
+                found = await devices.get_attributes(
                     self.device_id, scope, sorted(keys) if keys else None
                 )
                 if found:
@@ -248,9 +222,7 @@ class AttributesResource(_Leaf):
         return d
 
     def _shared_state(self, request: Any) -> Deferred[Any]:
-        d = self._context.services.attributes.get_attributes(
-            self.device_id, AttributeScope.SHARED
-        )
+        d = self.devices.get_attributes(self.device_id, AttributeScope.SHARED)
         d.addCallbacks(
             lambda found: json_response(request, {a.key: a.value for a in found}),
             service_failure,
@@ -259,36 +231,22 @@ class AttributesResource(_Leaf):
 
     # -- observation ---------------------------------------------------------
 
-    def _observe(self) -> None:
-        # Normally this instance is already the device's observed one (from
-        # Context.attributes_resource); should another be, both stay
-        # subscribed and each unsubscribes when its own last observer goes.
-        self._context.observing.setdefault(self.device_id, self)
-        if self._unsubscribe is None:
-            self._unsubscribe = self._context.services.attributes.subscribe(
-                self.device_id, self._changed
-            )
-            log.debug("Device {device_id} observes its attributes", device_id=self.device_id)
+    def watch(self) -> None:
+        self._unsubscribe = self.devices.subscribe_attributes(self.device_id, self._changed)
+        log.debug("Device {device_id} observes its attributes", device_id=self.device_id)
 
-    def observer_removed(self, observation: Any) -> None:
-        if self.observers:
-            return
+    def unwatch(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-            log.debug("Device {device_id} stopped observing", device_id=self.device_id)
-        if self._context.observing.get(self.device_id) is self:
-            del self._context.observing[self.device_id]
+        log.debug("Device {device_id} stopped observing", device_id=self.device_id)
 
     def _changed(self, change: dict[str, JSONValue]) -> None:
-        payload = dumps(change)
-        self.notify(lambda request: self._notification(request, payload))
+        payload = jsonio.dumps(change)
+        self.notify_device(lambda request: self._notification(request, payload))
 
-    def _notification(self, request: Any, payload: bytes) -> Any:
-        device = self._context.services.credentials.device(self.device_id)
-        if device is None or not device.enabled:
-            # Not a 2.xx: the engine ends the observation.
-            raise errors.Unauthorized("device removed or disabled")
+    @staticmethod
+    def _notification(request: Any, payload: bytes) -> Any:
         response = json_response(request, None)
         response.payload = payload
         return response
@@ -310,6 +268,11 @@ class ApiV1(Resource):
         super().__init__()
         self._context = context
         self._provision = ProvisionResource(context)
+        self._serve: dict[str, Callable[[Device], Resource]] = {
+            "telemetry": partial(TelemetryResource, context),
+            "claim": partial(ClaimResource, context),
+            "attributes": context.attributes_resource,
+        }
 
     def render_GET(self, request: Any) -> Any:
         raise errors.BadRequest("feature missing")
@@ -320,16 +283,15 @@ class ApiV1(Resource):
         route = parse_route([path, *request.postpath])
         feature = route.feature
         if feature not in FEATURES:
-            return _Refuse(errors.BadRequest, "unknown feature")
+            return Refuse(errors.BadRequest, "unknown feature")
         if feature == "provision":
             return self._provision
         if feature == "rpc":
-            return _Refuse(errors.NotFound, "rpc is not served yet")
-        device = self._context.authenticate(route.token, request)
-        if device is None:
-            return _Refuse(errors.Unauthorized, "unknown or missing access token")
-        if feature == "telemetry":
-            return TelemetryResource(self._context, device)
-        if feature == "claim":
-            return ClaimResource(self._context, device)
-        return self._context.attributes_resource(device)
+            return Refuse(errors.NotFound, "rpc is not served yet")
+        return DeviceRoute(
+            self._context.devices,
+            partial(_authenticate, route.token),
+            self._serve[feature],
+            _METHODS,
+            "unknown or missing access token",
+        )

@@ -1,0 +1,75 @@
+# -*- test-case-name: tests.dialects.test_jsonio -*-
+"""
+JSON in and out for the dialects.
+
+ - L{parse_json}, L{parse_object}: decode a UTF-8 JSON payload; anything
+   that is not (an empty payload, bad UTF-8, bad JSON, C{NaN} or
+   C{Infinity}, nesting too deep, a non-object where one is wanted) raises
+   L{PayloadError}, a 4.00 carrying a short diagnostic.
+ - L{json_response}, L{created}: the responses; L{dumps}: compact JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, NoReturn, Optional
+
+from txthings import coap as tx
+
+from gateway.coap import errors
+from gateway.coap import numbers as n
+from gateway.domain.model import JSONValue
+
+__all__ = ["PayloadError", "parse_json", "parse_object", "dumps", "json_response", "created"]
+
+
+class PayloadError(errors.BadRequest):
+    """A payload that breaks a dialect's rules: answered with 4.00 and the rule's text."""
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    raise PayloadError(f"{name} is not valid JSON")
+
+
+def parse_json(payload: bytes) -> JSONValue:
+    """Decode a UTF-8 JSON payload; an empty one is an error."""
+    if not payload.strip():
+        raise PayloadError("empty payload")
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PayloadError("payload is not UTF-8") from None
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as e:
+        raise PayloadError(f"invalid JSON at {e.pos}") from None
+    except RecursionError:
+        raise PayloadError("JSON nested too deeply") from None
+
+
+def parse_object(payload: bytes, what: str = "payload") -> dict[str, JSONValue]:
+    """Decode a JSON object; C{what} names it in the diagnostic otherwise."""
+    data = parse_json(payload)
+    if not isinstance(data, dict):
+        raise PayloadError(f"{what} must be a JSON object")
+    return data
+
+
+def dumps(value: JSONValue) -> bytes:
+    """Compact UTF-8 JSON (non-ASCII characters sent as they are)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def json_response(
+    value: JSONValue, code: int = n.CONTENT, content_format: Optional[int] = n.JSON
+) -> Any:
+    """A response carrying C{value} as JSON; C{content_format} C{None} sets none."""
+    response = tx.Message(code=code, payload=dumps(value))
+    if content_format is not None:
+        response.opt.content_format = content_format
+    return response
+
+
+def created() -> Any:
+    """2.01 with an empty body: an accepted uplink."""
+    return tx.Message(code=n.CREATED)

@@ -1,0 +1,206 @@
+# -*- test-case-name: tests.dialects.test_toolkit -*-
+"""
+The resources a dialect's tree is made of.
+
+ - L{Leaf} takes the rest of the path and is not listed in
+   C{/.well-known/core}; L{Refuse} answers GET and POST with one error.
+ - L{DeviceRoute} authenticates in C{resolve}, where a Deferred may be
+   returned (so a password is hashed off the reactor thread), reports the
+   device seen, and hands the request to a resource bound to that device: a
+   L{DeviceLeaf}, or the device's L{ObservedDeviceResource}.  A method the
+   route does not serve is a 4.05 before any authentication is spent on it.
+ - L{ObservedDeviceResource}: one device's observable resource, kept in an
+   L{ObservedResources} table while it has observers, so that one
+   subscription feeds all of them and the engine's per-resource observer cap
+   is a per-device cap.  The outcome of each confirmable notification is
+   reported as device activity (an ACK: seen; a timeout: unreachable), and a
+   device removed or disabled has its observations ended.
+ - L{authenticate_peer}: the device of a DTLS session's identity.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Collection, Optional, Union
+
+import attrs
+from twisted.internet.defer import Deferred
+
+from gateway.coap import errors
+from gateway.coap.resource import NotificationRenderer, Resource
+from gateway.domain.model import Device
+from gateway.service.interfaces import IDeviceServices
+
+__all__ = [
+    "Leaf",
+    "Refuse",
+    "Authenticate",
+    "authenticate_peer",
+    "DeviceRoute",
+    "DeviceLeaf",
+    "ObservedResources",
+    "ObservedDeviceResource",
+]
+
+#: The device a request authenticates as, C{None}, or a Deferred of either.
+MaybeDevice = Union[Optional[Device], "Deferred[Optional[Device]]"]
+
+#: Authenticates one request with the device services.
+Authenticate = Callable[[IDeviceServices, Any], MaybeDevice]
+
+
+class Leaf(Resource):
+    """A resource that serves the whole rest of its path, unlisted."""
+
+    isLeaf = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.visible = False
+
+
+class Refuse(Leaf):
+    """Answers GET and POST with one error (PUT and DELETE get 4.05)."""
+
+    def __init__(self, error: type[errors.CoAPError], diagnostic: str) -> None:
+        super().__init__()
+        self._error = error
+        self._diagnostic = diagnostic
+
+    def render_GET(self, request: Any) -> Any:
+        raise self._error(self._diagnostic)
+
+    render_POST = render_GET
+
+
+def authenticate_peer(devices: IDeviceServices, request: Any) -> Optional[Device]:
+    """The device of the request's DTLS identity; C{None} over plain UDP."""
+    identity = request.peer.identity
+    if not isinstance(identity, str) or not identity:
+        return None
+    return devices.authenticate_identity(identity)
+
+
+class DeviceRoute(Leaf):
+    """
+    Serves each request with C{serve(device)}, once C{authenticate} has
+    found the device (C{None} is a 4.01 with C{refusal} as diagnostic).
+
+    @param methods: the request codes the device's resources render.
+    """
+
+    def __init__(
+        self,
+        devices: IDeviceServices,
+        authenticate: Authenticate,
+        serve: Callable[[Device], Resource],
+        methods: Collection[int],
+        refusal: str = "unknown device",
+    ) -> None:
+        super().__init__()
+        self._devices = devices
+        self._authenticate = authenticate
+        self._serve = serve
+        self._methods = methods
+        self._refusal = refusal
+
+    def resolve(self, request: Any) -> Any:
+        if request.code not in self._methods:
+            raise errors.MethodNotAllowed("method not allowed")
+        found = self._authenticate(self._devices, request)
+        if isinstance(found, Deferred):
+            return found.addCallback(self._admit)
+        return self._admit(found)
+
+    def _admit(self, device: Optional[Device]) -> Resource:
+        if device is None:
+            raise errors.Unauthorized(self._refusal)
+        self._devices.report_seen(device.id, "uplink")
+        return self._serve(device)
+
+
+class DeviceLeaf(Leaf):
+    """A leaf serving one request of an authenticated device."""
+
+    def __init__(self, devices: IDeviceServices, device: Device) -> None:
+        super().__init__()
+        self.devices = devices
+        self.device = device
+
+
+@attrs.define
+class ObservedResources:
+    """The observed resource of each device that has observers."""
+
+    _by_device: dict[str, "ObservedDeviceResource"] = attrs.field(factory=dict)
+
+    def get(
+        self, device_id: str, make: Callable[[], "ObservedDeviceResource"]
+    ) -> "ObservedDeviceResource":
+        """The device's observed resource, or C{make()}."""
+        found = self._by_device.get(device_id)
+        return found if found is not None else make()
+
+    def add(self, resource: "ObservedDeviceResource") -> None:
+        # Should another resource of the device be observed already, both
+        # stay watching and each stops when its own last observer goes.
+        self._by_device.setdefault(resource.device_id, resource)
+
+    def discard(self, resource: "ObservedDeviceResource") -> None:
+        if self._by_device.get(resource.device_id) is resource:
+            del self._by_device[resource.device_id]
+
+
+class ObservedDeviceResource(Leaf):
+    """
+    One device's observable resource.  Subclasses start feeding it in
+    L{watch} (its first observer came) and stop in L{unwatch} (the last one
+    went), and notify with L{notify_device}.
+    """
+
+    observable = True
+
+    def __init__(
+        self, devices: IDeviceServices, device_id: str, table: ObservedResources
+    ) -> None:
+        super().__init__()
+        self.devices = devices
+        self.device_id = device_id
+        self._table = table
+        self._watching = False
+
+    def watch(self) -> None:
+        """The first observer came: start what notifies it."""
+
+    def unwatch(self) -> None:
+        """The last observer went: stop."""
+
+    def observer_added(self, observation: Any) -> None:
+        self._table.add(self)
+        if not self._watching:
+            self._watching = True
+            self.watch()
+
+    def observer_removed(self, observation: Any) -> None:
+        if self.observers:
+            return
+        if self._watching:
+            self._watching = False
+            self.unwatch()
+        self._table.discard(self)
+
+    def notification_settled(self, observation: Any, outcome: str) -> None:
+        if outcome == "ack":
+            self.devices.report_seen(self.device_id, "ack")
+        elif outcome == "timeout":
+            self.devices.report_unreachable(self.device_id, "timeout")
+
+    def notify_device(self, render: NotificationRenderer) -> None:
+        """Notify every observer with C{render(request)}, while the device is enabled."""
+
+        def checked(request: Any) -> Any:
+            if self.devices.enabled_device(self.device_id) is None:
+                # Not a 2.xx: the engine ends the observation.
+                raise errors.Unauthorized("device removed or disabled")
+            return render(request)
+
+        self.notify(checked)

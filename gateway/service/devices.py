@@ -1,0 +1,121 @@
+# -*- test-case-name: tests.service.test_devices -*-
+"""
+The device-services facade the dialects get: L{IDeviceServices} over the
+credential cache and the telemetry, attribute, claiming, provisioning and
+activity services, so a dialect never holds the store or the registry.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Optional, Sequence
+
+import attrs
+from twisted.internet.defer import Deferred, fail
+from zope.interface import implementer
+
+from gateway.domain.errors import InvalidArgument
+from gateway.domain.model import (
+    Attribute,
+    AttributeScope,
+    Claim,
+    Device,
+    JSONValue,
+    TelemetryRecord,
+)
+from gateway.service.interfaces import (
+    AttributeCallback,
+    IAttributeService,
+    IClaimingService,
+    ICredentialCache,
+    IDeviceActivity,
+    IDeviceServices,
+    IProvisioningService,
+    ITelemetryService,
+    ProvisionRequest,
+    ProvisionResult,
+    SeenVia,
+    UnreachableReason,
+    Unsubscribe,
+)
+
+__all__ = ["DeviceServices"]
+
+
+@implementer(IDeviceServices)
+@attrs.frozen
+class DeviceServices:
+    _credentials: ICredentialCache
+    _telemetry: ITelemetryService
+    _attributes: IAttributeService
+    _claiming: IClaimingService
+    _provisioning: IProvisioningService
+    _activity: IDeviceActivity
+
+    # -- authentication ----------------------------------------------------
+
+    def authenticate_token(self, token: str) -> Optional[Device]:
+        return self._credentials.authenticate_token(token)
+
+    def authenticate_identity(self, identity: str) -> Optional[Device]:
+        device = self._credentials.authenticate_certificate_sha256(identity)
+        if device is None:
+            psk = self._credentials.psk_for_identity(identity)
+            device = psk[0] if psk is not None else None
+        return device
+
+    def authenticate_basic(
+        self, username: str, password: str
+    ) -> "Deferred[Optional[Device]]":
+        return self._credentials.authenticate_basic(username, password)
+
+    def authenticate_password(
+        self, device_id: str, password: str
+    ) -> "Deferred[Optional[Device]]":
+        return self._credentials.verify_device_password(device_id, password)
+
+    def enabled_device(self, device_id: str) -> Optional[Device]:
+        device = self._credentials.device(device_id)
+        return device if device is not None and device.enabled else None
+
+    # -- what a device sends and reads -------------------------------------
+
+    def record_telemetry(
+        self, device_id: str, records: Sequence[TelemetryRecord]
+    ) -> "Deferred[None]":
+        return self._telemetry.record(device_id, records)
+
+    def get_attributes(
+        self,
+        device_id: str,
+        scope: AttributeScope,
+        keys: Optional[Sequence[str]] = None,
+    ) -> "Deferred[list[Attribute]]":
+        if scope is AttributeScope.SERVER:
+            return fail(InvalidArgument("server attributes are not the device's to read"))
+        return self._attributes.get_attributes(device_id, scope, keys)
+
+    def set_client_attributes(
+        self, device_id: str, values: Mapping[str, JSONValue]
+    ) -> "Deferred[None]":
+        return self._attributes.set_attributes(device_id, AttributeScope.CLIENT, values)
+
+    def subscribe_attributes(
+        self, device_id: str, callback: AttributeCallback
+    ) -> Unsubscribe:
+        return self._attributes.subscribe(device_id, callback)
+
+    def request_claim(
+        self, device_id: str, secret_key: str = "", duration_ms: int = 0
+    ) -> "Deferred[Claim]":
+        return self._claiming.request_claim(device_id, secret_key, duration_ms)
+
+    def provision(self, request: ProvisionRequest) -> "Deferred[ProvisionResult]":
+        return self._provisioning.provision(request)
+
+    # -- activity ----------------------------------------------------------
+
+    def report_seen(self, device_id: str, via: SeenVia) -> None:
+        self._activity.seen(device_id, via)
+
+    def report_unreachable(self, device_id: str, reason: UnreachableReason) -> None:
+        self._activity.unreachable(device_id, reason)
