@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import ipaddress
 import math
-import os
-import secrets
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -37,7 +35,6 @@ __all__ = [
     "StorageConfig",
     "UpstreamConfig",
     "load_config",
-    "read_or_create_api_key",
 ]
 
 #: Prefix of the environment variables that override any key.
@@ -387,23 +384,3 @@ def load_config(
     sections: dict[str, Any] = {name: _build(name, merged[name]) for name in _SCHEMA}
     return GatewayConfig(**sections)
 
-
-def read_or_create_api_key(path: Path) -> str:
-    """
-    Return the API key stored at C{path}, creating it (readable by the owner
-    only) on first use.
-    """
-    try:
-        key = path.read_text().strip()
-    except FileNotFoundError:
-        pass
-    else:
-        if not key:
-            raise ConfigError(f"{path}: the API key file is empty")
-        return key
-    # Hex, not urlsafe base64: a key starting with "-" reads as an option.
-    key = secrets.token_hex(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(key + "\n")
-    return key

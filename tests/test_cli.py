@@ -18,9 +18,10 @@ from twisted.internet.threads import deferToThread
 from twisted.logger import LogPublisher
 
 from gateway.api.app import build_api
+from gateway.application.compose import build_service
 from gateway.cli import main
 from gateway.service.build import Services, memory_services
-from gateway.tap import Options, build_service
+from gateway.tap import Options
 from tests.service.conftest import FAST_HASHER, result
 from tests.service.test_registry import _self_signed
 

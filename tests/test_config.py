@@ -4,8 +4,6 @@ Tests for L{gateway.config}.
 
 from __future__ import annotations
 
-import os
-import stat
 from pathlib import Path
 
 import attrs
@@ -17,7 +15,6 @@ from gateway.config import (
     GatewayConfig,
     Override,
     load_config,
-    read_or_create_api_key,
 )
 
 SHIPPED = Path(__file__).resolve().parent.parent / "etc" / "gateway.toml"
@@ -213,18 +210,3 @@ def test_invalid_toml(tmp_path: Path) -> None:
         load_config(write(tmp_path, "[coap\n"), {})
 
 
-def test_api_key_created_once(tmp_path: Path) -> None:
-    """The generated API key is created owner-only on first use and reused afterwards."""
-    path = tmp_path / "api-key"
-    key = read_or_create_api_key(path)
-    assert len(key) >= 32
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert read_or_create_api_key(path) == key
-
-
-def test_empty_api_key_file_is_an_error(tmp_path: Path) -> None:
-    """An empty API key file is reported rather than silently accepted."""
-    path = tmp_path / "api-key"
-    path.write_text("\n")
-    with pytest.raises(ConfigError, match="api-key: the API key file is empty"):
-        read_or_create_api_key(path)

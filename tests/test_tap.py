@@ -1,5 +1,6 @@
 """
-Tests for L{gateway.tap}: the twistd options and the composed service.
+Tests for L{gateway.tap} and L{gateway.application.compose}: the twistd
+options and the composed service.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ from twisted.logger import LogLevel, LogPublisher, capturedLogs
 from twisted.plugin import getPlugins
 from twisted.python import usage
 
+from gateway.application.compose import build_service
+from gateway.application.gateway import GatewayService
+from gateway.application.loglevel import LogLevelService
 from gateway.coap.server import CoAPServer
-from gateway.tap import GatewayService, LogLevelService, Options, build_service, makeService
+from gateway.tap import Options, makeService
 
 #: CON GET /nothing with message ID 0x1234 and no token.
 GET_NOTHING = bytes([0x40, 0x01, 0x12, 0x34, 0xB7]) + b"nothing"
@@ -214,33 +218,6 @@ async def test_default_bind_serves_ipv4_and_ipv6(tmp_path: Path) -> None:
         await top.stopService()
 
 
-def test_log_level_filters_from_start_on() -> None:
-    """Once started, the log level service drops events below its level, even after stopping."""
-    seen: list[str] = []
-    publisher = LogPublisher(lambda event: seen.append(event["log_format"]))
-    level = LogLevelService(LogLevel.warn, publisher)
-    publisher({"log_level": LogLevel.info, "log_format": "before", "log_namespace": "t"})
-    level.privilegedStartService()
-    level.startService()
-    publisher({"log_level": LogLevel.info, "log_format": "info", "log_namespace": "t"})
-    publisher({"log_level": LogLevel.warn, "log_format": "warn", "log_namespace": "t"})
-    level.stopService()
-    publisher({"log_level": LogLevel.info, "log_format": "after", "log_namespace": "t"})
-    publisher({"log_level": LogLevel.error, "log_format": "error", "log_namespace": "t"})
-    assert seen == ["before", "warn", "error"]
-
-
-def test_debug_level_leaves_observers_alone() -> None:
-    """At level debug nothing is filtered."""
-    seen: list[str] = []
-    publisher = LogPublisher(lambda event: seen.append(event["log_format"]))
-    level = LogLevelService(LogLevel.debug, publisher)
-    level.startService()
-    publisher({"log_level": LogLevel.debug, "log_format": "debug", "log_namespace": "t"})
-    level.stopService()
-    assert seen == ["debug"]
-
-
 def test_makeservice_does_not_touch_the_working_directory(tmp_path: Path) -> None:
     """Only the configured data dir is created, not ./var in the current directory."""
     before = os.path.exists("var")
@@ -275,5 +252,6 @@ def test_listeners_wait_for_the_store(tmp_path: Path) -> None:
         pending.errback(RuntimeError("disk on fire"))
     assert fatal == [True]
     assert reactor.tcpServers == []
-    assert [e for e in events if "log_failure" in e]
+    [failed] = [e for e in events if "log_failure" in e]
+    assert failed["log_format"] == "coap-gateway could not start"
     top.stopService()
