@@ -16,6 +16,7 @@ from twisted.python import usage
 
 from gateway.application.compose import build_service
 from gateway.config import ConfigError, Override, load_config
+from gateway.dialect import find_dialects
 
 #: Command-line options that override one configuration key each.
 OVERRIDE_OPTIONS: Mapping[str, tuple[str, str]] = {
@@ -30,7 +31,7 @@ OVERRIDE_OPTIONS: Mapping[str, tuple[str, str]] = {
 class Options(usage.Options):
     """
     C{twistd coap-gateway} options. After parsing, C{self["settings"]} holds
-    the L{GatewayConfig}.
+    the L{GatewayConfig}, its C{[dialects]} checked against the plugins found.
     """
 
     synopsis = "[--config PATH] [overrides]"
@@ -59,7 +60,9 @@ class Options(usage.Options):
             if self[option] is not None
         ]
         try:
-            self["settings"] = load_config(self["config"], self._environ, overrides)
+            self["settings"] = load_config(
+                self["config"], self._environ, overrides, dialects=find_dialects()
+            )
         except ConfigError as e:
             raise usage.UsageError(str(e)) from None
 

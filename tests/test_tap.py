@@ -128,6 +128,34 @@ def test_bad_settings_are_usage_errors(
     assert str(raised.value).startswith(message)
 
 
+def test_dialects_enabled_from_the_environment() -> None:
+    """GATEWAY_DIALECTS_ENABLED selects the dialects, checked against the plugins found."""
+    settings = parse([], {"GATEWAY_DIALECTS_ENABLED": "thingsboard"})["settings"]
+    assert settings.dialects.names == ("thingsboard",)
+
+
+@pytest.mark.parametrize(
+    ("toml", "environ", "message"),
+    [
+        ("", {"GATEWAY_DIALECTS_ENABLED": "nope"},
+         "GATEWAY_DIALECTS_ENABLED: no dialect plugin named 'nope' (found: thingsboard)"),
+        ('[dialects]\nenabled = ["nope"]\n', {}, "dialects.enabled: no dialect plugin named"),
+        ('[dialects.thingsboard]\ncolour = "red"\n', {}, "dialects.thingsboard.colour: "),
+        ('[dialects.thingsboard]\ntype_cast = "yes"\n', {}, "dialects.thingsboard.type_cast: "),
+    ],
+)
+def test_bad_dialect_settings_are_usage_errors(
+    tmp_path: Path, toml: str, environ: dict[str, str], message: str
+) -> None:
+    """An unknown dialect or a bad dialect option stops start-up with one line naming the key."""
+    path = tmp_path / "gw.toml"
+    path.write_text(toml)
+    with pytest.raises(usage.UsageError) as raised:
+        parse(["--config", str(path)], environ)
+    assert str(raised.value).startswith(message)
+    assert "\n" not in str(raised.value)
+
+
 def test_make_service_composes_the_gateway(tmp_path: Path) -> None:
     """makeService builds a MultiService with the CoAP UDP listener and creates the data dir."""
     options = local_options(tmp_path)
@@ -197,6 +225,26 @@ async def test_start_serve_and_stop(tmp_path: Path) -> None:
     assert top.coap.transport is None
     assert top.api_address() is None
     assert top.service_layer is None
+
+
+@pytest_twisted.ensureDeferred
+async def test_configured_dialects_are_served(tmp_path: Path) -> None:
+    """The enabled dialects are installed with their [dialects.<name>] options at start-up."""
+    path = tmp_path / "gw.toml"
+    path.write_text(
+        '[dialects]\nenabled = ["thingsboard"]\n[dialects.thingsboard]\nmax_string_length = 8\n'
+    )
+    options = local_options(tmp_path, "--config", str(path), "--coap-bind", "127.0.0.1")
+    top = build_service(options["settings"], _reactor(), LogPublisher())
+    with capturedLogs() as events:
+        top.startService()
+        await top.whenListening()
+    try:
+        assert [e["dialects"] for e in events if "coap_port" in e] == ["thingsboard"]
+        v1 = top.coap.root.children[b"api"].children[b"v1"]
+        assert v1._context.rules.max_string_length == 8
+    finally:
+        await top.stopService()
 
 
 @pytest.mark.skipif(not socket.has_ipv6, reason="no IPv6 on this host")

@@ -99,7 +99,10 @@ class GatewayService(service.MultiService):
     async def _start(self) -> None:
         services = await self._open_services()
         self.service_layer = services
-        installed = install_dialects(self.coap.root, services, self._clock)
+        dialects = self.config.dialects
+        installed = install_dialects(
+            self.coap.root, services, self._clock, enabled=dialects.names, options=dialects.options
+        )
         self.api_site.resource = build_api(services, self._api_key)
         if not self.running:
             return

@@ -20,7 +20,7 @@ from gateway.api.site import ApiSite
 from gateway.application.gateway import GatewayService
 from gateway.coap.resource import Resource
 from gateway.coap.server import CoAPServer
-from gateway.config import GatewayConfig
+from gateway.config import DialectsConfig, GatewayConfig
 from gateway.service.build import Services, build_services
 from gateway.store.memory import MemoryStore
 from tests.service.conftest import FAST_HASHER, result
@@ -166,3 +166,22 @@ def test_stopped_while_opening_starts_no_listener() -> None:
     result(stopped)
     assert gw.events == ["start other", "stop other", "close store"]
 
+
+def test_enabled_dialects_and_their_options_are_installed() -> None:
+    """The [dialects] settings decide which dialects mount under the CoAP root, configured."""
+    options = {"thingsboard": {"max_string_length": 8}}
+    gw = gateway(GatewayConfig(dialects=DialectsConfig(("thingsboard",), options)))
+    gw.top.startService()
+    gw.opening.callback(gw.services)
+    v1 = gw.top.coap.root.children[b"api"].children[b"v1"]
+    assert v1._context.rules.max_string_length == 8
+
+
+def test_no_dialect_enabled() -> None:
+    """With no dialect enabled the CoAP root serves none and the start-up line says so."""
+    gw = gateway(GatewayConfig(dialects=DialectsConfig(())))
+    gw.top.startService()
+    with capturedLogs() as events:
+        gw.opening.callback(gw.services)
+    assert b"api" not in gw.top.coap.root.children
+    assert [e["dialects"] for e in events if "coap_port" in e] == ["none"]
