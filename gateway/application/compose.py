@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.application.test_compose -*-
+# -*- test-case-name: tests.test_tap -*-
 """
 L{build_service}: the gateway composed for a configuration, on a given
 reactor.
