@@ -221,7 +221,7 @@ async def test_over_real_http(tmp_path: Path) -> None:
         assert json.loads(out.getvalue())["access_token"] == "A1_TEST_TOKEN"
         layer = top.service_layer
         assert layer is not None
-        assert layer.credentials.authenticate_token("A1_TEST_TOKEN") is not None
+        assert layer.credentials.authenticate_token("A1_TEST_TOKEN").name == "sensor-1"
     finally:
         await top.stopService()
 

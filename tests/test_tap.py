@@ -5,7 +5,6 @@ options and the composed service.
 
 from __future__ import annotations
 
-import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -266,11 +265,15 @@ async def test_default_bind_serves_ipv4_and_ipv6(tmp_path: Path) -> None:
         await top.stopService()
 
 
-def test_makeservice_does_not_touch_the_working_directory(tmp_path: Path) -> None:
+def test_makeservice_does_not_touch_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Only the configured data dir is created, not ./var in the current directory."""
-    before = os.path.exists("var")
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
     makeService(local_options(tmp_path))
-    assert os.path.exists("var") == before
+    assert list(cwd.iterdir()) == []
 
 
 def test_api_listener_is_composed(tmp_path: Path) -> None:
