@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import ipaddress
 import math
-import os
-import secrets
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -25,11 +23,13 @@ import attrs
 from attrs import validators as v
 
 from gateway.coap.params import EngineLimits, TransmissionParameters
+from gateway.dialect import IDialect
 
 __all__ = [
     "ApiConfig",
     "CoapConfig",
     "ConfigError",
+    "DialectsConfig",
     "DtlsConfig",
     "GatewayConfig",
     "LogConfig",
@@ -37,7 +37,6 @@ __all__ = [
     "StorageConfig",
     "UpstreamConfig",
     "load_config",
-    "read_or_create_api_key",
 ]
 
 #: Prefix of the environment variables that override any key.
@@ -48,6 +47,13 @@ STORAGE_BACKENDS = ("sqlite",)
 
 #: Accepted C{[log] level} values (twisted.logger level names).
 LOG_LEVELS = ("debug", "info", "warn", "error", "critical")
+
+#: The C{[dialects] enabled} entry that stands for every dialect plugin found.
+ALL_DIALECTS = "*"
+
+#: Field metadata marking a field that holds a section's sub-tables
+#: (C{[dialects.<name>]}) by name, rather than one key.
+_TABLES = "gateway.config.tables"
 
 #: ThingsBoard's environment variables, honoured as aliases of our keys.
 TB_ALIASES: Mapping[str, tuple[str, str]] = {
@@ -85,6 +91,15 @@ def _port(instance: object, attribute: attrs.Attribute[int], value: int) -> None
 def _url(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
     if value and not value.startswith(("http://", "https://")):
         raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+
+
+def _dialect_names(
+    instance: object, attribute: attrs.Attribute[tuple[str, ...]], value: tuple[str, ...]
+) -> None:
+    if "" in value:
+        raise ValueError(f"expected dialect names, got an empty one in {list(value)!r}")
+    if ALL_DIALECTS in value and len(value) > 1:
+        raise ValueError(f"'*' (every dialect) goes alone, got {list(value)!r}")
 
 
 @attrs.frozen
@@ -181,6 +196,23 @@ class LogConfig:
 
 
 @attrs.frozen
+class DialectsConfig:
+    """
+    The device-API dialects served, and each one's options (a
+    C{[dialects.<name>]} table, checked by that plugin's C{configure}).
+    """
+
+    #: Plugin names to install; C{"*"} is every dialect plugin found.
+    enabled: tuple[str, ...] = attrs.field(default=(ALL_DIALECTS,), validator=_dialect_names)
+    options: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict, metadata={_TABLES: True})
+
+    @property
+    def names(self) -> tuple[str, ...] | None:
+        """C{enabled} as L{gateway.dialect.install_dialects} takes it: None for all."""
+        return None if self.enabled == (ALL_DIALECTS,) else self.enabled
+
+
+@attrs.frozen
 class GatewayConfig:
     """
     The whole configuration.
@@ -192,6 +224,7 @@ class GatewayConfig:
     storage: StorageConfig = attrs.field(factory=StorageConfig)
     upstream: UpstreamConfig = attrs.field(factory=UpstreamConfig)
     log: LogConfig = attrs.field(factory=LogConfig)
+    dialects: DialectsConfig = attrs.field(factory=DialectsConfig)
 
 
 @attrs.frozen
@@ -221,6 +254,8 @@ def _schema(section: type) -> dict[str, tuple[attrs.Attribute[Any], str | None]]
     """
     keys: dict[str, tuple[attrs.Attribute[Any], str | None]] = {}
     for field in attrs.fields(attrs.resolve_types(section)):
+        if field.metadata.get(_TABLES):
+            continue
         kind = cast(type, field.type)
         if attrs.has(kind):
             for inner in attrs.fields(attrs.resolve_types(kind)):
@@ -232,15 +267,36 @@ def _schema(section: type) -> dict[str, tuple[attrs.Attribute[Any], str | None]]
 
 _SCHEMA = {name: _schema(section) for name, section in _SECTIONS.items()}
 
+#: The sections that take sub-tables, and the field holding them.
+_SUBTABLES = {
+    name: field.name
+    for name, section in _SECTIONS.items()
+    for field in attrs.fields(section)
+    if field.metadata.get(_TABLES)
+}
+
 
 # -- conversion ----------------------------------------------------------------
 
-_TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
+#: The type of a list key (C{[dialects] enabled}): comma-separated in variables.
+_NAMES: Any = tuple[str, ...]
+
+_TYPE_NAMES = {
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    _NAMES: "a list of strings",
+}
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
 
 def _from_toml(kind: type, value: object) -> object:
+    if kind == _NAMES:
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise TypeError
+        return tuple(value)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if type(value) is not kind:
@@ -253,6 +309,8 @@ def _from_toml(kind: type, value: object) -> object:
 def _from_text(kind: type, text: str) -> object:
     if kind is str:
         return text
+    if kind == _NAMES:
+        return tuple(item.strip() for item in text.split(",") if item.strip())
     stripped = text.strip()
     if kind is bool:
         if stripped.lower() in _TRUE:
@@ -303,13 +361,19 @@ def _build(name: str, settings: Mapping[str, _Setting]) -> object:
     section = _SECTIONS[name]
     flat: dict[str, object] = {}
     nested: dict[str, dict[str, object]] = {}
+    tables: dict[str, object] = {}
     for key, setting in settings.items():
+        if key not in _SCHEMA[name]:  # a [<name>.<key>] table; only files have them
+            tables[key] = setting.value
+            continue
         field, parent = _SCHEMA[name][key]
         value = _convert(field, setting)
         if parent is None:
             flat[key] = value
         else:
             nested.setdefault(parent, {})[key] = value
+    if tables:
+        flat[_SUBTABLES[name]] = tables
     try:
         for parent, values in nested.items():
             flat[parent] = cast(type, attrs.fields_dict(section)[parent].type)(**values)
@@ -336,7 +400,7 @@ def _read_toml(path: str) -> dict[str, dict[str, _Setting]]:
         if not isinstance(table, dict):
             raise ConfigError(f"{name}: expected a [{name}] table, got {table!r}")
         for key, value in table.items():
-            if key not in _SCHEMA[name]:
+            if key not in _SCHEMA[name] and not (name in _SUBTABLES and isinstance(value, dict)):
                 raise ConfigError(f"{name}.{key}: unknown key")
             found.setdefault(name, {})[key] = _Setting(value, f"{name}.{key}", False)
     return found
@@ -363,6 +427,7 @@ def load_config(
     path: str | None,
     environ: Mapping[str, str],
     overrides: Sequence[Override] = (),
+    dialects: Mapping[str, IDialect] | None = None,
 ) -> GatewayConfig:
     """
     Read the configuration.
@@ -371,6 +436,8 @@ def load_config(
     @param environ: The environment to take overrides from (pass
         C{os.environ} at the edge; this function never reads it).
     @param overrides: Command-line overrides, applied last.
+    @param dialects: The dialect plugins by name, to check C{[dialects]}
+        against; L{None} leaves names and options unchecked.
     @raise ConfigError: naming the key, variable or option at fault.
     """
     layers = [_read_toml(path) if path is not None else {}, _read_environ(environ)]
@@ -385,25 +452,34 @@ def load_config(
         for name, settings in layer.items():
             merged[name].update(settings)
     sections: dict[str, Any] = {name: _build(name, merged[name]) for name in _SCHEMA}
-    return GatewayConfig(**sections)
+    config = GatewayConfig(**sections)
+    if dialects is not None:
+        enabled = merged["dialects"].get("enabled")
+        origin = enabled.origin if enabled else "dialects.enabled"
+        _check_dialects(config.dialects, dialects, origin)
+    return config
 
 
-def read_or_create_api_key(path: Path) -> str:
+def _check_dialects(
+    config: DialectsConfig, found: Mapping[str, IDialect], enabled_origin: str
+) -> None:
     """
-    Return the API key stored at C{path}, creating it (readable by the owner
-    only) on first use.
+    Refuse what start-up would: a name no plugin provides, or options the
+    dialect's C{configure} rejects (tried one key at a time to name it).
     """
-    try:
-        key = path.read_text().strip()
-    except FileNotFoundError:
-        pass
-    else:
-        if not key:
-            raise ConfigError(f"{path}: the API key file is empty")
-        return key
-    # Hex, not urlsafe base64: a key starting with "-" reads as an option.
-    key = secrets.token_hex(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(key + "\n")
-    return key
+    known = f"(found: {', '.join(sorted(found)) or 'none'})"
+    for name in config.names or ():
+        if name not in found:
+            raise ConfigError(f"{enabled_origin}: no dialect plugin named {name!r} {known}")
+    for name, options in config.options.items():
+        if name not in found:
+            raise ConfigError(f"dialects.{name}: no dialect plugin named {name!r} {known}")
+        for key, value in options.items():
+            try:
+                found[name].configure({key: value})
+            except ValueError as e:
+                raise ConfigError(f"dialects.{name}.{key}: {e}") from None
+        try:
+            found[name].configure(options)
+        except ValueError as e:
+            raise ConfigError(f"dialects.{name}: {e}") from None

@@ -158,8 +158,8 @@ def serve_gateway_tb(host: str, port: int, log: str | None) -> None:
     from twisted.internet import reactor
     from twisted.internet.defer import ensureDeferred
 
+    from gateway.application.compose import build_service
     from gateway.config import Override, load_config
-    from gateway.tap import build_service
 
     data_dir = tempfile.mkdtemp(prefix="bench-gateway-")
     overrides = [

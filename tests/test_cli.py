@@ -18,9 +18,10 @@ from twisted.internet.threads import deferToThread
 from twisted.logger import LogPublisher
 
 from gateway.api.app import build_api
+from gateway.application.compose import build_service
 from gateway.cli import main
 from gateway.service.build import Services, memory_services
-from gateway.tap import Options, build_service
+from gateway.tap import Options
 from tests.service.conftest import FAST_HASHER, result
 from tests.service.test_registry import _self_signed
 
@@ -220,7 +221,7 @@ async def test_over_real_http(tmp_path: Path) -> None:
         assert json.loads(out.getvalue())["access_token"] == "A1_TEST_TOKEN"
         layer = top.service_layer
         assert layer is not None
-        assert layer.credentials.authenticate_token("A1_TEST_TOKEN") is not None
+        assert layer.credentials.authenticate_token("A1_TEST_TOKEN").name == "sensor-1"
     finally:
         await top.stopService()
 

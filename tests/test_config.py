@@ -4,21 +4,25 @@ Tests for L{gateway.config}.
 
 from __future__ import annotations
 
-import os
-import stat
 from pathlib import Path
+from typing import Any, Mapping
 
 import attrs
 import pytest
+from twisted.internet.interfaces import IReactorTime
+from zope.interface import implementer
+from zope.interface.verify import verifyObject
 
 from gateway.coap.params import EngineLimits, TransmissionParameters
 from gateway.config import (
     ConfigError,
+    DialectsConfig,
     GatewayConfig,
     Override,
     load_config,
-    read_or_create_api_key,
 )
+from gateway.dialect import IDialect
+from gateway.dialects.thingsboard import ThingsBoardDialect
 
 SHIPPED = Path(__file__).resolve().parent.parent / "etc" / "gateway.toml"
 
@@ -162,6 +166,13 @@ def test_gateway_variable_wins_over_thingsboard_alias() -> None:
         ('[storage]\nbackend = "mysql"\n', "storage.backend: "),
         ('[upstream]\nurl = "ftp://x"\n', "upstream.url: expected an http:// or https:// URL"),
         ("[upstream]\nbatch_size = 0\n", "upstream.batch_size: "),
+        ("[coap.x]\na = 1\n", "coap.x: unknown key"),
+        ('[dialects]\nenabled = "thingsboard"\n',
+         "dialects.enabled: expected a list of strings, got 'thingsboard'"),
+        ("[dialects]\nenabled = [1]\n", "dialects.enabled: expected a list of strings"),
+        ('[dialects]\nenabled = ["*", "thingsboard"]\n', "dialects.enabled: '*' (every"),
+        ('[dialects]\nenabled = [""]\n', "dialects.enabled: expected dialect names"),
+        ("[dialects]\nthingsboard = 3\n", "dialects.thingsboard: unknown key"),
     ],
 )
 def test_bad_file_values_name_the_key(tmp_path: Path, toml: str, message: str) -> None:
@@ -213,18 +224,98 @@ def test_invalid_toml(tmp_path: Path) -> None:
         load_config(write(tmp_path, "[coap\n"), {})
 
 
-def test_api_key_created_once(tmp_path: Path) -> None:
-    """The generated API key is created owner-only on first use and reused afterwards."""
-    path = tmp_path / "api-key"
-    key = read_or_create_api_key(path)
-    assert len(key) >= 32
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert read_or_create_api_key(path) == key
+
+PLUGINS: Mapping[str, IDialect] = {"thingsboard": ThingsBoardDialect()}
 
 
-def test_empty_api_key_file_is_an_error(tmp_path: Path) -> None:
-    """An empty API key file is reported rather than silently accepted."""
-    path = tmp_path / "api-key"
-    path.write_text("\n")
-    with pytest.raises(ConfigError, match="api-key: the API key file is empty"):
-        read_or_create_api_key(path)
+def test_dialects_default_to_every_plugin() -> None:
+    """Without a [dialects] section every dialect plugin found is served, with no options."""
+    dialects = load_config(None, {}, dialects=PLUGINS).dialects
+    assert dialects == DialectsConfig()
+    assert (dialects.names, dialects.options) == (None, {})
+
+
+def test_dialects_from_file(tmp_path: Path) -> None:
+    """[dialects] names the enabled plugins and each [dialects.<name>] table holds its options."""
+    path = write(
+        tmp_path,
+        '[dialects]\nenabled = ["thingsboard"]\n'
+        "[dialects.thingsboard]\nmax_string_length = 8\ntype_cast = false\n",
+    )
+    dialects = load_config(path, {}, dialects=PLUGINS).dialects
+    assert dialects.names == ("thingsboard",)
+    assert dialects.options == {"thingsboard": {"max_string_length": 8, "type_cast": False}}
+
+
+@pytest.mark.parametrize(
+    ("value", "names"),
+    [("thingsboard", ("thingsboard",)), (" thingsboard, other ,", ("thingsboard", "other")),
+     ("", ()), ("*", None)],
+)
+def test_dialects_enabled_from_environment(value: str, names: tuple[str, ...] | None) -> None:
+    """GATEWAY_DIALECTS_ENABLED is a comma-separated list; empty enables none, '*' all."""
+    assert load_config(None, {"GATEWAY_DIALECTS_ENABLED": value}).dialects.names == names
+
+
+def test_dialects_environment_wins_over_file(tmp_path: Path) -> None:
+    """GATEWAY_DIALECTS_ENABLED replaces the file's list and keeps its option tables."""
+    path = write(tmp_path, '[dialects]\nenabled = []\n[dialects.thingsboard]\ntype_cast = false\n')
+    dialects = load_config(path, {"GATEWAY_DIALECTS_ENABLED": "thingsboard"}).dialects
+    assert dialects.names == ("thingsboard",)
+    assert dialects.options == {"thingsboard": {"type_cast": False}}
+
+
+@pytest.mark.parametrize(
+    ("toml", "environ", "message"),
+    [
+        ('[dialects]\nenabled = ["nope"]\n', {},
+         "dialects.enabled: no dialect plugin named 'nope' (found: thingsboard)"),
+        ("", {"GATEWAY_DIALECTS_ENABLED": "thingsboard,nope"},
+         "GATEWAY_DIALECTS_ENABLED: no dialect plugin named 'nope' (found: thingsboard)"),
+        ("[dialects.nope]\na = 1\n", {},
+         "dialects.nope: no dialect plugin named 'nope' (found: thingsboard)"),
+        ('[dialects.thingsboard]\ncolour = "red"\n', {}, "dialects.thingsboard.colour: "),
+        ("[dialects.thingsboard]\nmax_string_length = -1\n", {},
+         "dialects.thingsboard.max_string_length: "),
+        ('[dialects.thingsboard]\ntype_cast = "yes"\n', {}, "dialects.thingsboard.type_cast: "),
+    ],
+)
+def test_dialects_checked_against_the_plugins(
+    tmp_path: Path, toml: str, environ: dict[str, str], message: str
+) -> None:
+    """A dialect no plugin provides, or an option its plugin refuses, is a one-line ConfigError."""
+    with pytest.raises(ConfigError) as raised:
+        load_config(write(tmp_path, toml), environ, dialects=PLUGINS)
+    assert str(raised.value).startswith(message)
+    assert "\n" not in str(raised.value)
+
+
+def test_dialects_unchecked_without_plugins(tmp_path: Path) -> None:
+    """Without the plugins to check against, names and options are taken as written."""
+    path = write(tmp_path, '[dialects]\nenabled = ["nope"]\n[dialects.nope]\na = 1\n')
+    dialects = load_config(path, {}).dialects
+    assert (dialects.names, dialects.options) == (("nope",), {"nope": {"a": 1}})
+
+
+@implementer(IDialect)
+@attrs.frozen
+class Exclusive:
+    """A dialect whose options C{a} and C{b} are each fine but not together."""
+
+    name: str = "exclusive"
+
+    def configure(self, options: Mapping[str, Any]) -> "Exclusive":
+        if {"a", "b"} <= set(options):
+            raise ValueError("a and b exclude each other")
+        return self
+
+    def install(self, root: Any, services: Any, clock: IReactorTime) -> None:
+        pass
+
+
+def test_options_refused_together_name_the_table(tmp_path: Path) -> None:
+    """Options a dialect refuses only in combination are a ConfigError naming its table."""
+    assert verifyObject(IDialect, Exclusive())
+    path = write(tmp_path, "[dialects.exclusive]\na = 1\nb = 2\n")
+    with pytest.raises(ConfigError, match=r"^dialects\.exclusive: a and b exclude each other$"):
+        load_config(path, {}, dialects={"exclusive": Exclusive()})

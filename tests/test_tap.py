@@ -1,10 +1,10 @@
 """
-Tests for L{gateway.tap}: the twistd options and the composed service.
+Tests for L{gateway.tap} and L{gateway.application.compose}: the twistd
+options and the composed service.
 """
 
 from __future__ import annotations
 
-import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,11 @@ from twisted.logger import LogLevel, LogPublisher, capturedLogs
 from twisted.plugin import getPlugins
 from twisted.python import usage
 
+from gateway.application.compose import build_service
+from gateway.application.gateway import GatewayService
+from gateway.application.loglevel import LogLevelService
 from gateway.coap.udp import UDPTransport
-from gateway.tap import GatewayService, LogLevelService, Options, build_service, makeService
+from gateway.tap import Options, makeService
 
 #: CON GET /nothing with message ID 0x1234 and no token.
 GET_NOTHING = bytes([0x40, 0x01, 0x12, 0x34, 0xB7]) + b"nothing"
@@ -124,6 +127,34 @@ def test_bad_settings_are_usage_errors(
     assert str(raised.value).startswith(message)
 
 
+def test_dialects_enabled_from_the_environment() -> None:
+    """GATEWAY_DIALECTS_ENABLED selects the dialects, checked against the plugins found."""
+    settings = parse([], {"GATEWAY_DIALECTS_ENABLED": "thingsboard"})["settings"]
+    assert settings.dialects.names == ("thingsboard",)
+
+
+@pytest.mark.parametrize(
+    ("toml", "environ", "message"),
+    [
+        ("", {"GATEWAY_DIALECTS_ENABLED": "nope"},
+         "GATEWAY_DIALECTS_ENABLED: no dialect plugin named 'nope' (found: thingsboard)"),
+        ('[dialects]\nenabled = ["nope"]\n', {}, "dialects.enabled: no dialect plugin named"),
+        ('[dialects.thingsboard]\ncolour = "red"\n', {}, "dialects.thingsboard.colour: "),
+        ('[dialects.thingsboard]\ntype_cast = "yes"\n', {}, "dialects.thingsboard.type_cast: "),
+    ],
+)
+def test_bad_dialect_settings_are_usage_errors(
+    tmp_path: Path, toml: str, environ: dict[str, str], message: str
+) -> None:
+    """An unknown dialect or a bad dialect option stops start-up with one line naming the key."""
+    path = tmp_path / "gw.toml"
+    path.write_text(toml)
+    with pytest.raises(usage.UsageError) as raised:
+        parse(["--config", str(path)], environ)
+    assert str(raised.value).startswith(message)
+    assert "\n" not in str(raised.value)
+
+
 def test_make_service_composes_the_gateway(tmp_path: Path) -> None:
     """makeService builds a MultiService with the CoAP UDP listener and creates the data dir."""
     options = local_options(tmp_path)
@@ -195,6 +226,26 @@ async def test_start_serve_and_stop(tmp_path: Path) -> None:
     assert top.service_layer is None
 
 
+@pytest_twisted.ensureDeferred
+async def test_configured_dialects_are_served(tmp_path: Path) -> None:
+    """The enabled dialects are installed with their [dialects.<name>] options at start-up."""
+    path = tmp_path / "gw.toml"
+    path.write_text(
+        '[dialects]\nenabled = ["thingsboard"]\n[dialects.thingsboard]\nmax_string_length = 8\n'
+    )
+    options = local_options(tmp_path, "--config", str(path), "--coap-bind", "127.0.0.1")
+    top = build_service(options["settings"], _reactor(), LogPublisher())
+    with capturedLogs() as events:
+        top.startService()
+        await top.whenListening()
+    try:
+        assert [e["dialects"] for e in events if "coap_port" in e] == ["thingsboard"]
+        v1 = top.coap.layer.root.children[b"api"].children[b"v1"]
+        assert v1._context.rules.max_string_length == 8
+    finally:
+        await top.stopService()
+
+
 @pytest.mark.skipif(not socket.has_ipv6, reason="no IPv6 on this host")
 @pytest_twisted.ensureDeferred
 async def test_default_bind_serves_ipv4_and_ipv6(tmp_path: Path) -> None:
@@ -214,38 +265,15 @@ async def test_default_bind_serves_ipv4_and_ipv6(tmp_path: Path) -> None:
         await top.stopService()
 
 
-def test_log_level_filters_from_start_on() -> None:
-    """Once started, the log level service drops events below its level, even after stopping."""
-    seen: list[str] = []
-    publisher = LogPublisher(lambda event: seen.append(event["log_format"]))
-    level = LogLevelService(LogLevel.warn, publisher)
-    publisher({"log_level": LogLevel.info, "log_format": "before", "log_namespace": "t"})
-    level.privilegedStartService()
-    level.startService()
-    publisher({"log_level": LogLevel.info, "log_format": "info", "log_namespace": "t"})
-    publisher({"log_level": LogLevel.warn, "log_format": "warn", "log_namespace": "t"})
-    level.stopService()
-    publisher({"log_level": LogLevel.info, "log_format": "after", "log_namespace": "t"})
-    publisher({"log_level": LogLevel.error, "log_format": "error", "log_namespace": "t"})
-    assert seen == ["before", "warn", "error"]
-
-
-def test_debug_level_leaves_observers_alone() -> None:
-    """At level debug nothing is filtered."""
-    seen: list[str] = []
-    publisher = LogPublisher(lambda event: seen.append(event["log_format"]))
-    level = LogLevelService(LogLevel.debug, publisher)
-    level.startService()
-    publisher({"log_level": LogLevel.debug, "log_format": "debug", "log_namespace": "t"})
-    level.stopService()
-    assert seen == ["debug"]
-
-
-def test_makeservice_does_not_touch_the_working_directory(tmp_path: Path) -> None:
+def test_makeservice_does_not_touch_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Only the configured data dir is created, not ./var in the current directory."""
-    before = os.path.exists("var")
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
     makeService(local_options(tmp_path))
-    assert os.path.exists("var") == before
+    assert list(cwd.iterdir()) == []
 
 
 def test_api_listener_is_composed(tmp_path: Path) -> None:
@@ -275,5 +303,6 @@ def test_listeners_wait_for_the_store(tmp_path: Path) -> None:
         pending.errback(RuntimeError("disk on fire"))
     assert fatal == [True]
     assert reactor.tcpServers == []
-    assert [e for e in events if "log_failure" in e]
+    [failed] = [e for e in events if "log_failure" in e]
+    assert failed["log_format"] == "coap-gateway could not start"
     top.stopService()

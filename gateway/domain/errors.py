@@ -1,4 +1,3 @@
-# -*- test-case-name: tests.domain.test_errors -*-
 """
 The domain's error hierarchy.
 

@@ -1,4 +1,3 @@
-# -*- test-case-name: tests.service.test_model -*-
 """
 The device model: plain, immutable attrs records shared by the service layer,
 the store backends, the northbound API and the dialects.

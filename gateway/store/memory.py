@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.store.test_memory -*-
+# -*- test-case-name: tests.store.test_contract -*-
 """
 An in-memory L{IStore} for unit tests.  Same rules as the SQLite backend,
 results delivered synchronously (already-fired Deferreds).

@@ -13,8 +13,10 @@ import pytest_twisted
 import treq
 from twisted.logger import LogPublisher
 
+from gateway.application.compose import build_service
+from gateway.application.gateway import GatewayService
 from gateway.domain.model import AttributeScope
-from gateway.tap import GatewayService, Options, build_service
+from gateway.tap import Options
 
 
 def _reactor() -> Any:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.task import Clock
+from twisted.logger import capturedLogs
 from zope.interface.verify import verifyObject
 
 from gateway.domain.errors import InvalidArgument, NotFound
@@ -85,8 +86,12 @@ def test_failing_subscriber_isolated(services: Services) -> None:
 
     services.attributes.subscribe(dev, boom)
     services.attributes.subscribe(dev, heard.append)
-    result(services.attributes.set_attributes(dev, SHARED, {"a": 1}))
+    with capturedLogs() as events:
+        result(services.attributes.set_attributes(dev, SHARED, {"a": 1}))
     assert heard == [{"a": 1}]
+    [logged] = [e for e in events if "log_failure" in e]
+    assert logged["device_id"] == dev
+    assert logged["log_failure"].check(RuntimeError)
 
 
 def test_subscriber_sees_no_failed_write(services: Services) -> None:

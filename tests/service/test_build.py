@@ -45,7 +45,7 @@ async def test_restart_through_services(tmp_path: Path) -> None:
         assert (await s.registry.get_profile("nb")).psm_activity_timer == 10000
         assert [p.name for p in await s.registry.list_profiles()] == ["default", "nb"]
         attrs = await s.attributes.get_attributes(dev.id, AttributeScope.SHARED)
-        assert attrs[0].value == {"cfg": {"x": [1, 2]}}["cfg"]
+        assert [(a.key, a.value) for a in attrs] == [("cfg", {"x": [1, 2]})]
         assert await s.telemetry.latest(dev.id) == [TelemetryPoint("t", 1, 5)]
         assert await s.claiming.claim(dev.id, "sec")
     finally:

@@ -1,6 +1,6 @@
 """
-The twistd plugin: C{twistd -n coap-gateway}. Keep it thin; everything lives
-in L{gateway.tap}, loaded only when the plugin is used.
+The twistd plugin: C{twistd -n coap-gateway}. Keep it thin; the options and
+C{makeService} live in L{gateway.tap}, loaded only when the plugin is used.
 """
 
 from twisted.application.service import ServiceMaker

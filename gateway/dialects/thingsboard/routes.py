@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.dialects.test_thingsboard_routes -*-
+# -*- test-case-name: tests.dialects.test_thingsboard_payload -*-
 """
 ThingsBoard's position-based parsing of C{/api/v1/...} paths (reference
 section 1, C{CoapTransportResource}), on the segments after C{/api/v1}.

@@ -1,0 +1,88 @@
+# -*- test-case-name: tests.test_tap -*-
+"""
+L{build_service}: the gateway composed for a configuration, on a given
+reactor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from twisted.application import internet
+from twisted.logger import Logger, LogLevel, LogPublisher, globalLogPublisher
+from twisted.web.resource import Resource as WebResource
+
+from gateway.api.listener import TCPListener
+from gateway.api.site import ApiSite
+from gateway.coap.layer import MessageLayer
+from gateway.coap.resource import Resource
+from gateway.coap.udp import UDPTransport
+from gateway.config import GatewayConfig
+from gateway.service.build import open_services
+
+from .datadir import prepare_data_dir
+from .gateway import GatewayService
+from .loglevel import LogLevelService
+
+__all__ = ["build_service"]
+
+# The namespace this warning had before the split, so log filters still match.
+log = Logger(namespace="gateway.tap")
+
+
+def build_service(
+    config: GatewayConfig,
+    reactor: Any,
+    log_publisher: LogPublisher = globalLogPublisher,
+    on_fatal: Callable[[], None] = lambda: None,
+) -> GatewayService:
+    """
+    Compose the gateway for C{config}; C{reactor} must provide
+    C{IReactorTime}, C{IReactorUDP}, C{IReactorTCP} and C{IReactorThreads}
+    (the SQLite store writes on a thread).  C{on_fatal} is called if the
+    gateway cannot start (the store does not open).
+    """
+    api_key = prepare_data_dir(config)
+
+    # The dialects mount under this root once the service layer is open.
+    coap = UDPTransport(
+        MessageLayer(
+            Resource(),
+            reactor,
+            params=config.coap.transmission,
+            limits=config.coap.limits,
+        )
+    )
+    udp = internet.UDPServer(
+        config.coap.port,
+        coap,
+        interface=config.coap.bind,
+        maxPacketSize=coap.max_packet_size,
+        reactor=reactor,
+    )
+    udp.setName("coap")
+
+    api_site = ApiSite(WebResource())
+    api = TCPListener(reactor, config.api.port, api_site, interface=config.api.bind)
+    api.setName("api")
+
+    top = GatewayService(
+        config,
+        coap,
+        api_site,
+        [udp, api],
+        reactor,
+        lambda: open_services(reactor, config.storage.data_dir),
+        api_key,
+        on_fatal,
+    )
+    LogLevelService(LogLevel.levelWithName(config.log.level), log_publisher).setServiceParent(top)
+
+    if config.dtls.enabled:
+        log.warn(
+            "DTLS is enabled in the configuration but not yet available in this"
+            " version; udp port {dtls_port} is not served, plain CoAP is.",
+            dtls_port=config.dtls.port,
+        )
+    return top
