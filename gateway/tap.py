@@ -307,7 +307,7 @@ def build_service(
         config,
         coap,
         reactor,
-        lambda: open_services(reactor, config.storage.data_dir),
+        lambda: open_services(reactor, config.storage.backend, str(config.storage.database_path)),
         api_key,
         on_fatal,
     )
