@@ -36,6 +36,7 @@ from gateway.store.memory import MemoryStore
 
 __all__ = ["Services", "build_services", "open_services", "memory_services"]
 
+
 @attrs.frozen
 class Services:
     """Everything the API and the dialects need, built and loaded."""

@@ -24,8 +24,8 @@ Errors: methods raise (errback with) L{gateway.domain.errors} classes, the
 same class for the same input on every backend: L{Conflict} for uniqueness
 violations, L{NotFound} when a referenced row is missing, L{InvalidArgument}
 for a device whose profile does not exist and for input no backend can
-store (L{gateway.store.values}: text that is not valid Unicode, integers
-beyond 64 bits, NaN or Infinity, values that are not JSON).
+store (L{gateway.store.values}: text that is not valid Unicode, integer
+fields beyond 64 bits, NaN or Infinity, values that are not JSON).
 
 Planned, not built yet (see L{IOutbox} and L{ICommandQueue} below): the
 durable upstream outbox of CloudEvents and the persistent RPC/command queues.

@@ -2,10 +2,11 @@
 """
 What every backend accepts, checked the same way for all of them.
 
-The rules are the narrowest a real database keeps without surprises: text is
-valid Unicode (no lone surrogates, which UTF-8 cannot encode), integers fit
-in 64 bits, numbers are finite, and JSON values are what C{json.dumps}
-writes without NaN or Infinity.  Every violation is an L{InvalidArgument}.
+The rules are what a real database keeps without surprises: text is valid
+Unicode (no lone surrogates, which UTF-8 cannot encode), integer fields
+(timestamps, timers) fit in 64 bits, numbers are finite, and JSON values are
+what C{json.dumps} writes without NaN or Infinity (integers of any size
+included).  Every violation is an L{InvalidArgument}.
 JSON values travel as compact JSON text, so a backend stores (and the
 memory store copies) exactly what a database column would hold.
 """
