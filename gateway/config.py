@@ -24,6 +24,7 @@ from attrs import validators as v
 
 from gateway.coap.params import EngineLimits, TransmissionParameters
 from gateway.dialect import IDialect
+from gateway.store.backends import BACKENDS
 
 __all__ = [
     "ApiConfig",
@@ -43,7 +44,7 @@ __all__ = [
 ENV_PREFIX = "GATEWAY_"
 
 #: Storage backends the gateway knows.
-STORAGE_BACKENDS = ("sqlite",)
+STORAGE_BACKENDS = BACKENDS
 
 #: Accepted C{[log] level} values (twisted.logger level names).
 LOG_LEVELS = ("debug", "info", "warn", "error", "critical")
@@ -153,8 +154,10 @@ class StorageConfig:
     """
 
     data_dir: str = attrs.field(default="./var", validator=v.min_len(1))
+    #: "sqlite", or "memory": nothing persisted (for trials and tests).
     backend: str = attrs.field(default="sqlite", validator=v.in_(STORAGE_BACKENDS))
-    #: Database file; empty means C{<data_dir>/gateway.db}.
+    #: Database file, relative to the working directory; empty means
+    #: C{<data_dir>/gateway.db}.
     path: str = ""
 
     @property

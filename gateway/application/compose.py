@@ -73,7 +73,7 @@ def build_service(
         api_site,
         [udp, api],
         reactor,
-        lambda: open_services(reactor, config.storage.data_dir),
+        lambda: open_services(reactor, config.storage.backend, str(config.storage.database_path)),
         api_key,
         on_fatal,
     )

@@ -3,16 +3,15 @@
 Assembling the service layer: the one place that wires store, cache and
 services together.
 
- - L{open_services}C{(reactor, data_dir)}: the SQLite store at
-   C{data_dir/gateway.db} (the directory is created), password hashing on
-   the reactor's thread pool;
+ - L{open_services}C{(reactor, backend, path)}: the store C{[storage]}
+   names (L{gateway.store.backends.open_store}), password hashing on the
+   reactor's thread pool;
  - L{memory_services}C{(clock)}: the in-memory store, hashing inline; the
    Deferred has fired when it returns (for tests).
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any, Callable, Optional
 
 import attrs
@@ -33,13 +32,11 @@ from gateway.service.passwords import PasswordHasher
 from gateway.service.provisioning import ProvisioningService
 from gateway.service.registry import DeviceRegistry
 from gateway.service.telemetry import TelemetryService
+from gateway.store.backends import open_store
 from gateway.store.interfaces import IStore
 from gateway.store.memory import MemoryStore
-from gateway.store.sqlite import open_sqlite_store
 
 __all__ = ["Services", "build_services", "open_services", "memory_services"]
-
-DATABASE_NAME = "gateway.db"
 
 
 @attrs.frozen
@@ -85,7 +82,7 @@ def build_services(
         await registry.ensure_default_profile()
         attributes = AttributeService(store, cache, clock)
         telemetry = TelemetryService(store, cache, clock)
-        provisioning = ProvisioningService(store, registry, attributes)
+        provisioning = ProvisioningService(store, registry, attributes, clock)
         claiming = ClaimingService(store, cache, clock)
         activity = DeviceActivity(clock)
         return Services(
@@ -107,24 +104,23 @@ def build_services(
 
 def open_services(
     reactor: Any,
-    data_dir: str,
+    backend: str,
+    path: str,
     hasher: Optional[PasswordHasher] = None,
 ) -> "Deferred[Services]":
     """
-    Open the SQLite store in C{data_dir} (e.g. C{var/}) and build the
-    service layer on it.
+    Open the store (C{[storage] backend}, and C{path}, its database file)
+    and build the service layer on it.
 
     @param reactor: provides IReactorTime, IReactorFromThreads and
         IReactorThreads (the real reactor, from C{makeService}).
     """
-    os.makedirs(data_dir, exist_ok=True)
-    path = os.path.join(data_dir, DATABASE_NAME)
 
     def run_blocking(fn: Callable[[], Any]) -> "Deferred[Any]":
         return deferToThreadPool(reactor, reactor.getThreadPool(), fn)
 
     async def build() -> Services:
-        store = await open_sqlite_store(reactor, path)
+        store = await open_store(reactor, backend, path)
         try:
             return await build_services(store, reactor, hasher, run_blocking)
         except BaseException:

@@ -14,6 +14,9 @@ ThingsBoard device provisioning (reference section 4).
    C{"provisioned"}) gives FAILURE, as do a token used by another device and
    credential types other than ACCESS_TOKEN (not supported yet).
  - Without C{deviceName} a random name is used, as ThingsBoard does.
+ - The device, its token and its C{provisionState} are one unit of work:
+   a failed provisioning leaves no device, no token and no state behind
+   (and an existing device keeps its old token).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import uuid
 
 import attrs
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -33,7 +37,7 @@ from gateway.domain.model import (
     Device,
     ProvisionStrategy,
 )
-from gateway.service.attributes import AttributeService
+from gateway.service.attributes import AttributeService, now_ms
 from gateway.service.interfaces import (
     IProvisioningService,
     ProvisionRequest,
@@ -42,6 +46,7 @@ from gateway.service.interfaces import (
 )
 from gateway.service.registry import DeviceRegistry
 from gateway.store.interfaces import IStore
+from gateway.store.unit import SetAttributes, UnitOfWork
 
 __all__ = ["ProvisioningService", "PROVISION_STATE_KEY", "PROVISIONED"]
 
@@ -60,9 +65,21 @@ class ProvisioningService:
     _store: IStore
     _registry: DeviceRegistry
     _attributes: AttributeService
+    _clock: IReactorTime
 
     def provision(self, request: ProvisionRequest) -> "Deferred[ProvisionResult]":
         return Deferred.fromCoroutine(self._provision(request))
+
+    def _mark_provisioned(self, device: Device) -> UnitOfWork:
+        # A server-scope attribute: no subscriber hears of it.
+        return UnitOfWork.of(
+            SetAttributes(
+                device.id,
+                AttributeScope.SERVER,
+                {PROVISION_STATE_KEY: PROVISIONED},
+                now_ms(self._clock),
+            )
+        )
 
     async def _provisioned(self, device: Device) -> bool:
         state = await self._attributes.get_attributes(
@@ -102,6 +119,7 @@ class ProvisioningService:
                     name,
                     profile=profile.name,
                     access_token=request.token,
+                    also=self._mark_provisioned,
                 )
                 device = created.device
                 token = created.access_token
@@ -111,11 +129,8 @@ class ProvisioningService:
                 if await self._provisioned(device):
                     return _FAILURE
                 token = await self._registry.set_access_token(
-                    device.id, request.token
+                    device.id, request.token, also=self._mark_provisioned
                 )
-            await self._attributes.set_attributes(
-                device.id, AttributeScope.SERVER, {PROVISION_STATE_KEY: PROVISIONED}
-            )
         except ServiceError as e:
             log.info(
                 "provisioning {name!r} failed: {error}", name=name, error=e.message

@@ -36,10 +36,14 @@ from gateway.domain.model import (
 from gateway.service.credentials import CredentialCache, certificate_sha256
 from gateway.service.interfaces import CreatedDevice, IDeviceRegistry
 from gateway.store.interfaces import IStore
+from gateway.store.unit import CreateDevice, PutCredential, UnitOfWork
 
-__all__ = ["DeviceRegistry", "new_token", "new_device_id"]
+__all__ = ["Also", "DeviceRegistry", "new_token", "new_device_id"]
 
 log = Logger()
+
+#: More writes that belong with a device's: a unit of work for the device.
+Also = Callable[[Device], UnitOfWork]
 
 
 def new_token() -> str:
@@ -87,19 +91,29 @@ class DeviceRegistry:
             raise NotFound(f"no device {device_id!r}")
         return device
 
-    async def _put_credential(self, credential: Credential) -> None:
+    def _check_free(self, credential: Credential) -> None:
+        # Fail fast from the cache; the store's check is the one that holds.
         holder = self._cache.credential(credential.kind, credential.lookup)
         if holder is not None and holder.device_id != credential.device_id:
             raise Conflict(
                 f"this {credential.kind.value} credential is used by another device"
             )
-        await self._store.put_credential(credential)
+
+    def _remember(self, credential: Credential) -> None:
         self._cache.put_credential(credential)
         log.info(
             "credential {kind} set for device {device_id}",
             kind=credential.kind.value,
             device_id=credential.device_id,
         )
+
+    async def _put_credential(
+        self, credential: Credential, also: Optional[UnitOfWork] = None
+    ) -> None:
+        self._check_free(credential)
+        unit = UnitOfWork.of(PutCredential(credential))
+        await self._store.commit(unit if also is None else unit + also)
+        self._remember(credential)
 
     def ensure_default_profile(self) -> "Deferred[Profile]":
         """Create the C{default} profile unless it exists."""
@@ -124,7 +138,14 @@ class DeviceRegistry:
         enabled: bool = True,
         access_token: Optional[str] = None,
         generate_token: bool = True,
+        also: Optional[Also] = None,
     ) -> "Deferred[CreatedDevice]":
+        """
+        See L{IDeviceRegistry.create_device}.  The device and its token are
+        one unit of work, with the writes C{also} returns for the new device
+        (e.g. provisioning's state): all of them are stored, or none.
+        """
+
         async def run() -> CreatedDevice:
             _require_text("device name", name)
             _require_text("application", application)
@@ -147,27 +168,25 @@ class DeviceRegistry:
                 enabled=bool(enabled),
                 created=self._clock.seconds(),
             )
-            await self._store.create_device(device)
-            self._cache.put_device(device)
+            unit = UnitOfWork.of(CreateDevice(device))
+            credential = None
             if token is not None:
-                try:
-                    await self._put_credential(
-                        Credential(
-                            device.id,
-                            CredentialKind.ACCESS_TOKEN,
-                            token_digest(token),
-                        )
-                    )
-                except Exception:
-                    await self._store.delete_device(device.id)
-                    self._cache.remove_device(device.id)
-                    raise
+                credential = Credential(
+                    device.id, CredentialKind.ACCESS_TOKEN, token_digest(token)
+                )
+                unit = unit.then(PutCredential(credential))
+            if also is not None:
+                unit += also(device)
+            await self._store.commit(unit)
+            self._cache.put_device(device)
             log.info(
                 "device {device_id} ({name!r} in {application!r}) created",
                 device_id=device.id,
                 name=name,
                 application=application,
             )
+            if credential is not None:
+                self._remember(credential)
             return CreatedDevice(device, token)
 
         return Deferred.fromCoroutine(run())
@@ -231,16 +250,24 @@ class DeviceRegistry:
     # -- credentials -------------------------------------------------------
 
     def set_access_token(
-        self, device_id: str, token: Optional[str] = None
+        self,
+        device_id: str,
+        token: Optional[str] = None,
+        also: Optional[Also] = None,
     ) -> "Deferred[str]":
+        """
+        See L{IDeviceRegistry.set_access_token}.  The new token replaces the
+        old one in one write, in one unit of work with the writes C{also}
+        returns for the device.
+        """
+
         async def run() -> str:
-            self._device(device_id)
+            device = self._device(device_id)
             value = self._new_token() if token is None else token
             _require_text("access token", value)
             await self._put_credential(
-                Credential(
-                    device_id, CredentialKind.ACCESS_TOKEN, token_digest(value)
-                )
+                Credential(device_id, CredentialKind.ACCESS_TOKEN, token_digest(value)),
+                None if also is None else also(device),
             )
             return value
 

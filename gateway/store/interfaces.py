@@ -2,33 +2,41 @@
 The persistence seam.
 
 L{IStore} is what the service layer needs from a backend.  Backends:
-L{gateway.store.memory.MemoryStore} (tests) and
-L{gateway.store.sqlite.SQLiteStore} (the embedded default).  A PostgreSQL
-backend for several gateway nodes will implement the same interface, so it
-is deliberately free of SQLite-isms: ids are strings, timestamps numbers
-(float seconds for C{Device.created}, int ms for attributes, telemetry and
-claims), JSON values are passed as Python values, never as SQL text, and
-every method returns a L{Deferred}.
+L{gateway.store.memory.MemoryStore} (tests, and C{[storage] backend =
+"memory"}) and L{gateway.store.sqlite.SQLiteStore} (the embedded default).
+A PostgreSQL backend for several gateway nodes will implement the same
+interface, so it is deliberately free of SQLite-isms: ids are strings,
+timestamps numbers (float seconds for C{Device.created}, int ms for
+attributes, telemetry and claims), JSON values are passed as Python values,
+never as SQL text, and every method returns a L{Deferred}.
 
-Write semantics: a backend may batch writes (the SQLite backend commits all
-writes queued within one reactor tick in one transaction, "group commit"),
-but each method's Deferred fires only once its write is durable, and
-operations are applied in the order they were called.
+Units of work: writes that belong together (a device and its token; later,
+telemetry and its outbox event) are one L{UnitOfWork} given to
+L{IStore.commit}: all of its operations or none.  Every single-write method
+is a unit of one (L{gateway.store.writes.SingleWrites}).
 
-Errors: methods raise (errback with) L{gateway.domain.errors} classes:
-L{Conflict} for uniqueness violations, L{NotFound} when a referenced row is
-missing, L{InvalidArgument} for a device whose profile does not exist.
+Write semantics: a backend may batch units (the SQLite backend commits all
+units queued within one reactor tick in one transaction, "group commit",
+each unit in its own savepoint), but each Deferred fires only once its unit
+is durable, and units are applied in the order they were committed.
+
+Errors: methods raise (errback with) L{gateway.domain.errors} classes, the
+same class for the same input on every backend: L{Conflict} for uniqueness
+violations, L{NotFound} when a referenced row is missing, L{InvalidArgument}
+for a device whose profile does not exist and for input no backend can
+store (L{gateway.store.values}: text that is not valid Unicode, integer
+fields beyond 64 bits, NaN or Infinity, values that are not JSON).
 
 Planned, not built yet (see L{IOutbox} and L{ICommandQueue} below): the
 durable upstream outbox of CloudEvents and the persistent RPC/command queues.
-Both will be written in the same group commit as the uplink they come from
-(a backend will expose them as extra providers of those interfaces sharing
-its writer), so a device is answered only after its event is durable.
+Events will be appended by an operation in the same unit of work as the
+uplink they come from (see L{gateway.store.unit.Operation}), so a device is
+answered only after its event is durable.
 """
 
 from __future__ import annotations
 
-from typing import Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from twisted.internet.defer import Deferred
 from zope.interface import Interface
@@ -44,6 +52,7 @@ from gateway.domain.model import (
     Profile,
     TelemetryPoint,
 )
+from gateway.store.unit import UnitOfWork
 
 __all__ = ["IStore", "IOutbox", "ICommandQueue"]
 
@@ -53,6 +62,17 @@ class IStore(Interface):
     Durable storage of devices, credentials, profiles, attributes, latest
     telemetry and claims.
     """
+
+    # -- units of work -----------------------------------------------------
+
+    def commit(unit: UnitOfWork) -> "Deferred[list[Any]]":
+        """
+        Apply the unit's operations in order, each seeing the writes of the
+        ones before it, with one outcome: fires with their results in order
+        (see each operation's class) once all are durable, or errbacks with
+        the error of the first operation that failed, leaving nothing of the
+        unit behind.
+        """
 
     # -- devices -----------------------------------------------------------
 
@@ -205,8 +225,8 @@ class IOutbox(Interface):
     PLACEHOLDER - not implemented yet.
 
     The durable outbox of CloudEvents (design decision 6).  Every accepted
-    uplink becomes one event, appended in the same group commit as its
-    telemetry/attributes write, before the device is answered.  A forwarder
+    uplink becomes one event, appended by an operation in the same unit of
+    work as its telemetry/attributes write, before the device is answered.  A forwarder
     drains it in order with at-least-once delivery.  When full, C{append}
     fails with a "full" error the dialect turns into 5.03 + Max-Age.
 

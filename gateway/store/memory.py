@@ -1,13 +1,15 @@
 # -*- test-case-name: tests.store.test_contract -*-
 """
-An in-memory L{IStore} for unit tests.  Same rules as the SQLite backend,
-results delivered synchronously (already-fired Deferreds).
+An in-memory L{IStore}: for unit tests and for C{[storage] backend =
+"memory"} (nothing persisted).  Same rules as the SQLite backend, the
+reference: the same input is refused with the same error, JSON values are
+kept as JSON text, a failing unit leaves nothing behind.  Results are
+delivered synchronously (already-fired Deferreds).
 """
 
 from __future__ import annotations
 
-import json
-from typing import Callable, Mapping, Optional, Sequence, TypeVar
+from typing import Any, Callable, Optional, Sequence, TypeVar, assert_never
 
 import attrs
 from twisted.internet.defer import Deferred, fail, succeed
@@ -21,15 +23,37 @@ from gateway.domain.model import (
     Credential,
     CredentialKind,
     Device,
-    JSONValue,
     Profile,
     TelemetryPoint,
 )
 from gateway.store.interfaces import IStore
+from gateway.store.unit import (
+    AppendTelemetry,
+    CreateDevice,
+    DeleteAttributes,
+    DeleteClaim,
+    DeleteCredential,
+    DeleteDevice,
+    DeleteProfile,
+    Operation,
+    PutClaim,
+    PutCredential,
+    PutProfile,
+    SetAttributes,
+    UnitOfWork,
+    UpdateDevice,
+)
+from gateway.store.values import check_text, check_texts, decode_json
+from gateway.store.writes import SingleWrites
 
 __all__ = ["MemoryStore"]
 
 T = TypeVar("T")
+
+#: A stored JSON value: (JSON text, ts ms).
+_Stamped = tuple[str, int]
+
+_ABSENT = object()
 
 
 def _run(fn: Callable[[], T]) -> "Deferred[T]":
@@ -39,15 +63,35 @@ def _run(fn: Callable[[], T]) -> "Deferred[T]":
         return fail()
 
 
-def _copy(value: JSONValue) -> JSONValue:
-    # Values go through JSON like a real backend would, so callers never
-    # share mutable state with the store and unserialisable values fail.
-    return json.loads(json.dumps(value))
+@attrs.define
+class _Journal:
+    """How to undo one unit's changes to the tables, newest last."""
+
+    _undo: list[tuple[dict[Any, Any], Any, Any]] = attrs.field(factory=list)
+
+    def put(self, table: dict[Any, Any], key: Any, value: Any) -> None:
+        self._undo.append((table, key, table.get(key, _ABSENT)))
+        table[key] = value
+
+    def pop(self, table: dict[Any, Any], key: Any) -> bool:
+        """Remove C{key}; C{True} if it was there."""
+        if key not in table:
+            return False
+        self._undo.append((table, key, table.pop(key)))
+        return True
+
+    def rollback(self) -> None:
+        for table, key, old in reversed(self._undo):
+            if old is _ABSENT:
+                del table[key]
+            else:
+                table[key] = old
+        self._undo.clear()
 
 
 @implementer(IStore)
 @attrs.define
-class MemoryStore:
+class MemoryStore(SingleWrites):
     """
     Dicts standing in for tables.
 
@@ -55,16 +99,12 @@ class MemoryStore:
     """
 
     _devices: dict[str, Device] = attrs.field(factory=dict)
-    _credentials: dict[tuple[str, CredentialKind], Credential] = attrs.field(
-        factory=dict
-    )
+    _credentials: dict[tuple[str, CredentialKind], Credential] = attrs.field(factory=dict)
     _profiles: dict[str, Profile] = attrs.field(factory=dict)
-    _attributes: dict[tuple[str, AttributeScope], dict[str, Attribute]] = (
-        attrs.field(factory=dict)
-    )
-    _telemetry: dict[str, dict[str, TelemetryPoint]] = attrs.field(
+    _attributes: dict[tuple[str, AttributeScope], dict[str, _Stamped]] = attrs.field(
         factory=dict
     )
+    _telemetry: dict[str, dict[str, _Stamped]] = attrs.field(factory=dict)
     _claims: dict[str, Claim] = attrs.field(factory=dict)
     closed: bool = False
 
@@ -73,9 +113,54 @@ class MemoryStore:
             raise RuntimeError("store is closed")
 
     def _require_device(self, device_id: str) -> None:
-        self._check_open()
         if device_id not in self._devices:
             raise NotFound(f"no device {device_id!r}")
+
+    # -- units of work -----------------------------------------------------
+
+    def commit(self, unit: UnitOfWork) -> "Deferred[list[Any]]":
+        def run() -> list[Any]:
+            self._check_open()
+            journal = _Journal()
+            try:
+                return [self._apply(journal, op) for op in unit.operations]
+            except BaseException:
+                journal.rollback()
+                raise
+
+        return _run(run)
+
+    def _apply(self, j: _Journal, op: Operation) -> Any:
+        match op:
+            case CreateDevice():
+                return self._create_device(j, op.device)
+            case UpdateDevice():
+                return self._update_device(j, op.device)
+            case DeleteDevice():
+                return self._delete_device(j, op.device_id)
+            case PutCredential():
+                return self._put_credential(j, op.credential)
+            case DeleteCredential():
+                return j.pop(self._credentials, (op.device_id, op.kind))
+            case PutProfile():
+                return self._put_profile(j, op.profile)
+            case DeleteProfile():
+                return self._delete_profile(j, op.name)
+            case SetAttributes():
+                return self._set_attributes(j, op)
+            case DeleteAttributes():
+                table = self._attributes.get((op.device_id, op.scope), {})
+                return [k for k in op.keys if j.pop(table, k)]
+            case AppendTelemetry():
+                return self._append_telemetry(j, op)
+            case PutClaim():
+                self._require_device(op.claim.device_id)
+                j.put(self._claims, op.claim.device_id, op.claim)
+                return None
+            case DeleteClaim():
+                return j.pop(self._claims, op.device_id)
+            case _:
+                assert_never(op)
 
     # -- devices -----------------------------------------------------------
 
@@ -89,55 +174,45 @@ class MemoryStore:
                 and other.name == device.name
             ):
                 raise Conflict(
-                    f"device name {device.name!r} is taken in "
-                    f"{device.application!r}"
+                    f"device name {device.name!r} is taken in {device.application!r}"
                 )
 
-    def create_device(self, device: Device) -> "Deferred[Device]":
-        def op() -> Device:
-            self._check_open()
-            if device.id in self._devices:
-                raise Conflict(f"device id {device.id!r} is taken")
-            self._check_device(device)
-            self._devices[device.id] = device
-            return device
+    def _create_device(self, j: _Journal, device: Device) -> Device:
+        if device.id in self._devices:
+            raise Conflict(f"device id {device.id!r} is taken")
+        self._check_device(device)
+        j.put(self._devices, device.id, device)
+        return device
 
-        return _run(op)
+    def _update_device(self, j: _Journal, device: Device) -> Device:
+        self._require_device(device.id)
+        self._check_device(device)
+        j.put(self._devices, device.id, device)
+        return device
 
-    def update_device(self, device: Device) -> "Deferred[Device]":
-        def op() -> Device:
-            self._require_device(device.id)
-            self._check_device(device)
-            self._devices[device.id] = device
-            return device
-
-        return _run(op)
-
-    def delete_device(self, device_id: str) -> "Deferred[None]":
-        def op() -> None:
-            self._require_device(device_id)
-            del self._devices[device_id]
-            for key in [k for k in self._credentials if k[0] == device_id]:
-                del self._credentials[key]
-            for akey in [k for k in self._attributes if k[0] == device_id]:
-                del self._attributes[akey]
-            self._telemetry.pop(device_id, None)
-            self._claims.pop(device_id, None)
-
-        return _run(op)
+    def _delete_device(self, j: _Journal, device_id: str) -> None:
+        self._require_device(device_id)
+        j.pop(self._devices, device_id)
+        for key in [k for k in self._credentials if k[0] == device_id]:
+            j.pop(self._credentials, key)
+        for akey in [k for k in self._attributes if k[0] == device_id]:
+            j.pop(self._attributes, akey)
+        j.pop(self._telemetry, device_id)
+        j.pop(self._claims, device_id)
 
     def get_device(self, device_id: str) -> "Deferred[Optional[Device]]":
         def op() -> Optional[Device]:
             self._check_open()
+            check_text("device id", device_id)
             return self._devices.get(device_id)
 
         return _run(op)
 
-    def find_device(
-        self, application: str, name: str
-    ) -> "Deferred[Optional[Device]]":
+    def find_device(self, application: str, name: str) -> "Deferred[Optional[Device]]":
         def op() -> Optional[Device]:
             self._check_open()
+            check_text("application", application)
+            check_text("device name", name)
             for d in self._devices.values():
                 if d.application == application and d.name == name:
                     return d
@@ -145,11 +220,11 @@ class MemoryStore:
 
         return _run(op)
 
-    def list_devices(
-        self, application: Optional[str] = None
-    ) -> "Deferred[list[Device]]":
+    def list_devices(self, application: Optional[str] = None) -> "Deferred[list[Device]]":
         def op() -> list[Device]:
             self._check_open()
+            if application is not None:
+                check_text("application", application)
             found = [
                 d
                 for d in self._devices.values()
@@ -161,41 +236,25 @@ class MemoryStore:
 
     # -- credentials -------------------------------------------------------
 
-    def put_credential(self, credential: Credential) -> "Deferred[None]":
-        def op() -> None:
-            self._require_device(credential.device_id)
-            for (dev, kind), other in self._credentials.items():
-                if (
-                    kind == credential.kind
-                    and other.lookup == credential.lookup
-                    and dev != credential.device_id
-                ):
-                    raise Conflict(
-                        f"this {kind.value} credential is used by another "
-                        "device"
-                    )
-            self._credentials[(credential.device_id, credential.kind)] = (
-                credential
-            )
-
-        return _run(op)
+    def _put_credential(self, j: _Journal, credential: Credential) -> None:
+        self._require_device(credential.device_id)
+        for (dev, kind), other in self._credentials.items():
+            if (
+                kind == credential.kind
+                and other.lookup == credential.lookup
+                and dev != credential.device_id
+            ):
+                raise Conflict(f"this {kind.value} credential is used by another device")
+        j.put(self._credentials, (credential.device_id, credential.kind), credential)
 
     def get_credentials(self, device_id: str) -> "Deferred[list[Credential]]":
         def op() -> list[Credential]:
             self._check_open()
+            check_text("device id", device_id)
             return sorted(
                 (c for k, c in self._credentials.items() if k[0] == device_id),
                 key=lambda c: c.kind.value,
             )
-
-        return _run(op)
-
-    def delete_credential(
-        self, device_id: str, kind: CredentialKind
-    ) -> "Deferred[bool]":
-        def op() -> bool:
-            self._check_open()
-            return self._credentials.pop((device_id, kind), None) is not None
 
         return _run(op)
 
@@ -204,6 +263,7 @@ class MemoryStore:
     ) -> "Deferred[Optional[Credential]]":
         def op() -> Optional[Credential]:
             self._check_open()
+            check_text(f"{kind.value} lookup", lookup)
             for c in self._credentials.values():
                 if c.kind == kind and c.lookup == lookup:
                     return c
@@ -220,23 +280,24 @@ class MemoryStore:
 
     # -- profiles ----------------------------------------------------------
 
-    def put_profile(self, profile: Profile) -> "Deferred[None]":
-        def op() -> None:
-            self._check_open()
-            if profile.provision_key is not None:
-                for other in self._profiles.values():
-                    if (
-                        other.name != profile.name
-                        and other.provision_key == profile.provision_key
-                    ):
-                        raise Conflict("provision key is used by another profile")
-            self._profiles[profile.name] = profile
+    def _put_profile(self, j: _Journal, profile: Profile) -> None:
+        if profile.provision_key is not None:
+            for other in self._profiles.values():
+                if other.name != profile.name and other.provision_key == profile.provision_key:
+                    raise Conflict("provision key is used by another profile")
+        j.put(self._profiles, profile.name, profile)
 
-        return _run(op)
+    def _delete_profile(self, j: _Journal, name: str) -> None:
+        if name not in self._profiles:
+            raise NotFound(f"no profile {name!r}")
+        if any(d.profile == name for d in self._devices.values()):
+            raise Conflict(f"profile {name!r} is used by devices")
+        j.pop(self._profiles, name)
 
     def get_profile(self, name: str) -> "Deferred[Optional[Profile]]":
         def op() -> Optional[Profile]:
             self._check_open()
+            check_text("profile name", name)
             return self._profiles.get(name)
 
         return _run(op)
@@ -246,6 +307,7 @@ class MemoryStore:
     ) -> "Deferred[Optional[Profile]]":
         def op() -> Optional[Profile]:
             self._check_open()
+            check_text("provision key", provision_key)
             for p in self._profiles.values():
                 if p.provision_key == provision_key:
                     return p
@@ -260,18 +322,35 @@ class MemoryStore:
 
         return _run(op)
 
-    def delete_profile(self, name: str) -> "Deferred[None]":
-        def op() -> None:
-            self._check_open()
-            if name not in self._profiles:
-                raise NotFound(f"no profile {name!r}")
-            if any(d.profile == name for d in self._devices.values()):
-                raise Conflict(f"profile {name!r} is used by devices")
-            del self._profiles[name]
+    # -- attributes and telemetry ------------------------------------------
 
-        return _run(op)
+    def _table(
+        self, j: _Journal, tables: dict[Any, dict[str, _Stamped]], key: Any
+    ) -> dict[str, _Stamped]:
+        if key not in tables:
+            j.put(tables, key, {})
+        return tables[key]
 
-    # -- attributes --------------------------------------------------------
+    def _set_attributes(self, j: _Journal, op: SetAttributes) -> None:
+        self._require_device(op.device_id)
+        table = self._table(j, self._attributes, (op.device_id, op.scope))
+        for k, text in op.values:
+            j.put(table, k, (text, op.ts))
+
+    def _append_telemetry(self, j: _Journal, op: AppendTelemetry) -> None:
+        self._require_device(op.device_id)
+        latest = self._table(j, self._telemetry, op.device_id)
+        for ts, values in op.records:
+            for k, text in values:
+                if k not in latest or ts >= latest[k][1]:
+                    j.put(latest, k, (text, ts))
+
+    @staticmethod
+    def _select(
+        table: dict[str, _Stamped], keys: Optional[Sequence[str]]
+    ) -> list[tuple[str, str, int]]:
+        wanted = table.keys() if keys is None else set(check_texts("key", keys)) & table.keys()
+        return [(k, *table[k]) for k in sorted(wanted)]
 
     def get_attributes(
         self,
@@ -281,64 +360,12 @@ class MemoryStore:
     ) -> "Deferred[list[Attribute]]":
         def op() -> list[Attribute]:
             self._check_open()
+            check_text("device id", device_id)
             table = self._attributes.get((device_id, scope), {})
-            wanted = table.keys() if keys is None else set(keys) & table.keys()
             return [
-                attrs.evolve(table[k], value=_copy(table[k].value))
-                for k in sorted(wanted)
+                Attribute(scope, k, decode_json(text), ts)
+                for k, text, ts in self._select(table, keys)
             ]
-
-        return _run(op)
-
-    def set_attributes(
-        self,
-        device_id: str,
-        scope: AttributeScope,
-        values: Mapping[str, JSONValue],
-        ts: int,
-    ) -> "Deferred[None]":
-        def op() -> None:
-            self._require_device(device_id)
-            copied = {k: _copy(v) for k, v in values.items()}
-            table = self._attributes.setdefault((device_id, scope), {})
-            for k, v in copied.items():
-                table[k] = Attribute(scope, k, v, ts)
-
-        return _run(op)
-
-    def delete_attributes(
-        self, device_id: str, scope: AttributeScope, keys: Sequence[str]
-    ) -> "Deferred[list[str]]":
-        def op() -> list[str]:
-            self._check_open()
-            table = self._attributes.get((device_id, scope), {})
-            gone = []
-            for k in dict.fromkeys(keys):
-                if table.pop(k, None) is not None:
-                    gone.append(k)
-            return gone
-
-        return _run(op)
-
-    # -- telemetry ---------------------------------------------------------
-
-    def append_telemetry(
-        self,
-        device_id: str,
-        records: Sequence[tuple[int, Mapping[str, JSONValue]]],
-    ) -> "Deferred[None]":
-        def op() -> None:
-            self._require_device(device_id)
-            copied = [
-                (int(ts), {k: _copy(v) for k, v in values.items()})
-                for ts, values in records
-            ]
-            latest = self._telemetry.setdefault(device_id, {})
-            for ts, values in copied:
-                for k, v in values.items():
-                    old = latest.get(k)
-                    if old is None or ts >= old.ts:
-                        latest[k] = TelemetryPoint(k, v, ts)
 
         return _run(op)
 
@@ -347,35 +374,22 @@ class MemoryStore:
     ) -> "Deferred[list[TelemetryPoint]]":
         def op() -> list[TelemetryPoint]:
             self._check_open()
+            check_text("device id", device_id)
             table = self._telemetry.get(device_id, {})
-            wanted = table.keys() if keys is None else set(keys) & table.keys()
             return [
-                attrs.evolve(table[k], value=_copy(table[k].value))
-                for k in sorted(wanted)
+                TelemetryPoint(k, decode_json(text), ts)
+                for k, text, ts in self._select(table, keys)
             ]
 
         return _run(op)
 
     # -- claims ------------------------------------------------------------
 
-    def put_claim(self, claim: Claim) -> "Deferred[None]":
-        def op() -> None:
-            self._require_device(claim.device_id)
-            self._claims[claim.device_id] = claim
-
-        return _run(op)
-
     def get_claim(self, device_id: str) -> "Deferred[Optional[Claim]]":
         def op() -> Optional[Claim]:
             self._check_open()
+            check_text("device id", device_id)
             return self._claims.get(device_id)
-
-        return _run(op)
-
-    def delete_claim(self, device_id: str) -> "Deferred[bool]":
-        def op() -> bool:
-            self._check_open()
-            return self._claims.pop(device_id, None) is not None
 
         return _run(op)
 

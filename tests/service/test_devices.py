@@ -31,7 +31,7 @@ async def test_sqlite_services_provide_the_facade(tmp_path: Path) -> None:
     """The SQLite-backed service layer's facade provides IDeviceServices too."""
     from twisted.internet import reactor
 
-    s = await open_services(reactor, str(tmp_path), FAST_HASHER)
+    s = await open_services(reactor, "sqlite", str(tmp_path / "gateway.db"), FAST_HASHER)
     try:
         assert verifyObject(IDeviceServices, s.devices)
     finally:

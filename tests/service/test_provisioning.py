@@ -6,7 +6,15 @@ from __future__ import annotations
 
 from zope.interface.verify import verifyObject
 
-from gateway.domain.model import AttributeScope, Profile, ProvisionStrategy
+from gateway.domain.model import (
+    AttributeScope,
+    Credential,
+    CredentialKind,
+    Device,
+    Profile,
+    ProvisionStrategy,
+    token_digest,
+)
 from gateway.service.build import Services
 from gateway.service.interfaces import (
     IProvisioningService,
@@ -14,7 +22,7 @@ from gateway.service.interfaces import (
     ProvisionStatus,
 )
 
-from .conftest import result
+from .conftest import RecordingStore, result
 
 
 def _profile(services: Services, strategy: ProvisionStrategy, name: str = "p") -> None:
@@ -112,3 +120,45 @@ def test_no_name_generates_one(services: Services) -> None:
     _profile(services, ProvisionStrategy.ALLOW_CREATE_NEW)
     r = result(services.provisioning.provision(ProvisionRequest("p-key", "p-secret")))
     assert r.status == ProvisionStatus.SUCCESS and r.device is not None and r.device.name
+
+
+def test_new_device_is_one_unit(recorded: Services, recording: RecordingStore) -> None:
+    """A provisioned device, its token and its provisioned state are written in one unit."""
+    _profile(recorded, ProvisionStrategy.ALLOW_CREATE_NEW)
+    recording.units.clear()
+    r = result(recorded.provisioning.provision(_request()))
+    assert r.status == ProvisionStatus.SUCCESS
+    assert recording.kinds() == [["CreateDevice", "PutCredential", "SetAttributes"]]
+
+
+def test_failed_new_device_leaves_nothing(recorded: Services, recording: RecordingStore) -> None:
+    """When the store refuses the token, no device, token or state of the new device is left."""
+    _profile(recorded, ProvisionStrategy.ALLOW_CREATE_NEW)
+    _token_held_elsewhere(recording, "TAKEN")
+    r = result(recorded.provisioning.provision(_request(token="TAKEN")))
+    assert r.status == ProvisionStatus.FAILURE
+    assert [d.id for d in result(recording.list_devices())] == ["other"]
+    assert result(recording.find_device("default", "dev")) is None
+
+
+def test_failed_reprovisioning_keeps_the_old_token(
+    recorded: Services, recording: RecordingStore
+) -> None:
+    """An existing device whose new token is refused keeps its old token and stays unprovisioned."""
+    _profile(recorded, ProvisionStrategy.CHECK_PRE_PROVISIONED)
+    created = result(recorded.registry.create_device("dev", profile="p"))
+    _token_held_elsewhere(recording, "TAKEN")
+    recording.units.clear()
+    r = result(recorded.provisioning.provision(_request(token="TAKEN")))
+    assert r.status == ProvisionStatus.FAILURE
+    assert recording.kinds() == [["PutCredential", "SetAttributes"]]
+    assert recorded.credentials.authenticate_token(created.access_token or "") == created.device
+    assert result(recording.get_attributes(created.device.id, AttributeScope.SERVER)) == []
+    assert result(recorded.provisioning.provision(_request())).status == ProvisionStatus.SUCCESS
+
+
+def _token_held_elsewhere(store: RecordingStore, token: str) -> None:
+    # Written past this gateway's cache, as another node would.
+    result(store.create_device(Device("other", "other")))
+    taken = Credential("other", CredentialKind.ACCESS_TOKEN, token_digest(token))
+    result(store.put_credential(taken))

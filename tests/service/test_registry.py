@@ -17,7 +17,9 @@ from zope.interface.verify import verifyObject
 
 from gateway.domain.errors import Conflict, InvalidArgument, NotFound
 from gateway.domain.model import (
+    Credential,
     CredentialKind,
+    Device,
     Profile,
     ProvisionStrategy,
     token_digest,
@@ -25,7 +27,7 @@ from gateway.domain.model import (
 from gateway.service.build import Services
 from gateway.service.interfaces import IDeviceRegistry
 
-from .conftest import failure, result
+from .conftest import RecordingStore, failure, result
 
 
 def _self_signed() -> str:
@@ -179,3 +181,31 @@ def test_profiles(services: Services) -> None:
     result(services.registry.delete_profile("nb"))
     failure(services.registry.get_profile("nb"), NotFound)
     assert services.credentials.profile("nb") is None
+
+
+def test_device_and_token_are_one_unit(recorded: Services, recording: RecordingStore) -> None:
+    """A device and its token are written in one unit of work."""
+    recording.units.clear()
+    created = result(recorded.registry.create_device("a"))
+    assert recording.kinds() == [["CreateDevice", "PutCredential"]]
+    digest = token_digest(created.access_token or "")
+    assert result(recording.get_credentials(created.device.id)) == [
+        Credential(created.device.id, CredentialKind.ACCESS_TOKEN, digest)
+    ]
+
+
+def test_token_clash_in_store_leaves_no_device(
+    recorded: Services, recording: RecordingStore
+) -> None:
+    """A token taken in the store fails the creation in its one unit: no device is left to undo."""
+    # Another writer (a second gateway node) holds the token; this cache has not heard of it.
+    result(recording.create_device(Device("other", "other")))
+    taken = Credential("other", CredentialKind.ACCESS_TOKEN, token_digest("tok"))
+    result(recording.put_credential(taken))
+    recording.units.clear()
+    failure(recorded.registry.create_device("a", access_token="tok"), Conflict)
+    assert recording.kinds() == [["CreateDevice", "PutCredential"]]
+    assert [d.id for d in result(recording.list_devices())] == ["other"]
+    failure(recorded.registry.find_device("a"), NotFound)
+    assert [d.name for d in result(recorded.registry.list_devices())] == ["other"]
+    assert recorded.credentials.authenticate_token("tok") is None

@@ -25,6 +25,7 @@ from gateway.domain.model import (
     TelemetryPoint,
 )
 from gateway.store.sqlite import MIGRATIONS, SQLiteStore, open_sqlite_store
+from gateway.store.unit import CreateDevice, SetAttributes, UnitOfWork
 
 
 def _reactor():  # type: ignore[no-untyped-def]
@@ -112,6 +113,33 @@ async def test_failure_in_batch_isolated(tmp_path: Path) -> None:
         with pytest.raises(NotFound):
             await bad
         assert [d.id for d in await store.list_devices()] == ["d1", "d3"]
+    finally:
+        await store.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_units_of_one_tick_share_a_transaction(tmp_path: Path) -> None:
+    """Units committed within one tick are one transaction, each unit all or nothing in it."""
+    store = await open_sqlite_store(_reactor(), str(tmp_path / "g.db"))
+    try:
+        await store.put_profile(Profile("default"))
+        before = store.transactions
+        a = store.commit(
+            UnitOfWork.of(
+                CreateDevice(Device("d1", "one")),
+                SetAttributes("d1", AttributeScope.CLIENT, {"a": 1}, 1),
+            )
+        )
+        clash = store.commit(
+            UnitOfWork.of(CreateDevice(Device("d2", "two")), CreateDevice(Device("d3", "one")))
+        )
+        c = store.commit(UnitOfWork.of(CreateDevice(Device("d4", "four"))))
+        await a
+        with pytest.raises(Conflict):
+            await clash
+        await c
+        assert store.transactions == before + 1
+        assert [d.id for d in await store.list_devices()] == ["d4", "d1"]
     finally:
         await store.close()
 

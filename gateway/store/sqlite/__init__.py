@@ -7,15 +7,17 @@ The embedded SQLite backend of L{IStore}.
    being C{PRAGMA user_version};
  - one dedicated thread owns the connection.  Calls made on the reactor
    thread are collected during one reactor tick and handed to the thread as
-   one batch, which runs in one transaction (group commit): each operation
-   inside a savepoint, so one failing operation does not undo the others.
+   one batch, which runs in one transaction (group commit): each unit of
+   work (and each read) inside its own savepoint, so a failing unit leaves
+   nothing of itself behind and does not undo the other units.
    Batches queued while the thread is busy are merged into the next
    transaction.  Results are delivered on the reactor thread with
    C{callFromThread}, after the commit.  Reads run on the same thread, in
    order with the writes.
 
-Values are serialised to JSON text on the calling thread, so callers may
-mutate what they passed as soon as the call returns.
+Values are serialised to JSON text on the calling thread, when the
+operations are built (L{gateway.store.unit}), so callers may mutate what
+they passed as soon as the call returns.
 """
 
 from .schema import MIGRATIONS

@@ -1,17 +1,15 @@
-"""The SQLite schema: migrations, JSON values and row converters."""
+"""The SQLite schema: migrations and row converters."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from typing import Any, Sequence
 
-from gateway.domain.errors import InvalidArgument, NotFound
+from gateway.domain.errors import NotFound
 from gateway.domain.model import (
     Credential,
     CredentialKind,
     Device,
-    JSONValue,
     PayloadFormat,
     PowerMode,
     Profile,
@@ -78,13 +76,6 @@ MIGRATIONS: list[str] = [
     );
     """,
 ]
-
-
-def dumps(value: JSONValue) -> str:
-    try:
-        return json.dumps(value, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as e:
-        raise InvalidArgument(f"not a JSON value: {e}") from None
 
 
 def placeholders(n: int) -> str:

@@ -1,18 +1,16 @@
 # -*- test-case-name: tests.store.test_sqlite -*-
-"""L{SQLiteStore}: L{IStore} over the writer thread."""
+"""L{SQLiteStore}: L{IStore} over the writer thread; its reads and plumbing."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from typing import Any, Callable, Mapping, Optional, Sequence, TypeVar
+from typing import Any, Callable, Optional, Sequence, TypeVar
 
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.interfaces import IReactorFromThreads, IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from gateway.domain.errors import Conflict, InvalidArgument, NotFound
 from gateway.domain.model import (
     Attribute,
     AttributeScope,
@@ -20,24 +18,25 @@ from gateway.domain.model import (
     Credential,
     CredentialKind,
     Device,
-    JSONValue,
     Profile,
     TelemetryPoint,
 )
 from gateway.store.interfaces import IStore
+from gateway.store.unit import UnitOfWork
+from gateway.store.values import check_text, check_texts, decode_json
+from gateway.store.writes import SingleWrites
 
+from .operations import apply
 from .schema import (
     DEVICE_COLUMNS,
     PROFILE_COLUMNS,
     credential_from_row,
     device_from_row,
-    dumps,
     migrate,
     placeholders,
     profile_from_row,
-    require_device,
 )
-from .writer import Op, Writer
+from .writer import Job, Writer
 
 T = TypeVar("T")
 
@@ -49,7 +48,7 @@ class _Reactor(IReactorTime, IReactorFromThreads):
 
 
 @implementer(IStore)
-class SQLiteStore:
+class SQLiteStore(SingleWrites):
     """
     Use L{open_sqlite_store} to get one (it runs the migrations first).
 
@@ -60,7 +59,7 @@ class SQLiteStore:
     def __init__(self, reactor: _Reactor, path: str) -> None:
         self._reactor = reactor
         self._path = path
-        self._pending: list[Op] = []
+        self._pending: list[Job] = []
         self._flush_call: Any = None
         self._closing = False
         self._closed = False
@@ -110,75 +109,18 @@ class SQLiteStore:
         """Apply pending schema migrations; fires with the schema version."""
         return self._submit(migrate)
 
+    # -- units of work -----------------------------------------------------
+
+    def commit(self, unit: UnitOfWork) -> "Deferred[list[Any]]":
+        operations = unit.operations
+        # One job for the writer: one savepoint around the whole unit.
+        return self._submit(lambda conn: [apply(conn, op) for op in operations])
+
     # -- devices -----------------------------------------------------------
-
-    def _check_device(self, conn: sqlite3.Connection, device: Device) -> None:
-        if (
-            conn.execute("SELECT 1 FROM profiles WHERE name=?", (device.profile,)).fetchone()
-            is None
-        ):
-            raise InvalidArgument(f"no profile {device.profile!r}")
-        if (
-            conn.execute(
-                "SELECT 1 FROM devices WHERE application=? AND name=? AND id<>?",
-                (device.application, device.name, device.id),
-            ).fetchone()
-            is not None
-        ):
-            raise Conflict(f"device name {device.name!r} is taken in {device.application!r}")
-
-    def create_device(self, device: Device) -> "Deferred[Device]":
-        def op(conn: sqlite3.Connection) -> Device:
-            if (
-                conn.execute("SELECT 1 FROM devices WHERE id=?", (device.id,)).fetchone()
-                is not None
-            ):
-                raise Conflict(f"device id {device.id!r} is taken")
-            self._check_device(conn, device)
-            conn.execute(
-                f"INSERT INTO devices ({DEVICE_COLUMNS}) VALUES (?,?,?,?,?,?)",
-                (
-                    device.id,
-                    device.name,
-                    device.application,
-                    device.profile,
-                    int(device.enabled),
-                    device.created,
-                ),
-            )
-            return device
-
-        return self._submit(op)
-
-    def update_device(self, device: Device) -> "Deferred[Device]":
-        def op(conn: sqlite3.Connection) -> Device:
-            require_device(conn, device.id)
-            self._check_device(conn, device)
-            conn.execute(
-                "UPDATE devices SET name=?, application=?, profile=?, "
-                "enabled=?, created=? WHERE id=?",
-                (
-                    device.name,
-                    device.application,
-                    device.profile,
-                    int(device.enabled),
-                    device.created,
-                    device.id,
-                ),
-            )
-            return device
-
-        return self._submit(op)
-
-    def delete_device(self, device_id: str) -> "Deferred[None]":
-        def op(conn: sqlite3.Connection) -> None:
-            require_device(conn, device_id)
-            conn.execute("DELETE FROM devices WHERE id=?", (device_id,))
-
-        return self._submit(op)
 
     def get_device(self, device_id: str) -> "Deferred[Optional[Device]]":
         def op(conn: sqlite3.Connection) -> Optional[Device]:
+            check_text("device id", device_id)
             row = conn.execute(
                 f"SELECT {DEVICE_COLUMNS} FROM devices WHERE id=?", (device_id,)
             ).fetchone()
@@ -188,6 +130,8 @@ class SQLiteStore:
 
     def find_device(self, application: str, name: str) -> "Deferred[Optional[Device]]":
         def op(conn: sqlite3.Connection) -> Optional[Device]:
+            check_text("application", application)
+            check_text("device name", name)
             row = conn.execute(
                 f"SELECT {DEVICE_COLUMNS} FROM devices WHERE application=? AND name=?",
                 (application, name),
@@ -203,6 +147,7 @@ class SQLiteStore:
                     f"SELECT {DEVICE_COLUMNS} FROM devices ORDER BY name, application, id"
                 )
             else:
+                check_text("application", application)
                 rows = conn.execute(
                     f"SELECT {DEVICE_COLUMNS} FROM devices WHERE application=? "
                     "ORDER BY name, application, id",
@@ -214,29 +159,9 @@ class SQLiteStore:
 
     # -- credentials -------------------------------------------------------
 
-    def put_credential(self, credential: Credential) -> "Deferred[None]":
-        c = credential
-
-        def op(conn: sqlite3.Connection) -> None:
-            require_device(conn, c.device_id)
-            if (
-                conn.execute(
-                    "SELECT 1 FROM credentials WHERE kind=? AND lookup=? AND device_id<>?",
-                    (c.kind.value, c.lookup, c.device_id),
-                ).fetchone()
-                is not None
-            ):
-                raise Conflict(f"this {c.kind.value} credential is used by another device")
-            conn.execute(
-                "INSERT OR REPLACE INTO credentials "
-                "(device_id, kind, lookup, secret) VALUES (?,?,?,?)",
-                (c.device_id, c.kind.value, c.lookup, c.secret),
-            )
-
-        return self._submit(op)
-
     def get_credentials(self, device_id: str) -> "Deferred[list[Credential]]":
         def op(conn: sqlite3.Connection) -> list[Credential]:
+            check_text("device id", device_id)
             rows = conn.execute(
                 "SELECT device_id, kind, lookup, secret FROM credentials "
                 "WHERE device_id=? ORDER BY kind",
@@ -246,20 +171,11 @@ class SQLiteStore:
 
         return self._submit(op)
 
-    def delete_credential(self, device_id: str, kind: CredentialKind) -> "Deferred[bool]":
-        def op(conn: sqlite3.Connection) -> bool:
-            cur = conn.execute(
-                "DELETE FROM credentials WHERE device_id=? AND kind=?",
-                (device_id, kind.value),
-            )
-            return cur.rowcount > 0
-
-        return self._submit(op)
-
     def find_credential(
         self, kind: CredentialKind, lookup: str
     ) -> "Deferred[Optional[Credential]]":
         def op(conn: sqlite3.Connection) -> Optional[Credential]:
+            check_text(f"{kind.value} lookup", lookup)
             row = conn.execute(
                 "SELECT device_id, kind, lookup, secret FROM credentials WHERE kind=? AND lookup=?",
                 (kind.value, lookup),
@@ -277,50 +193,9 @@ class SQLiteStore:
 
     # -- profiles ----------------------------------------------------------
 
-    def put_profile(self, profile: Profile) -> "Deferred[None]":
-        p = profile
-        values = (
-            p.name,
-            p.payload_format.value,
-            p.telemetry_proto,
-            p.attributes_proto,
-            p.rpc_request_proto,
-            p.rpc_response_proto,
-            p.power_mode.value,
-            p.psm_activity_timer,
-            p.edrx_cycle,
-            p.paging_transmission_window,
-            p.provisioning.value,
-            p.provision_key,
-            p.provision_secret,
-        )
-
-        def op(conn: sqlite3.Connection) -> None:
-            if (
-                p.provision_key is not None
-                and conn.execute(
-                    "SELECT 1 FROM profiles WHERE provision_key=? AND name<>?",
-                    (p.provision_key, p.name),
-                ).fetchone()
-                is not None
-            ):
-                raise Conflict("provision key is used by another profile")
-            # An upsert, not INSERT OR REPLACE: replacing would delete the
-            # row that devices reference.
-            assignments = ", ".join(
-                f"{c.strip()}=excluded.{c.strip()}" for c in PROFILE_COLUMNS.split(",")[1:]
-            )
-            conn.execute(
-                f"INSERT INTO profiles ({PROFILE_COLUMNS}) "
-                f"VALUES ({placeholders(13)}) "
-                f"ON CONFLICT(name) DO UPDATE SET {assignments}",
-                values,
-            )
-
-        return self._submit(op)
-
     def get_profile(self, name: str) -> "Deferred[Optional[Profile]]":
         def op(conn: sqlite3.Connection) -> Optional[Profile]:
+            check_text("profile name", name)
             row = conn.execute(
                 f"SELECT {PROFILE_COLUMNS} FROM profiles WHERE name=?", (name,)
             ).fetchone()
@@ -330,6 +205,7 @@ class SQLiteStore:
 
     def find_profile_by_provision_key(self, provision_key: str) -> "Deferred[Optional[Profile]]":
         def op(conn: sqlite3.Connection) -> Optional[Profile]:
+            check_text("provision key", provision_key)
             row = conn.execute(
                 f"SELECT {PROFILE_COLUMNS} FROM profiles WHERE provision_key=?",
                 (provision_key,),
@@ -345,20 +221,7 @@ class SQLiteStore:
 
         return self._submit(op)
 
-    def delete_profile(self, name: str) -> "Deferred[None]":
-        def op(conn: sqlite3.Connection) -> None:
-            if conn.execute("SELECT 1 FROM profiles WHERE name=?", (name,)).fetchone() is None:
-                raise NotFound(f"no profile {name!r}")
-            if (
-                conn.execute("SELECT 1 FROM devices WHERE profile=? LIMIT 1", (name,)).fetchone()
-                is not None
-            ):
-                raise Conflict(f"profile {name!r} is used by devices")
-            conn.execute("DELETE FROM profiles WHERE name=?", (name,))
-
-        return self._submit(op)
-
-    # -- attributes --------------------------------------------------------
+    # -- attributes and telemetry ------------------------------------------
 
     def get_attributes(
         self,
@@ -366,123 +229,36 @@ class SQLiteStore:
         scope: AttributeScope,
         keys: Optional[Sequence[str]] = None,
     ) -> "Deferred[list[Attribute]]":
-        wanted = None if keys is None else list(dict.fromkeys(keys))
-
         def op(conn: sqlite3.Connection) -> list[Attribute]:
-            sql = "SELECT key, value, last_update_ts FROM attributes WHERE device_id=? AND scope=?"
-            args: list[Any] = [device_id, scope.value]
-            if wanted is not None:
-                if not wanted:
-                    return []
-                sql += f" AND key IN ({placeholders(len(wanted))})"
-                args.extend(wanted)
-            rows = conn.execute(sql + " ORDER BY key", args)
-            return [Attribute(scope, k, json.loads(v), ts) for k, v, ts in rows]
-
-        return self._submit(op)
-
-    def set_attributes(
-        self,
-        device_id: str,
-        scope: AttributeScope,
-        values: Mapping[str, JSONValue],
-        ts: int,
-    ) -> "Deferred[None]":
-        try:
-            rows = [(device_id, scope.value, k, dumps(v), int(ts)) for k, v in values.items()]
-        except InvalidArgument:
-            return fail()
-
-        def op(conn: sqlite3.Connection) -> None:
-            require_device(conn, device_id)
-            conn.executemany(
-                "INSERT OR REPLACE INTO attributes "
-                "(device_id, scope, key, value, last_update_ts) "
-                "VALUES (?,?,?,?,?)",
-                rows,
+            rows = _select(
+                conn,
+                "SELECT key, value, last_update_ts FROM attributes WHERE device_id=? AND scope=?",
+                [check_text("device id", device_id), scope.value],
+                keys,
             )
-
-        return self._submit(op)
-
-    def delete_attributes(
-        self, device_id: str, scope: AttributeScope, keys: Sequence[str]
-    ) -> "Deferred[list[str]]":
-        wanted = list(dict.fromkeys(keys))
-
-        def op(conn: sqlite3.Connection) -> list[str]:
-            gone = []
-            for k in wanted:
-                cur = conn.execute(
-                    "DELETE FROM attributes WHERE device_id=? AND scope=? AND key=?",
-                    (device_id, scope.value, k),
-                )
-                if cur.rowcount > 0:
-                    gone.append(k)
-            return gone
-
-        return self._submit(op)
-
-    # -- telemetry ---------------------------------------------------------
-
-    def append_telemetry(
-        self,
-        device_id: str,
-        records: Sequence[tuple[int, Mapping[str, JSONValue]]],
-    ) -> "Deferred[None]":
-        try:
-            rows = [
-                (device_id, k, dumps(v), int(ts))
-                for ts, values in records
-                for k, v in values.items()
-            ]
-        except InvalidArgument:
-            return fail()
-
-        def op(conn: sqlite3.Connection) -> None:
-            require_device(conn, device_id)
-            conn.executemany(
-                "INSERT INTO telemetry_latest (device_id, key, value, ts) "
-                "VALUES (?,?,?,?) ON CONFLICT(device_id, key) DO UPDATE SET "
-                "value=excluded.value, ts=excluded.ts "
-                "WHERE excluded.ts >= telemetry_latest.ts",
-                rows,
-            )
+            return [Attribute(scope, k, decode_json(v), ts) for k, v, ts in rows]
 
         return self._submit(op)
 
     def get_latest_telemetry(
         self, device_id: str, keys: Optional[Sequence[str]] = None
     ) -> "Deferred[list[TelemetryPoint]]":
-        wanted = None if keys is None else list(dict.fromkeys(keys))
-
         def op(conn: sqlite3.Connection) -> list[TelemetryPoint]:
-            sql = "SELECT key, value, ts FROM telemetry_latest WHERE device_id=?"
-            args: list[Any] = [device_id]
-            if wanted is not None:
-                if not wanted:
-                    return []
-                sql += f" AND key IN ({placeholders(len(wanted))})"
-                args.extend(wanted)
-            rows = conn.execute(sql + " ORDER BY key", args)
-            return [TelemetryPoint(k, json.loads(v), ts) for k, v, ts in rows]
+            rows = _select(
+                conn,
+                "SELECT key, value, ts FROM telemetry_latest WHERE device_id=?",
+                [check_text("device id", device_id)],
+                keys,
+            )
+            return [TelemetryPoint(k, decode_json(v), ts) for k, v, ts in rows]
 
         return self._submit(op)
 
     # -- claims ------------------------------------------------------------
 
-    def put_claim(self, claim: Claim) -> "Deferred[None]":
-        def op(conn: sqlite3.Connection) -> None:
-            require_device(conn, claim.device_id)
-            conn.execute(
-                "INSERT OR REPLACE INTO claims "
-                "(device_id, secret_key, expires_at, created) VALUES (?,?,?,?)",
-                (claim.device_id, claim.secret_key, claim.expires_at, claim.created),
-            )
-
-        return self._submit(op)
-
     def get_claim(self, device_id: str) -> "Deferred[Optional[Claim]]":
         def op(conn: sqlite3.Connection) -> Optional[Claim]:
+            check_text("device id", device_id)
             row = conn.execute(
                 "SELECT device_id, secret_key, expires_at, created FROM claims WHERE device_id=?",
                 (device_id,),
@@ -491,12 +267,18 @@ class SQLiteStore:
 
         return self._submit(op)
 
-    def delete_claim(self, device_id: str) -> "Deferred[bool]":
-        def op(conn: sqlite3.Connection) -> bool:
-            cur = conn.execute("DELETE FROM claims WHERE device_id=?", (device_id,))
-            return cur.rowcount > 0
 
-        return self._submit(op)
+def _select(
+    conn: sqlite3.Connection, sql: str, args: list[Any], keys: Optional[Sequence[str]]
+) -> list[Any]:
+    """Rows of C{sql} (filtered by C{keys} if given), ordered by key."""
+    if keys is not None:
+        wanted = check_texts("key", keys)
+        if not wanted:
+            return []
+        sql += f" AND key IN ({placeholders(len(wanted))})"
+        args = args + list(wanted)
+    return conn.execute(sql + " ORDER BY key", args).fetchall()
 
 
 def open_sqlite_store(reactor: Any, path: str) -> "Deferred[SQLiteStore]":

@@ -15,7 +15,8 @@ from gateway.domain.errors import Conflict
 if TYPE_CHECKING:
     from .store import SQLiteStore
 
-Op = tuple[Callable[[sqlite3.Connection], Any], "Deferred[Any]"]
+#: One unit of work (or one read) and the Deferred of its result.
+Job = tuple[Callable[[sqlite3.Connection], Any], "Deferred[Any]"]
 
 
 class Writer(threading.Thread):
@@ -26,7 +27,7 @@ class Writer(threading.Thread):
         self.path = path
         self.reactor = reactor
         self.store = store
-        self.queue: "queue.Queue[Optional[list[Op]]]" = queue.Queue()
+        self.queue: "queue.Queue[Optional[list[Job]]]" = queue.Queue()
 
     def run(self) -> None:
         conn: Optional[sqlite3.Connection] = None
@@ -64,7 +65,7 @@ class Writer(threading.Thread):
         self.reactor.callFromThread(self.store._closed_in_thread)
 
     def _run_batch(
-        self, conn: sqlite3.Connection, batch: list[Op]
+        self, conn: sqlite3.Connection, batch: list[Job]
     ) -> list[tuple["Deferred[Any]", bool, Any]]:
         results: list[tuple[Deferred[Any], bool, Any]] = []
         try:
@@ -73,20 +74,21 @@ class Writer(threading.Thread):
             f = Failure()
             return [(d, False, f) for _, d in batch]
         for fn, d in batch:
-            conn.execute("SAVEPOINT op")
+            # A failing job leaves nothing of itself, and the others stay.
+            conn.execute("SAVEPOINT job")
             try:
                 value = fn(conn)
             except sqlite3.IntegrityError as e:
-                conn.execute("ROLLBACK TO op")
-                conn.execute("RELEASE op")
+                conn.execute("ROLLBACK TO job")
+                conn.execute("RELEASE job")
                 results.append((d, False, Failure(Conflict(str(e)))))
             except BaseException:
                 f = Failure()
-                conn.execute("ROLLBACK TO op")
-                conn.execute("RELEASE op")
+                conn.execute("ROLLBACK TO job")
+                conn.execute("RELEASE job")
                 results.append((d, False, f))
             else:
-                conn.execute("RELEASE op")
+                conn.execute("RELEASE job")
                 results.append((d, True, value))
         try:
             conn.execute("COMMIT")

@@ -1,0 +1,224 @@
+# -*- test-case-name: tests.store.test_contract -*-
+"""The write operations of a unit of work, run on the writer thread."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any, assert_never
+
+from gateway.domain.errors import Conflict, InvalidArgument, NotFound
+from gateway.domain.model import Credential, Device, Profile
+from gateway.store.unit import (
+    AppendTelemetry,
+    CreateDevice,
+    DeleteAttributes,
+    DeleteClaim,
+    DeleteCredential,
+    DeleteDevice,
+    DeleteProfile,
+    Operation,
+    PutClaim,
+    PutCredential,
+    PutProfile,
+    SetAttributes,
+    UpdateDevice,
+)
+
+from .schema import DEVICE_COLUMNS, PROFILE_COLUMNS, placeholders, require_device
+
+__all__ = ["apply"]
+
+
+def apply(conn: sqlite3.Connection, op: Operation) -> Any:
+    """Run one operation inside the unit's savepoint; its result."""
+    match op:
+        case CreateDevice():
+            return _create_device(conn, op.device)
+        case UpdateDevice():
+            return _update_device(conn, op.device)
+        case DeleteDevice():
+            require_device(conn, op.device_id)
+            conn.execute("DELETE FROM devices WHERE id=?", (op.device_id,))
+            return None
+        case PutCredential():
+            return _put_credential(conn, op.credential)
+        case DeleteCredential():
+            cur = conn.execute(
+                "DELETE FROM credentials WHERE device_id=? AND kind=?",
+                (op.device_id, op.kind.value),
+            )
+            return cur.rowcount > 0
+        case PutProfile():
+            return _put_profile(conn, op.profile)
+        case DeleteProfile():
+            return _delete_profile(conn, op.name)
+        case SetAttributes():
+            require_device(conn, op.device_id)
+            conn.executemany(
+                "INSERT OR REPLACE INTO attributes "
+                "(device_id, scope, key, value, last_update_ts) VALUES (?,?,?,?,?)",
+                [(op.device_id, op.scope.value, k, text, op.ts) for k, text in op.values],
+            )
+            return None
+        case DeleteAttributes():
+            return _delete_attributes(conn, op)
+        case AppendTelemetry():
+            require_device(conn, op.device_id)
+            conn.executemany(
+                "INSERT INTO telemetry_latest (device_id, key, value, ts) "
+                "VALUES (?,?,?,?) ON CONFLICT(device_id, key) DO UPDATE SET "
+                "value=excluded.value, ts=excluded.ts "
+                "WHERE excluded.ts >= telemetry_latest.ts",
+                [
+                    (op.device_id, k, text, ts)
+                    for ts, values in op.records
+                    for k, text in values
+                ],
+            )
+            return None
+        case PutClaim():
+            c = op.claim
+            require_device(conn, c.device_id)
+            conn.execute(
+                "INSERT OR REPLACE INTO claims "
+                "(device_id, secret_key, expires_at, created) VALUES (?,?,?,?)",
+                (c.device_id, c.secret_key, c.expires_at, c.created),
+            )
+            return None
+        case DeleteClaim():
+            cur = conn.execute("DELETE FROM claims WHERE device_id=?", (op.device_id,))
+            return cur.rowcount > 0
+        case _:
+            assert_never(op)
+
+
+# -- devices -------------------------------------------------------------------
+
+
+def _check_device(conn: sqlite3.Connection, device: Device) -> None:
+    if conn.execute("SELECT 1 FROM profiles WHERE name=?", (device.profile,)).fetchone() is None:
+        raise InvalidArgument(f"no profile {device.profile!r}")
+    if (
+        conn.execute(
+            "SELECT 1 FROM devices WHERE application=? AND name=? AND id<>?",
+            (device.application, device.name, device.id),
+        ).fetchone()
+        is not None
+    ):
+        raise Conflict(f"device name {device.name!r} is taken in {device.application!r}")
+
+
+def _create_device(conn: sqlite3.Connection, device: Device) -> Device:
+    if conn.execute("SELECT 1 FROM devices WHERE id=?", (device.id,)).fetchone() is not None:
+        raise Conflict(f"device id {device.id!r} is taken")
+    _check_device(conn, device)
+    conn.execute(
+        f"INSERT INTO devices ({DEVICE_COLUMNS}) VALUES (?,?,?,?,?,?)",
+        (
+            device.id,
+            device.name,
+            device.application,
+            device.profile,
+            int(device.enabled),
+            device.created,
+        ),
+    )
+    return device
+
+
+def _update_device(conn: sqlite3.Connection, device: Device) -> Device:
+    require_device(conn, device.id)
+    _check_device(conn, device)
+    conn.execute(
+        "UPDATE devices SET name=?, application=?, profile=?, enabled=?, created=? WHERE id=?",
+        (
+            device.name,
+            device.application,
+            device.profile,
+            int(device.enabled),
+            device.created,
+            device.id,
+        ),
+    )
+    return device
+
+
+# -- credentials and profiles --------------------------------------------------
+
+
+def _put_credential(conn: sqlite3.Connection, c: Credential) -> None:
+    require_device(conn, c.device_id)
+    if (
+        conn.execute(
+            "SELECT 1 FROM credentials WHERE kind=? AND lookup=? AND device_id<>?",
+            (c.kind.value, c.lookup, c.device_id),
+        ).fetchone()
+        is not None
+    ):
+        raise Conflict(f"this {c.kind.value} credential is used by another device")
+    conn.execute(
+        "INSERT OR REPLACE INTO credentials (device_id, kind, lookup, secret) VALUES (?,?,?,?)",
+        (c.device_id, c.kind.value, c.lookup, c.secret),
+    )
+
+
+# An upsert, not INSERT OR REPLACE: replacing would delete the row that
+# devices reference.
+_UPSERT_PROFILE = (
+    f"INSERT INTO profiles ({PROFILE_COLUMNS}) VALUES ({placeholders(13)}) "
+    "ON CONFLICT(name) DO UPDATE SET "
+    + ", ".join(f"{c.strip()}=excluded.{c.strip()}" for c in PROFILE_COLUMNS.split(",")[1:])
+)
+
+
+def _put_profile(conn: sqlite3.Connection, p: Profile) -> None:
+    if (
+        p.provision_key is not None
+        and conn.execute(
+            "SELECT 1 FROM profiles WHERE provision_key=? AND name<>?",
+            (p.provision_key, p.name),
+        ).fetchone()
+        is not None
+    ):
+        raise Conflict("provision key is used by another profile")
+    conn.execute(
+        _UPSERT_PROFILE,
+        (
+            p.name,
+            p.payload_format.value,
+            p.telemetry_proto,
+            p.attributes_proto,
+            p.rpc_request_proto,
+            p.rpc_response_proto,
+            p.power_mode.value,
+            p.psm_activity_timer,
+            p.edrx_cycle,
+            p.paging_transmission_window,
+            p.provisioning.value,
+            p.provision_key,
+            p.provision_secret,
+        ),
+    )
+
+
+def _delete_profile(conn: sqlite3.Connection, name: str) -> None:
+    if conn.execute("SELECT 1 FROM profiles WHERE name=?", (name,)).fetchone() is None:
+        raise NotFound(f"no profile {name!r}")
+    if conn.execute("SELECT 1 FROM devices WHERE profile=? LIMIT 1", (name,)).fetchone():
+        raise Conflict(f"profile {name!r} is used by devices")
+    conn.execute("DELETE FROM profiles WHERE name=?", (name,))
+
+
+# -- attributes ----------------------------------------------------------------
+
+
+def _delete_attributes(conn: sqlite3.Connection, op: DeleteAttributes) -> list[str]:
+    gone = []
+    for k in op.keys:
+        cur = conn.execute(
+            "DELETE FROM attributes WHERE device_id=? AND scope=? AND key=?",
+            (op.device_id, op.scope.value, k),
+        )
+        if cur.rowcount > 0:
+            gone.append(k)
+    return gone

@@ -1,0 +1,305 @@
+# -*- test-case-name: tests.store.test_contract -*-
+"""
+Units of work: write operations as data, committed all or nothing by
+L{gateway.store.interfaces.IStore.commit}.
+
+An operation checks its data when it is built (L{InvalidArgument} for text
+that is not valid Unicode, integers beyond 64 bits, non-finite numbers,
+values that are not JSON; see L{gateway.store.values}) and snapshots JSON
+values as JSON text, so a caller may change what it passed at once and every
+backend refuses exactly the same input.  What an operation finds in the
+store (a missing device, a taken name) is only known when it is committed.
+
+Each operation's class docstring names its result, the item at its position
+in the list C{commit} fires with.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence, Union
+
+import attrs
+
+from gateway.domain.errors import InvalidArgument
+from gateway.domain.model import (
+    AttributeScope,
+    Claim,
+    Credential,
+    CredentialKind,
+    Device,
+    JSONValue,
+    Profile,
+)
+from gateway.store.values import (
+    check_finite,
+    check_int64,
+    check_text,
+    check_texts,
+    encode_json,
+)
+
+__all__ = [
+    "AppendTelemetry",
+    "CreateDevice",
+    "DeleteAttributes",
+    "DeleteClaim",
+    "DeleteCredential",
+    "DeleteDevice",
+    "DeleteProfile",
+    "JSONItems",
+    "Operation",
+    "PutClaim",
+    "PutCredential",
+    "PutProfile",
+    "SetAttributes",
+    "UnitOfWork",
+    "UpdateDevice",
+]
+
+#: (key, JSON text) pairs, in the order given.
+JSONItems = tuple[tuple[str, str], ...]
+
+
+# -- checks of the records the operations carry --------------------------------
+
+
+def _device(device: Device) -> Device:
+    check_text("device id", device.id)
+    check_text("device name", device.name)
+    check_text("application", device.application)
+    check_text("profile name", device.profile)
+    if not isinstance(device.enabled, bool):
+        raise InvalidArgument("enabled must be a boolean")
+    # As a database column gives it back: float seconds.
+    return attrs.evolve(device, created=check_finite("created", device.created))
+
+
+def _credential(credential: Credential) -> Credential:
+    check_text("device id", credential.device_id)
+    check_text(f"{credential.kind.value} lookup", credential.lookup)
+    if not isinstance(credential.secret, bytes):
+        raise InvalidArgument("a credential secret must be bytes")
+    return credential
+
+
+_PROFILE_TEXTS = (
+    "telemetry_proto",
+    "attributes_proto",
+    "rpc_request_proto",
+    "rpc_response_proto",
+    "provision_key",
+    "provision_secret",
+)
+_PROFILE_INTEGERS = ("psm_activity_timer", "edrx_cycle", "paging_transmission_window")
+
+
+def _profile(profile: Profile) -> Profile:
+    check_text("profile name", profile.name)
+    for name in _PROFILE_TEXTS:
+        if getattr(profile, name) is not None:
+            check_text(name, getattr(profile, name))
+    for name in _PROFILE_INTEGERS:
+        if getattr(profile, name) is not None:
+            check_int64(name, getattr(profile, name))
+    return profile
+
+
+def _claim(claim: Claim) -> Claim:
+    check_text("device id", claim.device_id)
+    check_text("claim secret", claim.secret_key)
+    check_int64("claim expiry", claim.expires_at)
+    check_int64("claim creation time", claim.created)
+    return claim
+
+
+def _json_items(values: Mapping[str, JSONValue]) -> JSONItems:
+    return tuple((check_text("key", k), encode_json(v)) for k, v in values.items())
+
+
+def _records(
+    records: Sequence[tuple[int, Mapping[str, JSONValue]]],
+) -> tuple[tuple[int, JSONItems], ...]:
+    return tuple((check_int64("telemetry ts", ts), _json_items(values)) for ts, values in records)
+
+
+def _device_id(device_id: str) -> str:
+    return check_text("device id", device_id)
+
+
+def _name(name: str) -> str:
+    return check_text("profile name", name)
+
+
+def _keys(keys: Sequence[str]) -> tuple[str, ...]:
+    return check_texts("key", keys)
+
+
+def _ms(ts: int) -> int:
+    return check_int64("ts", ts)
+
+
+# -- operations ----------------------------------------------------------------
+
+
+@attrs.frozen
+class CreateDevice:
+    """
+    Insert a device.  L{Conflict} if the id or the (application, name) pair
+    is taken, L{InvalidArgument} if its profile does not exist.  Result: the
+    L{Device}.
+    """
+
+    device: Device = attrs.field(converter=_device)
+
+
+@attrs.frozen
+class UpdateDevice:
+    """
+    Replace the device with the same id.  L{NotFound} if absent, L{Conflict}
+    on a name clash, L{InvalidArgument} for an unknown profile.  Result: the
+    L{Device}.
+    """
+
+    device: Device = attrs.field(converter=_device)
+
+
+@attrs.frozen
+class DeleteDevice:
+    """
+    Delete a device with its credentials, attributes, telemetry and claim.
+    L{NotFound} if absent.  Result: C{None}.
+    """
+
+    device_id: str = attrs.field(converter=_device_id)
+
+
+@attrs.frozen
+class PutCredential:
+    """
+    Set the device's credential of its kind, replacing one of the same kind.
+    L{NotFound} if the device is absent, L{Conflict} if another device holds
+    the same (kind, lookup).  Result: C{None}.
+    """
+
+    credential: Credential = attrs.field(converter=_credential)
+
+
+@attrs.frozen
+class DeleteCredential:
+    """Delete one credential.  Result: C{True} if there was one."""
+
+    device_id: str = attrs.field(converter=_device_id)
+    kind: CredentialKind
+
+
+@attrs.frozen
+class PutProfile:
+    """
+    Insert or replace the profile with this name (its devices stay).
+    L{Conflict} if its C{provision_key} is another profile's.  Result:
+    C{None}.
+    """
+
+    profile: Profile = attrs.field(converter=_profile)
+
+
+@attrs.frozen
+class DeleteProfile:
+    """
+    Delete a profile.  L{NotFound} if absent, L{Conflict} if devices use it.
+    Result: C{None}.
+    """
+
+    name: str = attrs.field(converter=_name)
+
+
+@attrs.frozen
+class SetAttributes:
+    """
+    Insert or replace attributes of one scope, stamped with C{ts} (ms).
+    L{NotFound} if the device is absent.  Result: C{None}.
+    """
+
+    device_id: str = attrs.field(converter=_device_id)
+    scope: AttributeScope
+    values: JSONItems = attrs.field(converter=_json_items)
+    ts: int = attrs.field(converter=_ms)
+
+
+@attrs.frozen
+class DeleteAttributes:
+    """Delete attributes of one scope.  Result: the keys that existed."""
+
+    device_id: str = attrs.field(converter=_device_id)
+    scope: AttributeScope
+    keys: tuple[str, ...] = attrs.field(converter=_keys)
+
+
+@attrs.frozen
+class AppendTelemetry:
+    """
+    Record a batch of (ts ms, {key: value}), keeping the latest value per
+    key: a value replaces the stored one unless it is older (equal
+    timestamps: the later one wins).  L{NotFound} if the device is absent.
+    Result: C{None}.
+    """
+
+    device_id: str = attrs.field(converter=_device_id)
+    records: tuple[tuple[int, JSONItems], ...] = attrs.field(converter=_records)
+
+
+@attrs.frozen
+class PutClaim:
+    """Record (or replace) the device's claim.  L{NotFound} if absent.  Result: C{None}."""
+
+    claim: Claim = attrs.field(converter=_claim)
+
+
+@attrs.frozen
+class DeleteClaim:
+    """Forget the device's claim.  Result: C{True} if there was one."""
+
+    device_id: str = attrs.field(converter=_device_id)
+
+
+#: Every operation a unit may hold.  A new kind (the durable outbox's
+#: C{AppendEvents}, committed in the same unit as the telemetry it comes
+#: from) is added to this union; each backend dispatches on it with a
+#: C{match} that ends in C{assert_never}, so mypy names every backend that
+#: does not handle the new kind yet.
+Operation = Union[
+    CreateDevice,
+    UpdateDevice,
+    DeleteDevice,
+    PutCredential,
+    DeleteCredential,
+    PutProfile,
+    DeleteProfile,
+    SetAttributes,
+    DeleteAttributes,
+    AppendTelemetry,
+    PutClaim,
+    DeleteClaim,
+]
+
+
+@attrs.frozen
+class UnitOfWork:
+    """
+    Operations applied in order with one outcome: all of them, or (if one
+    fails) none.  Later operations see the writes of earlier ones.
+    """
+
+    operations: tuple[Operation, ...] = ()
+
+    @classmethod
+    def of(cls, *operations: Operation) -> "UnitOfWork":
+        return cls(operations)
+
+    def then(self, *operations: Operation) -> "UnitOfWork":
+        """This unit followed by C{operations}."""
+        return UnitOfWork(self.operations + operations)
+
+    def __add__(self, other: "UnitOfWork") -> "UnitOfWork":
+        return self.then(*other.operations)
+

@@ -1,0 +1,89 @@
+# -*- test-case-name: tests.store.test_contract -*-
+"""
+What every backend accepts, checked the same way for all of them.
+
+The rules are what a real database keeps without surprises: text is valid
+Unicode (no lone surrogates, which UTF-8 cannot encode), integer fields
+(timestamps, timers) fit in 64 bits, numbers are finite, and JSON values are
+what C{json.dumps} writes without NaN or Infinity (integers of any size
+included).  Every violation is an L{InvalidArgument}.
+JSON values travel as compact JSON text, so a backend stores (and the
+memory store copies) exactly what a database column would hold.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Iterable
+
+from gateway.domain.errors import InvalidArgument
+from gateway.domain.model import JSONValue
+
+__all__ = [
+    "INT64_MAX",
+    "INT64_MIN",
+    "check_finite",
+    "check_int64",
+    "check_text",
+    "check_texts",
+    "decode_json",
+    "encode_json",
+]
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+
+def check_text(what: str, value: object) -> str:
+    """C{value} if it is a string a database can store."""
+    if not isinstance(value, str):
+        raise InvalidArgument(f"{what} must be a string, not {type(value).__name__}")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidArgument(f"{what} is not valid Unicode") from None
+    return value
+
+
+def check_texts(what: str, values: Iterable[object]) -> tuple[str, ...]:
+    """The strings of C{values}, each checked, in order and without repeats."""
+    return tuple(dict.fromkeys(check_text(what, v) for v in values))
+
+
+def check_int64(what: str, value: object) -> int:
+    """C{value} if it is an integer (not a bool) of at most 64 bits."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not INT64_MIN <= value <= INT64_MAX
+    ):
+        raise InvalidArgument(f"{what} must be a 64-bit integer, got {value!r}")
+    return value
+
+
+def check_finite(what: str, value: object) -> float:
+    """C{value} as a float if it is a finite number (not a bool)."""
+    if not isinstance(value, bool) and isinstance(value, (int, float)):
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond any float
+            pass
+        else:
+            if math.isfinite(number):
+                return number
+    raise InvalidArgument(f"{what} must be a finite number, got {value!r}")
+
+
+def encode_json(value: JSONValue) -> str:
+    """C{value} as compact JSON text."""
+    try:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as e:
+        raise InvalidArgument(f"not a JSON value: {e}") from None
+
+
+def decode_json(text: str) -> JSONValue:
+    """The value of JSON text written by L{encode_json}."""
+    return json.loads(text)
