@@ -9,7 +9,6 @@ from twisted.internet.task import Clock
 from zope.interface.verify import verifyObject
 
 import plugins
-from gateway.coap import numbers as n
 from gateway.coap.resource import Resource
 from gateway.dialect import IDialect, UnknownDialect, find_dialects, install_dialects
 from gateway.dialects.thingsboard import ThingsBoardDialect
@@ -74,4 +73,3 @@ def test_existing_api_resource_is_reused(clock: Clock, services: Services) -> No
     root.putChild(b"api", api)
     thingsboard.install(root, services.devices, clock)
     assert set(api.children) == {b"other", b"v1"}
-    assert n.JSON == 50
