@@ -23,7 +23,7 @@ from . import numbers as n
 from .blockwise import Blockwise, transfer_key
 from .exchange import Exchange
 from .observe import Observation, ObservationRegistry
-from .options import first, values
+from .options import first
 from .options import table as option_table
 from .params import EngineLimits
 from .peer import IPeer
@@ -44,7 +44,7 @@ def error_response(code: int, diagnostic: str = "", **options: int) -> Any:
 
 
 def _path(request: Any) -> list[bytes]:
-    segments = list(values(request, n.URI_PATH))
+    segments = [option.value for option in option_table(request).get(n.URI_PATH, ())]
     # Firmware that puts a whole path in one Uri-Path option (ThingsBoard's
     # documented "api/v1/$TOKEN/telemetry") is served as if it were split.
     if any(b"/" in segment for segment in segments):

@@ -39,7 +39,8 @@ class DeviceActivity:
     _listeners: list[ActivityListener] = attrs.field(factory=list)
 
     def seen(self, device_id: str, via: SeenVia) -> None:
-        self._publish(DeviceSeen(device_id, self._clock.seconds(), via))
+        if self._listeners:  # every uplink comes here: no event nobody hears
+            self._publish(DeviceSeen(device_id, self._clock.seconds(), via))
 
     def unreachable(self, device_id: str, reason: UnreachableReason) -> None:
         self._publish(DeviceUnreachable(device_id, self._clock.seconds(), reason))

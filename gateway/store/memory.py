@@ -119,16 +119,19 @@ class MemoryStore(SingleWrites):
     # -- units of work -----------------------------------------------------
 
     def commit(self, unit: UnitOfWork) -> "Deferred[list[Any]]":
-        def run() -> list[Any]:
-            self._check_open()
-            journal = _Journal()
-            try:
-                return [self._apply(journal, op) for op in unit.operations]
-            except BaseException:
-                journal.rollback()
-                raise
+        return _run(lambda: self._atomically(unit.operations))
 
-        return _run(run)
+    def commit_one(self, operation: Operation) -> "Deferred[Any]":
+        return _run(lambda: self._atomically((operation,))[0])
+
+    def _atomically(self, operations: Sequence[Operation]) -> list[Any]:
+        self._check_open()
+        journal = _Journal()
+        try:
+            return [self._apply(journal, op) for op in operations]
+        except BaseException:
+            journal.rollback()
+            raise
 
     def _apply(self, j: _Journal, op: Operation) -> Any:
         match op:

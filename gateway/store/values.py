@@ -76,10 +76,15 @@ def check_finite(what: str, value: object) -> float:
     raise InvalidArgument(f"{what} must be a finite number, got {value!r}")
 
 
+#: One encoder for every value: json.dumps builds a new one per call when
+#: given options, and this runs for every value a device sends.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
 def encode_json(value: JSONValue) -> str:
     """C{value} as compact JSON text."""
     try:
-        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+        return _ENCODER.encode(value)
     except (TypeError, ValueError, RecursionError) as e:
         raise InvalidArgument(f"not a JSON value: {e}") from None
 

@@ -22,7 +22,7 @@ from gateway.domain.model import (
     TelemetryPoint,
 )
 from gateway.store.interfaces import IStore
-from gateway.store.unit import UnitOfWork
+from gateway.store.unit import Operation, UnitOfWork
 from gateway.store.values import check_text, check_texts, decode_json
 from gateway.store.writes import SingleWrites
 
@@ -115,6 +115,10 @@ class SQLiteStore(SingleWrites):
         operations = unit.operations
         # One job for the writer: one savepoint around the whole unit.
         return self._submit(lambda conn: [apply(conn, op) for op in operations])
+
+    def commit_one(self, operation: Operation) -> "Deferred[Any]":
+        # The hot path (a device's uplink): no list to unwrap.
+        return self._submit(lambda conn: apply(conn, operation))
 
     # -- devices -----------------------------------------------------------
 
