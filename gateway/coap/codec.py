@@ -36,6 +36,10 @@ class MessageFormatError(ValueError):
         self.mid = mid
 
 
+class TooManyOptions(MessageFormatError):
+    """A well-formed message with more options than the engine takes."""
+
+
 def _uint(raw: bytes) -> int:
     return int.from_bytes(raw, "big")
 
@@ -71,11 +75,13 @@ def decode_header(data: bytes) -> tuple[int, int, bytes, int]:
     return mtype, mid, data[4 : 4 + tkl], data[1]
 
 
-def decode(data: bytes) -> Any:
+def decode(data: bytes, max_options: int = 1 << 16) -> Any:
     """
     Parse one datagram into a C{txthings.coap.Message}.
 
     @raise MessageFormatError: for any RFC 7252 §3 format error.
+    @raise TooManyOptions: past C{max_options} options (each costs an object,
+        so thousands of one-byte options would cost far more than their bytes).
     """
     size = len(data)
     if size < 4:
@@ -101,6 +107,7 @@ def decode(data: bytes) -> Any:
     message = Message(mtype=mtype, mid=mid, code=code, token=data[4:pos])
     options = option_table(message)
     invalid: list[int] = []
+    count = 0
     number = 0
     payload = b""
     while pos < size:
@@ -111,6 +118,9 @@ def decode(data: bytes) -> Any:
                 raise MessageFormatError("payload marker with empty payload", mtype, mid)
             payload = data[pos:]
             break
+        count += 1
+        if count > max_options:
+            raise TooManyOptions(f"more than {max_options} options", mtype, mid)
         delta = byte >> 4
         length = byte & 0x0F
         # Delta and length are decoded inline, not by a shared helper: this

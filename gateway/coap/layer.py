@@ -73,11 +73,24 @@ class MessageLayer:
 
     def receive(self, peer: IPeer, data: bytes) -> None:
         """Handle one datagram from C{peer} (plain UDP or a DTLS session)."""
-        if len(data) > self.limits.max_datagram_size:
-            self._too_large(peer, data)
+        limits = self.limits
+        if len(data) > limits.max_datagram_size:
+            limit = limits.max_datagram_size
+            self._refuse_unparsed(
+                peer,
+                data,
+                n.REQUEST_ENTITY_TOO_LARGE,
+                f"datagram over {limit} bytes: use Block1",
+                size1=limit,
+            )
             return
         try:
-            message = codec.decode(data)
+            message = codec.decode(data, limits.max_options)
+        except codec.TooManyOptions:
+            self._refuse_unparsed(
+                peer, data, n.BAD_REQUEST, f"more than {limits.max_options} options"
+            )
+            return
         except codec.MessageFormatError as e:
             self.malformed += 1
             if e.mtype == n.CON and e.mid is not None:
@@ -112,20 +125,19 @@ class MessageLayer:
         elif mtype == n.CON:
             peer.send(codec.empty(n.RST, mid))  # a response we never asked for
 
-    def _too_large(self, peer: IPeer, data: bytes) -> None:
+    def _refuse_unparsed(
+        self, peer: IPeer, data: bytes, code: int, diagnostic: str, **options: int
+    ) -> None:
         # Only the header and token are read: the rest may be cut short.
         try:
-            mtype, mid, token, code = codec.decode_header(data)
+            mtype, mid, token, request_code = codec.decode_header(data)
         except codec.MessageFormatError:
             self.malformed += 1
             return
-        if not n.is_request(code) or mtype in (n.ACK, n.RST):
+        if not n.is_request(request_code) or mtype in (n.ACK, n.RST):
             self.malformed += 1
             return
-        limit = self.limits.max_datagram_size
-        response = error_response(
-            n.REQUEST_ENTITY_TOO_LARGE, f"datagram over {limit} bytes: use Block1", size1=limit
-        )
+        response = error_response(code, diagnostic, **options)
         response.token = token
         if mtype == n.CON:
             response.mtype, response.mid = n.ACK, mid

@@ -75,6 +75,9 @@ class EngineLimits:
     #: Largest datagram accepted whole; a larger request gets 4.13 with
     #: Size1 (use Block1), never a parse of a truncated datagram.
     max_datagram_size: int = attrs.field(default=8192, validator=v.ge(64))
+    #: Most options a message may carry; more is a 4.00 (each option costs
+    #: an object, so 8 KB of one-byte options would cost megabytes).
+    max_options: int = attrs.field(default=64, validator=_positive_int)
     #: Largest datagram payload the engine sends in one message before it
     #: switches to Block2 (a power of two, 16..1024).
     max_block_size: int = attrs.field(default=1024)

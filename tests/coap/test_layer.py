@@ -472,3 +472,15 @@ def test_datagram_over_the_limit_gets_413_unparsed(mtype: int, answer: int) -> N
     assert (refused.mtype, refused.code) == (answer, n.REQUEST_ENTITY_TOO_LARGE)
     assert refused.token == b"t1" and option(refused, n.SIZE1) == 64
     assert len(hello.received) == 1
+
+
+def test_too_many_options_is_a_400() -> None:
+    """More options than max_options is a 4.00 with a reason; at the limit a request is served."""
+    server, transport, _ = make_server(tree(hello=Text()), limits=EngineLimits(max_options=8))
+    at_limit = tuple((n.URI_QUERY, b"q") for _ in range(7))  # plus one Uri-Path
+    server.feed(request(path="hello", mid=1, options=at_limit), PEER)
+    server.feed(request(path="hello", mid=2, options=at_limit + ((n.URI_QUERY, b"q"),)), PEER)
+    served, refused = transport.take()
+    assert served.code == n.CONTENT
+    assert (refused.mtype, refused.mid, refused.code) == (n.ACK, 2, n.BAD_REQUEST)
+    assert refused.payload == b"more than 8 options"

@@ -299,7 +299,7 @@ def test_observations_are_capped_per_peer() -> None:
 def test_a_bloated_registration_is_answered_but_not_kept() -> None:
     """A registration with options over max_observe_request_bytes is answered once, unobserved."""
     resource, server, transport, _ = _observed()
-    bloated = OBSERVE0 + tuple((n.URI_QUERY, b"") for _ in range(100))
+    bloated = OBSERVE0 + tuple((n.URI_QUERY, b"q" * 200) for _ in range(20))
     server.feed(request(path="obs", options=bloated), PEER)
     [reply] = transport.take()
     assert reply.code == n.CONTENT and option(reply, n.OBSERVE) is None
