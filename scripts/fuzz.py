@@ -4,8 +4,10 @@ Network fuzzer for a running CoAP server (loopback only).
 
 Sends random and mutated datagrams -- mutations of valid GET/POST/PUT/DELETE
 requests with Observe, Block1/Block2, Uri-Query and option 4209, bit flips,
-truncation, extension, option nibbles 13/14/15, TKL 9..15, random bytes, and
-every reproducer from the txThings audit (§5) -- from several source sockets.
+truncation, extension, option nibbles 13/14/15, TKL 9..15, random bytes,
+hostile shapes (datagrams around and past 8,192 bytes, option floods,
+block-wise and observe floods with fresh queries and tokens), and every
+reproducer from the txThings audit (§5) -- from several source sockets.
 Every 1,000 datagrams a liveness probe (a valid CON GET /telemetry, resent
 with the same MID after 0.5 s and 1 s) must get its 2.05 within 2 s.  The
 default pace (5,000/s) stays below what the engine handles; with ``--rate 0``
@@ -132,6 +134,9 @@ class Mutator:
             (self.bit_flip, 4), (self.byte_set, 3), (self.truncate, 2), (self.extend, 2),
             (self.option_nibble, 3), (self.bad_tkl, 2), (self.random_bytes, 2),
             (self.splice, 1), (self.header, 2), (self.valid, 1), (self.stack, 2),
+            # Hostile shapes (issue 15): sizes and counts, not format errors.
+            (self.large, 1), (self.option_flood, 1), (self.block_flood, 2),
+            (self.observe_flood, 2),
         ]
         self.weights = [w for _, w in self.ops]
         self.counts: collections.Counter[str] = collections.Counter()
@@ -206,6 +211,35 @@ class Mutator:
             else:
                 b[1] = self._r(256)  # code
         return bytes(b)
+
+    def large(self, b: bytearray) -> bytes:
+        """A request padded to around the engine's 8,192-byte datagram limit, or past it."""
+        size = self.rng.choice((8191, 8192, 8193, 9062, 16384, 65000))
+        return bytes(b) + b"\xff" + bytes(max(1, size - len(b) - 1))
+
+    def option_flood(self, b: bytearray) -> bytes:
+        """Many empty (or tiny) Uri-Query options: around and far past max_options."""
+        count = self.rng.choice((63, 64, 65, 500, 4000))
+        token = os.urandom(self._r(9))
+        return _msg(self._r(2), 1, self._r(65536), token,
+                    [(URI_PATH, b"telemetry")] + [(URI_QUERY, b"")] * count)
+
+    def block_flood(self, b: bytearray) -> bytes:
+        """Block2 at SZX 0 with a fresh query, or a Block1 block 0: a new transfer each."""
+        query = (URI_QUERY, b"q=%d" % self._r(1 << 30))
+        path = self.rng.choice((b"telemetry", b".well-known"))
+        options = [(URI_PATH, path), query]
+        if self._r(2):
+            return _msg(0, 1, self._r(65536), b"\x01", options + [(BLOCK2, _block(0, False, 0))])
+        return _msg(0, 2, self._r(65536), b"\x02", options + [(BLOCK1, _block(0, True, 6))],
+                    bytes(1024))
+
+    def observe_flood(self, b: bytearray) -> bytes:
+        """An Observe registration with a fresh token, sometimes with bulky queries."""
+        options = [(OBSERVE, b""), (URI_PATH, b"telemetry")]
+        if self._r(2):
+            options += [(URI_QUERY, b"q" * 250)] * (1 + self._r(30))
+        return _msg(self._r(2), 1, self._r(65536), os.urandom(1 + self._r(8)), options)
 
     def stack(self, b: bytearray) -> bytes:
         data = bytes(b)
