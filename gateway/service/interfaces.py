@@ -18,7 +18,7 @@ L{gateway.service.build.memory_services} (tests).
 
 from __future__ import annotations
 
-from typing import Callable, Literal, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Callable, Literal, Mapping, Optional, Sequence, Union
 
 import attrs
 from twisted.internet.defer import Deferred
@@ -37,6 +37,9 @@ from gateway.domain.model import (
     TelemetryPoint,
     TelemetryRecord,
 )
+
+if TYPE_CHECKING:  # dialects import this module: they need not load the store
+    from gateway.store.unit import UnitOfWork
 
 __all__ = [
     "CreatedDevice",
@@ -91,10 +94,13 @@ class IDeviceRegistry(Interface):
         enabled: bool = True,
         access_token: Optional[str] = None,
         generate_token: bool = True,
+        also: Optional[Callable[[Device], "UnitOfWork"]] = None,
     ) -> "Deferred[CreatedDevice]":
         """
         Create a device.  With C{access_token} it gets that token; without
-        one and with C{generate_token} a random URL-safe token is made.
+        one and with C{generate_token} a random URL-safe token is made.  The
+        device, its token and the writes C{also(device)} returns are one
+        unit of work: all or nothing.
         L{Conflict} for a taken name or token, L{InvalidArgument} for an
         unknown profile or an empty name.
         """
@@ -124,9 +130,14 @@ class IDeviceRegistry(Interface):
         """Delete a device and everything it owns; L{NotFound} if absent."""
 
     def set_access_token(
-        device_id: str, token: Optional[str] = None
+        device_id: str,
+        token: Optional[str] = None,
+        also: Optional[Callable[[Device], "UnitOfWork"]] = None,
     ) -> "Deferred[str]":
-        """Set (or generate when C{None}) the token; returns it in clear."""
+        """
+        Set (or generate when C{None}) the token, replacing the old one, in
+        one unit with the writes C{also(device)} returns; the token in clear.
+        """
 
     def set_psk(device_id: str, identity: str, key: bytes) -> "Deferred[None]":
         """Set the DTLS PSK identity and key."""
