@@ -276,16 +276,16 @@ class Router(Resource):
         """
         The error answering a request as soon as its headers are in, before
         its body (of C{length} bytes, C{None}: chunked) is read: a body
-        longer than L{MAX_BODY}, or any body without the bearer key (no
-        public route takes one).  C{None}: read on.
+        without the bearer key (no public route takes one), or one longer
+        than L{MAX_BODY}.  C{None}: read on.
         """
         if length == 0:
             return None
-        if length is not None and length > MAX_BODY:
-            return body_too_large()
         header = headers.getRawHeaders(b"authorization", [b""])[0]
         if not self._key_matches(header):
             return _Unauthorized()
+        if length is not None and length > MAX_BODY:
+            return body_too_large()
         return None
 
     def _key_matches(self, header: bytes) -> bool:

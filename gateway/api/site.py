@@ -14,6 +14,7 @@ then closed, so nothing of the body is kept and no handler runs.
 
 from __future__ import annotations
 
+from io import BytesIO
 from typing import Any, Optional
 
 from twisted.logger import Logger
@@ -27,20 +28,11 @@ __all__ = ["ApiSite", "GuardedRequest"]
 _access = Logger(namespace="gateway.api.access")
 
 
-class _Discard:
-    """Where the rest of a refused body goes: nowhere."""
+class _Discard(BytesIO):
+    """Where the rest of a refused body goes: nowhere (it stays empty)."""
 
-    def write(self, data: bytes) -> None:
-        pass
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return 0
-
-    def read(self, size: int = -1) -> bytes:
-        return b""
-
-    def close(self) -> None:
-        pass
+    def write(self, data: Any) -> int:
+        return len(data)
 
 
 class GuardedRequest(Request):

@@ -112,8 +112,9 @@ class AttributeService:
                     device_id, scope, snapshot, now_ms(self._clock)
                 )
             finally:
+                # Releasing may run the next writer, which may drop the lock.
                 lock.release()
-                if not lock.locked:
+                if not lock.locked and self._writing.get(key) is lock:
                     del self._writing[key]
             if scope is AttributeScope.SHARED:
                 self._notify(device_id, snapshot)
