@@ -74,13 +74,17 @@ def test_nested_and_surrogate_bodies_are_400(api: Api) -> None:
 
 def test_tokens_with_a_slash_refused_at_creation(api: Api) -> None:
     """A token holding '/' could never authenticate over CoAP: creating or setting it is a 400."""
-    assert api.post("/api/v1/devices", {"name": "d", "access_token": "a/b"}).status == 400
+    refusal = {"error": "an access token must not contain '/' or be '.' or '..'"}
+    created = api.post(
+        "/api/v1/devices", {"name": "d", "credentials": {"type": "access_token", "token": "a/b"}}
+    )
+    assert (created.status, created.body) == (400, refusal)
     device = api.create_device("e")
     answer = api.put(
         f"/api/v1/devices/{device['id']}/credentials",
         {"type": "access_token", "token": "a/b"},
     )
-    assert answer.status == 400, answer.body
+    assert (answer.status, answer.body) == (400, refusal)
     assert [d["name"] for d in api.get("/api/v1/devices").body["devices"]] == ["e"]
 
 
