@@ -93,8 +93,6 @@ class GuardedRequest(Request):
 class ApiSite(Site):
     """A C{Site} whose access log is a debug-level structured event per request."""
 
-    requestFactory = GuardedRequest
-
     def __init__(self, resource: Any) -> None:
         super().__init__(resource, requestFactory=GuardedRequest)
         self.displayTracebacks = False
