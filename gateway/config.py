@@ -24,6 +24,7 @@ from attrs import validators as v
 
 from gateway.coap.params import EngineLimits, TransmissionParameters
 from gateway.dialect import IDialect
+from gateway.service.limits import ServiceLimits
 from gateway.store.backends import BACKENDS
 
 __all__ = [
@@ -227,6 +228,8 @@ class GatewayConfig:
     storage: StorageConfig = attrs.field(factory=StorageConfig)
     upstream: UpstreamConfig = attrs.field(factory=UpstreamConfig)
     log: LogConfig = attrs.field(factory=LogConfig)
+    #: The service layer's bounds (L{gateway.service.limits}).
+    limits: ServiceLimits = attrs.field(factory=ServiceLimits)
     dialects: DialectsConfig = attrs.field(factory=DialectsConfig)
 
 

@@ -14,6 +14,7 @@ from gateway.api.openapi import openapi_document
 from gateway.api.profiles import profile_routes
 from gateway.api.router import Call, Reply, Route, Router
 from gateway.api.schemas import ref
+from gateway.api.status import status_routes
 from gateway.api.telemetry import telemetry_routes
 from gateway.service.build import Services
 
@@ -27,6 +28,7 @@ def build_routes(services: Services) -> list[Route]:
     routes += attribute_routes(services)
     routes += telemetry_routes(services)
     routes += profile_routes(services)
+    routes += status_routes(services)
     document: dict[str, Any] = {}
 
     async def health(call: Call) -> Reply:

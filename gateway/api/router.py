@@ -5,11 +5,17 @@ async handler, and what the OpenAPI document says of them) served by one
 leaf L{Router} resource.
 
 The router owns the HTTP conventions of the API: bearer authentication,
-JSON bodies (415 for another content type, 400 for bad JSON, 413 above
-L{MAX_BODY}), unknown query parameters (400), 404 for an unknown path, 405
-with C{Allow} for a known path and another method, service errors mapped to
-their status, and 500 for anything else (logged once).  Every error body is
-C{{"error": "..."}}.
+JSON bodies (415 for another content type, 400 for bad JSON, JSON nested too
+deeply or holding a lone surrogate escape, 413 above L{MAX_BODY}), unknown
+query parameters (400), 404 for an unknown path, 405 with C{Allow} for a
+known path and another method, service errors mapped to their status, and
+500 for anything else (logged once) - a response that cannot be written
+(say, a stored value JSON cannot encode) included: every request is
+finished.  Every error body is C{{"error": "..."}}.
+
+L{Router.refuse_body} is asked by the site (L{gateway.api.site}) as soon as
+a request's headers are in, before its body is read: a body without the
+bearer key, or longer than L{MAX_BODY}, is refused there.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import attrs
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from twisted.web.http_headers import Headers
 from twisted.web.iweb import IRequest
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
@@ -30,8 +37,9 @@ from twisted.web.server import NOT_DONE_YET, Request
 from gateway.api.failures import http_status, retry_after
 from gateway.api.jsonio import ApiError, dumps
 from gateway.domain.errors import ServiceError
+from gateway.domain.text import lone_surrogate
 
-__all__ = ["Call", "Reply", "Param", "Route", "Router", "MAX_BODY"]
+__all__ = ["Call", "Reply", "Param", "Route", "Router", "MAX_BODY", "body_too_large"]
 
 log = Logger()
 
@@ -175,21 +183,38 @@ class Router(Resource):
         def send(reply: Reply) -> None:
             if finished:
                 return
+            body = None if reply.body is None else dumps(reply.body) + b"\n"
             request.setResponseCode(reply.status)
             for name, value in reply.headers.items():
                 request.setHeader(name, value)
-            if reply.body is not None:
+            if body is not None:
                 request.setHeader("Content-Type", "application/json")
-                request.write(dumps(reply.body) + b"\n")
+                request.write(body)
             request.finish()
+
+        def unexpected(failure: Failure) -> None:
+            log.failure(
+                "API response to {method} {path} failed",
+                failure,
+                method=request.method.decode("ascii", "replace"),
+                path=request.path.decode("ascii", "replace"),
+            )
+            if finished:
+                return
+            if request.startedWriting:  # too late for a status: cut it short
+                request.loseConnection()
+                return
+            send(_error(500, "internal error"))
 
         d = Deferred.fromCoroutine(self._answer(request))
         d.addCallback(send)
-        d.addErrback(self._unexpected, request)
+        d.addErrback(unexpected)
+        d.addErrback(self._lost, request)
         return NOT_DONE_YET
 
-    def _unexpected(self, failure: Failure, request: Request) -> None:
-        log.failure("API response to {method} failed", failure, method=request.method)
+    @staticmethod
+    def _lost(failure: Failure, request: Request) -> None:
+        log.failure("API request {method} could not be finished", failure, method=request.method)
 
     async def _answer(self, request: Request) -> Reply:
         method = request.method.decode("ascii", "replace")
@@ -247,12 +272,28 @@ class Router(Resource):
 
     # -- request parts -------------------------------------------------------
 
-    def _authenticate(self, request: Request) -> None:
-        header = request.getHeader(b"authorization") or b""
+    def refuse_body(self, headers: Headers, length: Optional[int]) -> Optional[ApiError]:
+        """
+        The error answering a request as soon as its headers are in, before
+        its body (of C{length} bytes, C{None}: chunked) is read: a body
+        without the bearer key (no public route takes one), or one longer
+        than L{MAX_BODY}.  C{None}: read on.
+        """
+        if length == 0:
+            return None
+        header = headers.getRawHeaders(b"authorization", [b""])[0]
+        if not self._key_matches(header):
+            return _Unauthorized()
+        if length is not None and length > MAX_BODY:
+            return body_too_large()
+        return None
+
+    def _key_matches(self, header: bytes) -> bool:
         scheme, _, presented = header.partition(b" ")
-        if scheme.lower() != b"bearer" or not hmac.compare_digest(
-            presented.strip(), self._key
-        ):
+        return scheme.lower() == b"bearer" and hmac.compare_digest(presented.strip(), self._key)
+
+    def _authenticate(self, request: Request) -> None:
+        if not self._key_matches(request.getHeader(b"authorization") or b""):
             raise _Unauthorized()
 
     def _query(self, request: Request, route: Route) -> dict[str, str]:
@@ -279,13 +320,20 @@ class Router(Resource):
         content = request.content
         raw = content.read(MAX_BODY + 1) if content is not None else b""
         if len(raw) > MAX_BODY:
-            raise ApiError(413, f"the body is larger than {MAX_BODY} bytes")
+            raise body_too_large()
         if not _is_json(request.getHeader(b"content-type")):
             raise ApiError(415, "the body must be application/json")
         try:
-            return json.loads(raw.decode("utf-8"))
+            text = raw.decode("utf-8")
+            value = json.loads(text)
         except (UnicodeError, ValueError) as e:
             raise ApiError(400, f"the body is not valid JSON: {e}") from None
+        except RecursionError:
+            raise ApiError(400, "the body is not valid JSON: nested too deeply") from None
+        at = lone_surrogate(text)
+        if at is not None:
+            raise ApiError(400, f"invalid Unicode: lone surrogate at character {at}")
+        return value
 
 
 class _MethodNotAllowed(Exception):
@@ -297,6 +345,11 @@ class _MethodNotAllowed(Exception):
 class _Unauthorized(ApiError):
     def __init__(self) -> None:
         super().__init__(401, "a valid 'Authorization: Bearer <key>' header is required")
+
+
+def body_too_large() -> ApiError:
+    """The 413 for a body over L{MAX_BODY}."""
+    return ApiError(413, f"the body is larger than {MAX_BODY} bytes")
 
 
 def _error(status: int, message: str) -> Reply:

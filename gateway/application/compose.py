@@ -73,7 +73,12 @@ def build_service(
         api_site,
         [udp, api],
         reactor,
-        lambda: open_services(reactor, config.storage.backend, str(config.storage.database_path)),
+        lambda: open_services(
+            reactor,
+            config.storage.backend,
+            str(config.storage.database_path),
+            limits=config.limits,
+        ),
         api_key,
         on_fatal,
     )

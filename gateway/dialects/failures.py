@@ -7,6 +7,9 @@ device that is gone by then (L{NotFound}) is answered 4.01, as an unknown
 credential would be; a bad argument or a clash is the device's mistake
 (4.00); L{Unavailable} is 5.03 with Max-Age saying when to come back.
 Anything else passes on, and the engine answers 5.00 and logs it once.
+
+L{TooManyRequests} is RFC 8516's 4.29 (with Max-Age), which the engine
+has no name for: a source address throttled for its wrong credentials.
 """
 
 from __future__ import annotations
@@ -18,7 +21,16 @@ from twisted.python.failure import Failure
 from gateway.coap import errors as coap
 from gateway.domain import errors
 
-__all__ = ["coap_error", "service_failure"]
+__all__ = ["TOO_MANY_REQUESTS", "TooManyRequests", "coap_error", "service_failure"]
+
+#: 4.29 Too Many Requests (RFC 8516).
+TOO_MANY_REQUESTS = (4 << 5) | 29
+
+
+class TooManyRequests(coap.CoAPError):
+    """4.29: come back after Max-Age seconds."""
+
+    code = TOO_MANY_REQUESTS
 
 
 def coap_error(error: errors.ServiceError) -> coap.CoAPError:

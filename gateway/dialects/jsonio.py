@@ -4,14 +4,19 @@ JSON in and out for the dialects.
 
  - L{parse_json}, L{parse_object}: decode a UTF-8 JSON payload; anything
    that is not (an empty payload, bad UTF-8, bad JSON, C{NaN} or
-   C{Infinity}, nesting too deep, a non-object where one is wanted) raises
-   L{PayloadError}, a 4.00 carrying a short diagnostic.
+   C{Infinity}, nesting too deep, an integer longer than Python converts, a
+   non-object where one is wanted) raises L{PayloadError}, a 4.00 carrying
+   a short diagnostic.
+ - L{check_text}: what the decoded text must be besides valid JSON (no
+   lone surrogate escape, which no store or response could encode), checked
+   for every dialect whatever parser reads the text.
  - L{json_response}, L{created}: the responses; L{dumps}: compact JSON.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any, NoReturn, Optional
 
 from txthings import coap as tx
@@ -19,8 +24,17 @@ from txthings import coap as tx
 from gateway.coap import errors
 from gateway.coap import numbers as n
 from gateway.domain.model import JSONValue
+from gateway.domain.text import lone_surrogate
 
-__all__ = ["PayloadError", "parse_json", "parse_object", "dumps", "json_response", "created"]
+__all__ = [
+    "PayloadError",
+    "check_text",
+    "parse_json",
+    "parse_object",
+    "dumps",
+    "json_response",
+    "created",
+]
 
 
 class PayloadError(errors.BadRequest):
@@ -39,12 +53,24 @@ def parse_json(payload: bytes) -> JSONValue:
         text = payload.decode("utf-8")
     except UnicodeDecodeError:
         raise PayloadError("payload is not UTF-8") from None
+    check_text(text)
     try:
         return json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as e:
         raise PayloadError(f"invalid JSON at {e.pos}") from None
     except RecursionError:
         raise PayloadError("JSON nested too deeply") from None
+    except ValueError:  # int() refuses what its digit limit forbids
+        raise PayloadError(
+            f"integer with more than {sys.get_int_max_str_digits()} digits"
+        ) from None
+
+
+def check_text(text: str) -> None:
+    """Refuse JSON text whose strings could not be stored or answered."""
+    at = lone_surrogate(text)
+    if at is not None:
+        raise PayloadError(f"invalid Unicode: lone surrogate at character {at}")
 
 
 def parse_object(payload: bytes, what: str = "payload") -> dict[str, JSONValue]:

@@ -9,6 +9,9 @@ The resources a dialect's tree is made of.
    device seen, and hands the request to a resource bound to that device: a
    L{DeviceLeaf}, or the device's L{ObservedDeviceResource}.  A method the
    route does not serve is a 4.05 before any authentication is spent on it.
+   Credentials that authenticate nobody are reported against the request's
+   source address, and a source throttled for them (L{check_source}) gets
+   4.29 with Max-Age before anything, a password hash included, is spent.
  - L{ObservedDeviceResource}: one device's observable resource, kept in an
    L{ObservedResources} table while it has observers, so that one
    subscription feeds all of them and the engine's per-resource observer cap
@@ -16,6 +19,8 @@ The resources a dialect's tree is made of.
    reported as device activity (an ACK: seen; a timeout: unreachable), and a
    device removed or disabled has its observations ended.
  - L{authenticate_peer}: the device of a DTLS session's identity.
+ - L{request_source}, L{check_source}: the address a request counts
+   against, and the 4.29 for a throttled one.
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ import attrs
 from twisted.internet.defer import Deferred
 
 from gateway.coap import errors
+from gateway.coap.peer import normalise_host
 from gateway.coap.resource import NotificationRenderer, Resource
+from gateway.dialects.failures import TooManyRequests
 from gateway.domain.model import Device
 from gateway.service.interfaces import IDeviceServices
 
@@ -35,6 +42,8 @@ __all__ = [
     "Refuse",
     "Authenticate",
     "authenticate_peer",
+    "request_source",
+    "check_source",
     "DeviceRoute",
     "DeviceLeaf",
     "ObservedResources",
@@ -80,6 +89,20 @@ def authenticate_peer(devices: IDeviceServices, request: Any) -> Optional[Device
     return devices.authenticate_identity(identity)
 
 
+def request_source(request: Any) -> str:
+    """The host address a request came from (IPv4-mapped IPv6 as IPv4)."""
+    return normalise_host(str(request.remote[0]))
+
+
+def check_source(devices: IDeviceServices, request: Any) -> str:
+    """The request's source; 4.29 with Max-Age if it is throttled."""
+    source = request_source(request)
+    wait = devices.source_throttled(source)
+    if wait is not None:
+        raise TooManyRequests("too many wrong credentials from this address", max_age=wait)
+    return source
+
+
 class DeviceRoute(Leaf):
     """
     Serves each request with C{serve(device)}, once C{authenticate} has
@@ -106,13 +129,15 @@ class DeviceRoute(Leaf):
     def resolve(self, request: Any) -> Any:
         if request.code not in self._methods:
             raise errors.MethodNotAllowed("method not allowed")
+        source = check_source(self._devices, request)
         found = self._authenticate(self._devices, request)
         if isinstance(found, Deferred):
-            return found.addCallback(self._admit)
-        return self._admit(found)
+            return found.addCallback(self._admit, source)
+        return self._admit(found, source)
 
-    def _admit(self, device: Optional[Device]) -> Resource:
+    def _admit(self, device: Optional[Device], source: str) -> Resource:
         if device is None:
+            self._devices.report_wrong_credentials(source)
             raise errors.Unauthorized(self._refusal)
         self._devices.report_seen(device.id, "uplink")
         return self._serve(device)

@@ -4,6 +4,11 @@ Device attributes (client, shared, server scopes) and the push of
 shared-attribute changes to subscribers (a dialect's Observe on
 C{/attributes}, the power-saving scheduler).
 
+Writes are bounded by L{ServiceLimits}: keys per request, and what one
+scope of a device may hold (keys, bytes of JSON).  A device's writes of one
+scope are checked and committed one at a time, so concurrent writes cannot
+together pass a bound that each of them alone respects.
+
 Subscribers hear of a change only after it is durable, with
 C{{"k": v, ...}} for updates or C{{"deleted": ["k", ...]}} for deletions
 (ThingsBoard's notification shapes).  A failing subscriber is logged and does
@@ -15,7 +20,7 @@ from __future__ import annotations
 from typing import Mapping, Optional, Sequence
 
 import attrs
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, DeferredLock
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
@@ -28,7 +33,9 @@ from gateway.service.interfaces import (
     IAttributeService,
     Unsubscribe,
 )
+from gateway.service.limits import ServiceLimits
 from gateway.store.interfaces import IStore
+from gateway.store.values import encode_json
 
 __all__ = ["AttributeService", "now_ms"]
 
@@ -52,7 +59,10 @@ class AttributeService:
     _store: IStore
     _cache: CredentialCache
     _clock: IReactorTime
+    _limits: ServiceLimits = attrs.field(factory=ServiceLimits)
     _subscribers: dict[str, list[AttributeCallback]] = attrs.field(factory=dict)
+    #: The lock of each (device, scope) being written.
+    _writing: dict[tuple[str, AttributeScope], DeferredLock] = attrs.field(factory=dict)
 
     def _require(self, device_id: str) -> None:
         if self._cache.device(device_id) is None:
@@ -91,14 +101,33 @@ class AttributeService:
             _check_keys(list(values))
             if not values:
                 return
+            self._limits.check_keys(len(values))
             snapshot = dict(values)
-            await self._store.set_attributes(
-                device_id, scope, snapshot, now_ms(self._clock)
-            )
+            key = (device_id, scope)
+            lock = self._writing.setdefault(key, DeferredLock())
+            await lock.acquire()
+            try:
+                await self._check_room(device_id, scope, snapshot)
+                await self._store.set_attributes(
+                    device_id, scope, snapshot, now_ms(self._clock)
+                )
+            finally:
+                # Releasing may run the next writer, which may drop the lock.
+                lock.release()
+                if not lock.locked and self._writing.get(key) is lock:
+                    del self._writing[key]
             if scope is AttributeScope.SHARED:
                 self._notify(device_id, snapshot)
 
         return Deferred.fromCoroutine(run())
+
+    async def _check_room(
+        self, device_id: str, scope: AttributeScope, values: Mapping[str, JSONValue]
+    ) -> None:
+        merged = {a.key: a.value for a in await self._store.get_attributes(device_id, scope)}
+        merged.update(values)
+        size = sum(len(k.encode("utf-8")) + len(encode_json(v)) for k, v in merged.items())
+        self._limits.check_attributes(scope.value, len(merged), size)
 
     def delete_attributes(
         self, device_id: str, scope: AttributeScope, keys: Sequence[str]

@@ -8,6 +8,9 @@ services together.
    reactor's thread pool;
  - L{memory_services}C{(clock)}: the in-memory store, hashing inline; the
    Deferred has fired when it returns (for tests).
+
+Both take the C{[limits]} section (L{ServiceLimits}), which bounds the
+attribute and telemetry services and sets the credential guard's budget.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from gateway.service.credentials import (
     run_synchronously,
 )
 from gateway.service.devices import DeviceServices
+from gateway.service.guard import CredentialGuard
+from gateway.service.limits import ServiceLimits
 from gateway.service.passwords import PasswordHasher
 from gateway.service.provisioning import ProvisioningService
 from gateway.service.registry import DeviceRegistry
@@ -37,6 +42,9 @@ from gateway.store.interfaces import IStore
 from gateway.store.memory import MemoryStore
 
 __all__ = ["Services", "build_services", "open_services", "memory_services"]
+
+#: The C{[limits]} defaults (the bounds are immutable, so one value serves all).
+DEFAULT_LIMITS = ServiceLimits()
 
 
 @attrs.frozen
@@ -54,6 +62,7 @@ class Services:
     provisioning: ProvisioningService
     claiming: ClaimingService
     activity: DeviceActivity
+    guard: CredentialGuard
     devices: DeviceServices
 
     def close(self) -> "Deferred[None]":
@@ -67,6 +76,7 @@ def build_services(
     hasher: Optional[PasswordHasher] = None,
     run_blocking: RunBlocking = run_synchronously,
     new_token: Optional[Callable[[], str]] = None,
+    limits: ServiceLimits = DEFAULT_LIMITS,
 ) -> "Deferred[Services]":
     """
     Wire the services over an open C{store}: load the credential cache and
@@ -80,11 +90,17 @@ def build_services(
             extra["new_token"] = new_token
         registry = DeviceRegistry(store, cache, clock, **extra)
         await registry.ensure_default_profile()
-        attributes = AttributeService(store, cache, clock)
-        telemetry = TelemetryService(store, cache, clock)
+        attributes = AttributeService(store, cache, clock, limits)
+        telemetry = TelemetryService(store, cache, clock, limits)
         provisioning = ProvisioningService(store, registry, attributes, clock)
         claiming = ClaimingService(store, cache, clock)
         activity = DeviceActivity(clock)
+        guard = CredentialGuard(
+            clock,
+            limits.wrong_credentials_per_source,
+            limits.wrong_credentials_refill,
+            limits.max_sources,
+        )
         return Services(
             store=store,
             credentials=cache,
@@ -94,8 +110,9 @@ def build_services(
             provisioning=provisioning,
             claiming=claiming,
             activity=activity,
+            guard=guard,
             devices=DeviceServices(
-                cache, telemetry, attributes, claiming, provisioning, activity
+                cache, telemetry, attributes, claiming, provisioning, activity, guard
             ),
         )
 
@@ -107,6 +124,7 @@ def open_services(
     backend: str,
     path: str,
     hasher: Optional[PasswordHasher] = None,
+    limits: ServiceLimits = DEFAULT_LIMITS,
 ) -> "Deferred[Services]":
     """
     Open the store (C{[storage] backend}, and C{path}, its database file)
@@ -122,7 +140,7 @@ def open_services(
     async def build() -> Services:
         store = await open_store(reactor, backend, path)
         try:
-            return await build_services(store, reactor, hasher, run_blocking)
+            return await build_services(store, reactor, hasher, run_blocking, limits=limits)
         except BaseException:
             await store.close()
             raise
@@ -133,6 +151,7 @@ def open_services(
 def memory_services(
     clock: IReactorTime,
     hasher: Optional[PasswordHasher] = None,
+    limits: ServiceLimits = DEFAULT_LIMITS,
 ) -> "Deferred[Services]":
     """The service layer over a fresh L{MemoryStore} (already fired)."""
-    return build_services(MemoryStore(), clock, hasher)
+    return build_services(MemoryStore(), clock, hasher, limits=limits)

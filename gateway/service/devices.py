@@ -2,7 +2,7 @@
 """
 The device-services facade the dialects get: L{IDeviceServices} over the
 credential cache and the telemetry, attribute, claiming, provisioning and
-activity services, so a dialect never holds the store or the registry.
+activity services and the credential guard, so a dialect never holds the store or the registry.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from gateway.service.interfaces import (
     IAttributeService,
     IClaimingService,
     ICredentialCache,
+    ICredentialGuard,
     IDeviceActivity,
     IDeviceServices,
     IProvisioningService,
@@ -50,6 +51,7 @@ class DeviceServices:
     _claiming: IClaimingService
     _provisioning: IProvisioningService
     _activity: IDeviceActivity
+    _guard: ICredentialGuard
 
     # -- authentication ----------------------------------------------------
 
@@ -119,3 +121,11 @@ class DeviceServices:
 
     def report_unreachable(self, device_id: str, reason: UnreachableReason) -> None:
         self._activity.unreachable(device_id, reason)
+
+    # -- wrong credentials -------------------------------------------------
+
+    def source_throttled(self, source: str) -> Optional[int]:
+        return self._guard.throttled(source)
+
+    def report_wrong_credentials(self, source: str) -> None:
+        self._guard.failed(source)

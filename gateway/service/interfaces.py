@@ -61,6 +61,8 @@ __all__ = [
     "ActivityEvent",
     "ActivityListener",
     "IDeviceActivity",
+    "SourceStatus",
+    "ICredentialGuard",
     "IDeviceServices",
 ]
 
@@ -397,6 +399,43 @@ class IDeviceActivity(Interface):
         """Hear every later event, until the returned callable is called."""
 
 
+@attrs.frozen
+class SourceStatus:
+    """
+    The failed authentications remembered for one source address:
+    C{wrong} counted, C{throttled} requests refused for them, and the
+    seconds until it may try again (C{None}: it may now).
+    """
+
+    source: str
+    wrong: int
+    throttled: int
+    retry_after: Optional[int]
+
+
+class ICredentialGuard(Interface):
+    """
+    Failed authentications counted and rate-limited per source address (a
+    token bucket on the clock), so that guessing credentials costs the
+    guesser and nobody else: another address is never throttled for them.
+    """
+
+    wrong_total = IAttribute("Failed authentications counted since start.")
+    throttled_total = IAttribute("Requests refused since start because their source was throttled.")
+
+    def throttled(source: str) -> Optional[int]:
+        """
+        Seconds until C{source} may authenticate again, counting this
+        request as refused; C{None} when it may now.
+        """
+
+    def failed(source: str) -> None:
+        """C{source} presented credentials that authenticate no device."""
+
+    def sources() -> list[SourceStatus]:
+        """What is remembered of each source, most recently failed last."""
+
+
 class IDeviceServices(Interface):
     """
     What a device may do, and all a dialect gets of the service layer: no
@@ -471,3 +510,13 @@ class IDeviceServices(Interface):
 
     def report_unreachable(device_id: str, reason: UnreachableReason) -> None:
         """The device could not be reached: publish it."""
+
+    def source_throttled(source: str) -> Optional[int]:
+        """
+        Seconds until the source address may authenticate again (it spent
+        its budget of wrong credentials), or C{None}: ask before
+        authenticating (L{ICredentialGuard.throttled}).
+        """
+
+    def report_wrong_credentials(source: str) -> None:
+        """A request from C{source} authenticated no device: count it."""

@@ -103,8 +103,9 @@ class ProvisioningService:
             )
         ):
             return _NOT_FOUND
+        # What an unauthenticated sender gets wrong is logged at debug only.
         if request.credentials_type != "ACCESS_TOKEN":
-            log.info(
+            log.debug(
                 "provisioning with {credentials_type} is not supported",
                 credentials_type=request.credentials_type,
             )
@@ -132,7 +133,7 @@ class ProvisioningService:
                     device.id, request.token, also=self._mark_provisioned
                 )
         except ServiceError as e:
-            log.info(
+            log.debug(
                 "provisioning {name!r} failed: {error}", name=name, error=e.message
             )
             return _FAILURE

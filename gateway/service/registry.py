@@ -60,6 +60,29 @@ def _require_text(what: str, value: str) -> None:
         raise InvalidArgument(f"{what} must be a non-empty string without surrounding blanks")
 
 
+#: The longest Uri-Path option RFC 7252 allows, in bytes.
+_MAX_SEGMENT = 255
+
+
+def _check_token(token: str) -> None:
+    """
+    Refuse an access token a device could never present: it travels as one
+    Uri-Path segment, so it holds no C{/}, no control character, is not
+    C{.} or C{..} (removed from URIs) and fits in one option.
+    """
+    _require_text("access token", token)
+    if "/" in token or token in (".", ".."):
+        raise InvalidArgument("an access token must not contain '/' or be '.' or '..'")
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in token):
+        raise InvalidArgument("an access token must not contain control characters")
+    try:
+        size = len(token.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidArgument("an access token must be valid Unicode") from None
+    if size > _MAX_SEGMENT:
+        raise InvalidArgument(f"an access token takes at most {_MAX_SEGMENT} bytes of UTF-8")
+
+
 def _check_profile(profile: Profile) -> None:
     _require_text("profile name", profile.name)
     for field in ("psm_activity_timer", "edrx_cycle", "paging_transmission_window"):
@@ -153,7 +176,7 @@ class DeviceRegistry:
                 raise InvalidArgument(f"no profile {profile!r}")
             token = access_token
             if token is not None:
-                _require_text("access token", token)
+                _check_token(token)
             elif generate_token:
                 token = self._new_token()
             if token is not None and self._cache.credential(
@@ -264,7 +287,7 @@ class DeviceRegistry:
         async def run() -> str:
             device = self._device(device_id)
             value = self._new_token() if token is None else token
-            _require_text("access token", value)
+            _check_token(value)
             await self._put_credential(
                 Credential(device_id, CredentialKind.ACCESS_TOKEN, token_digest(value)),
                 None if also is None else also(device),

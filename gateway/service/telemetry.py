@@ -1,8 +1,9 @@
 # -*- test-case-name: tests.service.test_telemetry -*-
 """
 Telemetry uplinks: records of (ts ms or None, {key: value}); a missing ts
-is taken from the injected clock.  The latest value per key is kept in the
-store.  (The durable outbox entry for each uplink will be written in the
+is taken from the injected clock, and one batch holds at most
+C{max_keys_per_request} data points (L{ServiceLimits}).  The latest value
+per key is kept in the store.  (The durable outbox entry for each uplink will be written in the
 same group commit once L{gateway.store.interfaces.IOutbox} exists.)
 """
 
@@ -20,6 +21,7 @@ from gateway.domain.model import JSONValue, TelemetryPoint, TelemetryRecord
 from gateway.service.attributes import now_ms
 from gateway.service.credentials import CredentialCache
 from gateway.service.interfaces import ITelemetryService
+from gateway.service.limits import ServiceLimits
 from gateway.store.interfaces import IStore
 
 __all__ = ["TelemetryService"]
@@ -54,6 +56,7 @@ class TelemetryService:
     _store: IStore
     _cache: CredentialCache
     _clock: IReactorTime
+    _limits: ServiceLimits = attrs.field(factory=ServiceLimits)
 
     def record(
         self, device_id: str, records: Sequence[TelemetryRecord]
@@ -62,6 +65,7 @@ class TelemetryService:
             if self._cache.device(device_id) is None:
                 raise NotFound(f"no device {device_id!r}")
             batch = _normalise(records, now_ms(self._clock))
+            self._limits.check_keys(sum(len(values) for _, values in batch), "data points")
             if batch:
                 await self._store.append_telemetry(device_id, batch)
 

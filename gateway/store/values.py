@@ -6,7 +6,7 @@ The rules are what a real database keeps without surprises: text is valid
 Unicode (no lone surrogates, which UTF-8 cannot encode), integer fields
 (timestamps, timers) fit in 64 bits, numbers are finite, and JSON values are
 what C{json.dumps} writes without NaN or Infinity (integers of any size
-included).  Every violation is an L{InvalidArgument}.
+included) and hold valid Unicode only.  Every violation is an L{InvalidArgument}.
 JSON values travel as compact JSON text, so a backend stores (and the
 memory store copies) exactly what a database column would hold.
 """
@@ -19,6 +19,7 @@ from typing import Iterable
 
 from gateway.domain.errors import InvalidArgument
 from gateway.domain.model import JSONValue
+from gateway.domain.text import lone_surrogate
 
 __all__ = [
     "INT64_MAX",
@@ -82,11 +83,15 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 
 def encode_json(value: JSONValue) -> str:
-    """C{value} as compact JSON text."""
+    """C{value} as compact JSON text (ASCII: other characters escaped)."""
     try:
-        return _ENCODER.encode(value)
+        text = _ENCODER.encode(value)
     except (TypeError, ValueError, RecursionError) as e:
         raise InvalidArgument(f"not a JSON value: {e}") from None
+    # A lone surrogate would be stored as its escape and break every reader.
+    if lone_surrogate(text) is not None:
+        raise InvalidArgument("a JSON value is not valid Unicode (a lone surrogate)")
+    return text
 
 
 def decode_json(text: str) -> JSONValue:

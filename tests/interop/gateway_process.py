@@ -86,14 +86,20 @@ class GatewayProcess:
     api_key: str = ""
 
     @classmethod
-    def start(cls, workdir: Path) -> "GatewayProcess":
-        """Start the gateway in C{workdir} and wait until it listens."""
+    def start(cls, workdir: Path, config: str = "") -> "GatewayProcess":
+        """
+        Start the gateway in C{workdir} and wait until it listens; C{config}
+        is TOML for C{--config} (none: the defaults).
+        """
         data_dir = workdir / "data"
         log_path = workdir / "gateway.log"
         argv = [
             str(VENV_BIN / "twistd"), "-n", "--pidfile=", "coap-gateway",
             "--coap-port", "0", "--api-port", "0", "--data-dir", str(data_dir),
         ]
+        if config:
+            (workdir / "gateway.toml").write_text(config)
+            argv += ["--config", str(workdir / "gateway.toml")]
         proc = subprocess.Popen(
             argv, cwd=workdir, env=clean_environ(), stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -18,6 +18,12 @@ like the JSON decoding), a 4.00 with the error's short text.
    values, so a nested string escapes the limit; we check nested strings too.
  - C{NaN} and C{Infinity} are not JSON and are refused (the store would
    refuse them anyway).
+ - Timestamps (C{ts}) and durations (C{durationMs}) are integer ms from 0
+   to L{MAX_MS}, the last millisecond of the year 9999: every ts is a date
+   and every expiry fits the store's 64 bits.  Beyond that is a 4.00.
+ - A numeric string too long for Python's int conversion (over
+   C{sys.get_int_max_str_digits()} digits, 4,300 by default) is a 4.00, as
+   is an integer literal that long (L{gateway.dialects.jsonio}).
 
 Deliberate differences from ThingsBoard's known bugs:
 
@@ -30,6 +36,7 @@ Deliberate differences from ThingsBoard's known bugs:
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any, Mapping, Optional
 
 import attrs
@@ -41,6 +48,7 @@ from gateway.service.interfaces import ProvisionRequest
 __all__ = [
     "PayloadError",
     "JSONRules",
+    "MAX_MS",
     "parse_json",
     "telemetry_records",
     "attribute_values",
@@ -48,6 +56,9 @@ __all__ = [
     "provision_request",
     "attribute_query",
 ]
+
+#: The largest ts or duration in ms: 9999-12-31T23:59:59.999Z.
+MAX_MS = 253_402_300_799_999
 
 #: ThingsBoard's NumberUtils.isParsable: optional minus, digits, one point.
 _NUMERIC = re.compile(r"-?(?:\d+(?:\.\d+)?|\.\d+)\Z")
@@ -73,11 +84,16 @@ def _check_strings(value: JSONValue, limit: int, key: str) -> None:
             _check_strings(item, limit, key)
 
 
-def _cast(value: str) -> JSONValue:
+def _cast(value: str, key: str) -> JSONValue:
     if not _NUMERIC.match(value):
         return value
     if "." in value:
         return float(value)
+    if len(value) > sys.get_int_max_str_digits():
+        raise PayloadError(
+            f"numeric string of {key!r} has more than"
+            f" {sys.get_int_max_str_digits()} digits"
+        )
     return int(value)
 
 
@@ -91,21 +107,30 @@ def _values(obj: Mapping[str, Any], rules: JSONRules) -> dict[str, JSONValue]:
         if rules.max_string_length:
             _check_strings(value, rules.max_string_length, key)
         if rules.type_cast and isinstance(value, str):
-            value = _cast(value)
+            value = _cast(value, key)
         out[key] = value
     return out
 
 
+def _milliseconds(value: Any, name: str, strings: bool = False) -> int:
+    """C{value} as integer ms from 0 to L{MAX_MS}, or a 4.00 naming it."""
+    refusal = PayloadError(f"{name} must be an integer number of ms from 0 to {MAX_MS}")
+    if isinstance(value, bool):
+        raise refusal
+    # Sixteen digits hold MAX_MS; a longer string is out of range unparsed.
+    if strings and isinstance(value, str) and value.isascii() and value.isdigit():
+        if len(value) > 16:
+            raise refusal
+        value = int(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or not 0 <= value <= MAX_MS:
+        raise refusal
+    return value
+
+
 def _timestamp(ts: Any) -> int:
-    if isinstance(ts, bool):
-        raise PayloadError("ts must be a number of ms")
-    if isinstance(ts, str) and ts.isdigit():
-        ts = int(ts)
-    if isinstance(ts, float) and ts.is_integer():
-        ts = int(ts)
-    if not isinstance(ts, int) or ts < 0:
-        raise PayloadError("ts must be a non-negative number of ms")
-    return ts
+    return _milliseconds(ts, "ts", strings=True)
 
 
 def _record(item: Any, rules: JSONRules) -> TelemetryRecord:
@@ -141,12 +166,7 @@ def claim_request(payload: bytes) -> tuple[str, int]:
     if not isinstance(secret, str):
         raise PayloadError("secretKey must be a string")
     duration = data.get("durationMs")
-    duration = 0 if duration is None else duration
-    if isinstance(duration, float) and duration.is_integer():
-        duration = int(duration)
-    if isinstance(duration, bool) or not isinstance(duration, int) or duration < 0:
-        raise PayloadError("durationMs must be a non-negative integer")
-    return secret, duration
+    return secret, _milliseconds(0 if duration is None else duration, "durationMs")
 
 
 def _optional_str(data: Mapping[str, Any], key: str) -> Optional[str]:

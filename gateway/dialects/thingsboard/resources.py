@@ -17,6 +17,10 @@ bound to that device:
  - C{rpc}: not served yet (4.04).
  - any other feature: 4.00; unknown or missing token: 4.01; PUT and DELETE:
    4.05, before any authentication (ThingsBoard serves only GET and POST).
+ - a source address that spent its budget of wrong credentials (unknown
+   tokens, wrong provisioning keys or secrets): 4.29 with Max-Age, before
+   any authentication (ThingsBoard's transport blocks such an IP address).
+ - a path segment that is not UTF-8: 4.00.
 
 Each authenticated request reports its device seen, and the ACK or timeout
 of each confirmable notification is reported too (device activity, for the
@@ -64,6 +68,7 @@ from gateway.dialects.toolkit import (
     ObservedResources,
     Refuse,
     authenticate_peer,
+    check_source,
 )
 from gateway.domain.model import AttributeScope, Device, JSONValue
 from gateway.service.interfaces import (
@@ -142,17 +147,27 @@ class ClaimResource(_DeviceLeaf):
 
 
 class ProvisionResource(Leaf):
-    """C{POST /api/v1/provision}: no device credentials needed."""
+    """
+    C{POST /api/v1/provision}: no device credentials needed, but a wrong
+    provisioning key or secret counts as wrong credentials of the source.
+    """
 
     def __init__(self, context: Context) -> None:
         super().__init__()
         self._devices = context.devices
 
     def render_POST(self, request: Any) -> Any:
+        source = check_source(self._devices, request)
         provision = rules_.provision_request(request.payload)
         d = self._devices.provision(provision)
+        d.addCallback(self._counted, source)
         d.addCallback(self._answer)
         return d
+
+    def _counted(self, result: ProvisionResult, source: str) -> ProvisionResult:
+        if result.status == ProvisionStatus.NOT_FOUND:
+            self._devices.report_wrong_credentials(source)
+        return result
 
     def render_GET(self, request: Any) -> Any:
         raise errors.BadRequest("provision is POST only")

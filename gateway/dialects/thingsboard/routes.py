@@ -7,6 +7,10 @@ section 1, C{CoapTransportResource}), on the segments after C{/api/v1}.
  - C{[feature, id]} with a numeric C{id}: the X.509 RPC reply form.
  - C{[token, feature, ...]}: the token form; further segments (an RPC id)
    follow the feature.
+
+A segment that is not UTF-8 is a 4.00 (RFC 7252 options are UTF-8 strings):
+decoding it with replacement characters would let different byte strings
+stand for the same token.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 import attrs
+
+from gateway.coap import errors
 
 __all__ = ["Route", "parse_route", "FEATURES"]
 
@@ -32,7 +38,10 @@ class Route:
 
 
 def _text(segment: bytes) -> str:
-    return segment.decode("utf-8", "replace")
+    try:
+        return segment.decode("utf-8")
+    except UnicodeDecodeError:
+        raise errors.BadRequest("invalid UTF-8 in Uri-Path") from None
 
 
 def parse_route(segments: Sequence[bytes]) -> Route:
