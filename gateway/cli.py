@@ -214,6 +214,11 @@ def _profile_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--" + name.replace("_", "-"), type=int, metavar="MS")
     for name in _PROFILE_FILES:
         p.add_argument("--" + name.replace("_", "-"), metavar="FILE", help=".proto schema file")
+    p.add_argument(
+        "--strict-json",
+        action=argparse.BooleanOptionalAction,
+        help="refuse device JSON that is not strict (default: read it as leniently as Gson)",
+    )
 
 
 # -- commands ------------------------------------------------------------------
@@ -253,7 +258,7 @@ def _credentials(args: argparse.Namespace) -> Optional[dict[str, Any]]:
 
 def _profile_body(args: argparse.Namespace) -> dict[str, Any]:
     body: dict[str, Any] = {}
-    for name in _PROFILE_TEXT + _PROFILE_MS:
+    for name in _PROFILE_TEXT + _PROFILE_MS + ("strict_json",):
         if getattr(args, name) is not None:
             body[name] = getattr(args, name)
     for name in _PROFILE_FILES:

@@ -162,6 +162,13 @@ def test_profiles(ctl: Ctl, tmp_path: Path) -> None:
     assert "(HTTP 409)" in err
 
 
+def test_profile_strict_json(ctl: Ctl) -> None:
+    """--strict-json and --no-strict-json set a profile's strictness; without either it stays."""
+    assert ctl.json("profile", "create", "s", "--strict-json")["strict_json"] is True
+    assert ctl.json("profile", "update", "s", "--power-mode", "psm")["strict_json"] is True
+    assert ctl.json("profile", "update", "s", "--no-strict-json")["strict_json"] is False
+
+
 def test_table_output(ctl: Ctl) -> None:
     """--table prints lists as aligned columns and objects as key/value rows."""
     ctl.json("device", "create", "a")

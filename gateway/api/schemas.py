@@ -131,6 +131,14 @@ COMPONENTS: dict[str, Any] = {
             },
             "provision_key": _NULLABLE_STRING,
             "provision_secret": _NULLABLE_STRING,
+            "strict_json": {
+                "type": "boolean",
+                "description": (
+                    "Device JSON must be strict; false (the default) reads it as "
+                    "leniently as ThingsBoard (Gson): unquoted or single-quoted "
+                    "names and strings, comments."
+                ),
+            },
         },
         "additionalProperties": False,
     },

@@ -154,6 +154,9 @@ class Profile:
     A device profile: payload format, protobuf schemas, power-saving settings
     and provisioning.  Timers are milliseconds; C{None} means unset (the
     gateway's defaults apply, as in ThingsBoard where 0 counts as unset).
+
+    @ivar strict_json: device JSON must be strict JSON; by default it is read
+        as leniently as ThingsBoard's parser (Gson) reads it.
     """
 
     name: str
@@ -169,6 +172,7 @@ class Profile:
     provisioning: ProvisionStrategy = ProvisionStrategy.DISABLED
     provision_key: Optional[str] = None
     provision_secret: Optional[str] = None
+    strict_json: bool = False
 
 
 class AttributeScope(enum.Enum):

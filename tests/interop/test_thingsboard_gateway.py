@@ -122,6 +122,28 @@ def test_telemetry_shapes_stored(
         assert before - 1000 <= values[key]["ts"] <= after + 1000, values
 
 
+def test_guide_command_with_unquoted_key(
+    gateway: GatewayProcess, libcoap: str, device: dict[str, Any]
+) -> None:
+    """ThingsBoard's guide command (body {temperature:25}) is 2.01 and gatewayctl shows 25."""
+    uri = gateway.uri(f"api/v1/{device['access_token']}/telemetry")
+    # The guide's command line, as it is written there (but the host and token).
+    done = subprocess.run(
+        [libcoap, "-v", "6", "-m", "POST", uri, "-t", "json", "-e", "{temperature:25}"],
+        capture_output=True, timeout=CLIENT_TIMEOUT, check=False,
+    )
+    log = (done.stdout + done.stderr).decode("utf-8", "replace")
+    codes = [m["code"] for m in RESPONSE_LINE.finditer(log) if m["code"] != "0.00"]
+    assert codes[-1:] == ["2.01"], log
+    shown = subprocess.run(
+        [str(VENV_BIN / "gatewayctl"), "--url", gateway.api_url, "--key", gateway.api_key,
+         "telemetry", "latest", device["name"]],
+        capture_output=True, timeout=CLIENT_TIMEOUT, check=False, env=clean_environ(),
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["temperature"]["value"] == 25
+
+
 def test_telemetry_errors(
     gateway: GatewayProcess, libcoap: str, device: dict[str, Any], tmp_path: Path
 ) -> None:

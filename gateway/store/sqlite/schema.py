@@ -75,6 +75,9 @@ MIGRATIONS: list[str] = [
         created INTEGER NOT NULL
     );
     """,
+    """
+    ALTER TABLE profiles ADD COLUMN strict_json INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 
@@ -114,7 +117,7 @@ PROFILE_COLUMNS = (
     "name, payload_format, telemetry_proto, attributes_proto, "
     "rpc_request_proto, rpc_response_proto, power_mode, psm_activity_timer, "
     "edrx_cycle, paging_transmission_window, provisioning, provision_key, "
-    "provision_secret"
+    "provision_secret, strict_json"
 )
 
 
@@ -133,6 +136,7 @@ def profile_from_row(row: Sequence[Any]) -> Profile:
         provisioning=ProvisionStrategy(row[10]),
         provision_key=row[11],
         provision_secret=row[12],
+        strict_json=bool(row[13]),
     )
 
 
