@@ -85,13 +85,23 @@ def placeholders(n: int) -> str:
     return ",".join("?" * n)
 
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Apply pending migrations (runs inside the batch's transaction)."""
+class SchemaTooNew(RuntimeError):
+    """The database was written by a newer gateway."""
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The database's schema version; L{SchemaTooNew} if this gateway does not know it."""
     (version,) = conn.execute("PRAGMA user_version").fetchone()
     if version > len(MIGRATIONS):
-        raise RuntimeError(
+        raise SchemaTooNew(
             f"database schema version {version} is newer than this gateway ({len(MIGRATIONS)})"
         )
+    return int(version)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply pending migrations (runs inside the batch's transaction)."""
+    version = schema_version(conn)
     for i in range(version, len(MIGRATIONS)):
         for statement in MIGRATIONS[i].split(";"):
             if statement.strip():
