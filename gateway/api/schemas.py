@@ -78,11 +78,24 @@ COMPONENTS: dict[str, Any] = {
             "application": {"type": "string"},
             "profile": {"type": "string"},
             "enabled": {"type": "boolean"},
-            "created": {"type": "number"},
+            "created": {"type": "integer", "description": "Creation time, ms since the epoch."},
             "credentials": {"type": "array", "items": ref("CredentialInfo")},
             "access_token": {
                 "type": "string",
                 "description": "Only in the creation response, when one was set.",
+            },
+        },
+    },
+    "Claim": {
+        "type": "object",
+        "description": "A pending claim a device asked for (its secret is never shown).",
+        "required": ["created", "expires_at", "secret_required"],
+        "properties": {
+            "created": {"type": "integer", "description": "ms since the epoch"},
+            "expires_at": {"type": "integer", "description": "ms since the epoch"},
+            "secret_required": {
+                "type": "boolean",
+                "description": "Whether claiming needs the secret the device gave.",
             },
         },
     },

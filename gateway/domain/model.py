@@ -5,7 +5,8 @@ the store backends, the northbound API and the dialects.
 Conventions (chosen so a PostgreSQL backend fits without changes):
 
  - ids are strings (uuid4 hex for devices);
- - C{created} is float seconds since the epoch (from the injected clock);
+ - C{created} is float seconds since the epoch (from the injected clock;
+   the northbound API shows integer milliseconds, as for every time);
  - attribute and telemetry timestamps are integer milliseconds since the
    epoch, as in ThingsBoard;
  - a JSON value (L{JSONValue}) is any value C{json.dumps} accepts: str, bool,

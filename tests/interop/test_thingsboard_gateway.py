@@ -322,6 +322,25 @@ def test_claim(
     assert gateway.coap(libcoap, tmp_path, "post", "api/v1/NO_SUCH_TOKEN/claim").code == "4.01"
 
 
+def test_claim_visible_to_operators(
+    gateway: GatewayProcess, libcoap: str, device: dict[str, Any], tmp_path: Path
+) -> None:
+    """A claim a device posts is shown by `gatewayctl device claim`: expiry, never the secret."""
+    before = int(time.time() * 1000)
+    posted = gateway.coap(libcoap, tmp_path, "post", f"api/v1/{device['access_token']}/claim",
+                          b'{"secretKey":"s3cret","durationMs":60000}')
+    assert posted.code == "2.01", posted.log
+    shown = subprocess.run(
+        [str(VENV_BIN / "gatewayctl"), "--url", gateway.api_url, "--key", gateway.api_key,
+         "device", "claim", device["name"]],
+        capture_output=True, timeout=CLIENT_TIMEOUT, check=False, env=clean_environ(),
+    )
+    assert shown.returncode == 0, shown.stderr
+    claim = json.loads(shown.stdout)
+    assert claim["secret_required"] is True and b"s3cret" not in shown.stdout
+    assert before <= claim["created"] <= claim["expires_at"] - 60_000 <= int(time.time() * 1000)
+
+
 # -- provisioning ----------------------------------------------------------------
 
 
