@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import shutil
 import signal
 import subprocess
 import time
@@ -39,8 +38,6 @@ def unique(prefix: str) -> str:
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     """The real gateway, started as an operator does; stopped with SIGTERM at the end."""
-    if not (VENV_BIN / "twistd").exists():
-        pytest.skip("the venv has no twistd")
     gw = GatewayProcess.start(tmp_path_factory.mktemp("tbgateway"))
     try:
         yield gw
@@ -54,19 +51,13 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess
 
 
 @pytest.fixture(scope="module")
-def libcoap() -> str:
-    path = shutil.which("coap-client-notls")
-    if path is None:
-        pytest.skip("coap-client-notls is not installed (Debian: libcoap3-bin)")
-    return path
+def libcoap(coap_client: str) -> str:
+    return coap_client
 
 
 @pytest.fixture(scope="module")
-def aiocoap() -> str:
-    path = VENV_BIN / "aiocoap-client"
-    if not path.exists():
-        pytest.skip("aiocoap-client is not installed")
-    return str(path)
+def aiocoap(aiocoap_client: str) -> str:
+    return aiocoap_client
 
 
 def make_device(gw: GatewayProcess, **fields: Any) -> dict[str, Any]:
