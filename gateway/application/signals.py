@@ -27,9 +27,9 @@ Handler = Callable[[int, "FrameType | None"], Any]
 @attrs.define
 class StopSignals:
     """
-    Once the reactor is running, wrap its SIGTERM and SIGINT handlers so
-    that only the first signal reaches them, and none once shutdown has
-    begun for another reason.  The first one's handler still records the
+    Once the reactor is running, wrap its SIGTERM and SIGINT handlers (its
+    bound methods) so that only the first signal reaches them, and none
+    once shutdown has begun for another reason.  The first one's handler still records the
     signal, so twistd exits with it as before.
 
     @param getsignal: C{signal.getsignal}, or a stand-in in tests.
@@ -49,8 +49,9 @@ class StopSignals:
     def _wrap(self) -> None:
         for number in (signal.SIGTERM, signal.SIGINT):
             previous = self._getsignal(number)
-            # Not the reactor's (ignored, as in a background job): leave it.
-            if callable(previous):
+            # Only the reactor's own handlers (not SIGINT ignored in a
+            # background job, nor a test runner's).
+            if getattr(previous, "__self__", None) is self._reactor:
                 self._setsignal(number, partial(self._handle, previous))
 
     def _shutdown_begins(self) -> None:

@@ -12,10 +12,16 @@ from gateway.application.signals import StopSignals
 
 
 class FakeReactor:
-    """Records system event triggers and fires them on demand."""
+    """Records system event triggers and fires them on demand; records the signals it handles."""
 
     def __init__(self) -> None:
         self.triggers: dict[tuple[str, str], list[Callable[[], Any]]] = {}
+        self.signals: list[int] = []
+
+    def sigTerm(self, number: int, frame: Any) -> None:
+        self.signals.append(number)
+
+    sigInt = sigTerm
 
     def addSystemEventTrigger(self, phase: str, event: str, fn: Callable[[], Any]) -> None:
         self.triggers.setdefault((phase, event), []).append(fn)
@@ -27,14 +33,10 @@ class FakeReactor:
 
 def installed() -> tuple[FakeReactor, dict[int, Any], list[int]]:
     reactor = FakeReactor()
-    calls: list[int] = []
-    table: dict[int, Any] = {
-        signal.SIGTERM: lambda number, frame: calls.append(number),
-        signal.SIGINT: lambda number, frame: calls.append(number),
-    }
+    table: dict[int, Any] = {signal.SIGTERM: reactor.sigTerm, signal.SIGINT: reactor.sigInt}
     StopSignals(reactor, table.__getitem__, table.__setitem__).install()  # type: ignore[arg-type]
     reactor.fire("after", "startup")
-    return reactor, table, calls
+    return reactor, table, reactor.signals
 
 
 def test_only_the_first_stop_signal_reaches_the_reactor() -> None:
@@ -54,11 +56,18 @@ def test_signals_during_a_shutdown_begun_otherwise_are_ignored() -> None:
     assert calls == []
 
 
-def test_handlers_are_wrapped_once_the_reactor_runs() -> None:
-    """Before startup the reactor's handlers are not touched; an ignored signal stays ignored."""
+def test_only_the_reactor_handlers_are_wrapped_once_it_runs() -> None:
+    """Before startup nothing changes; then the reactor's handlers are wrapped and no others."""
     reactor = FakeReactor()
-    table: dict[int, Any] = {signal.SIGTERM: signal.SIG_DFL, signal.SIGINT: signal.SIG_IGN}
+
+    def runner(number: int, frame: Any) -> None:
+        """A handler of someone else's (a test runner's, say)."""
+
+    table: dict[int, Any] = {signal.SIGTERM: reactor.sigTerm, signal.SIGINT: runner}
     StopSignals(reactor, table.__getitem__, table.__setitem__).install()  # type: ignore[arg-type]
-    assert table == {signal.SIGTERM: signal.SIG_DFL, signal.SIGINT: signal.SIG_IGN}
+    assert table == {signal.SIGTERM: reactor.sigTerm, signal.SIGINT: runner}
     reactor.fire("after", "startup")
-    assert table == {signal.SIGTERM: signal.SIG_DFL, signal.SIGINT: signal.SIG_IGN}
+    assert table[signal.SIGINT] is runner
+    assert table[signal.SIGTERM] != reactor.sigTerm
+    table[signal.SIGTERM](signal.SIGTERM, None)
+    assert reactor.signals == [signal.SIGTERM]
