@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: run test lint typecheck pytest bench clean-venv
+.PHONY: run test lint typecheck pytest peers bench clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,8 @@ $(STAMP): setup.cfg pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/twistd -n coap-gateway $(ARGS)
 
-test: lint typecheck pytest
+# peers first: a missing CoAP client stops the run before anything else.
+test: peers lint typecheck pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -32,8 +33,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) peers
 	$(BIN)/python -m pytest -q
+
+# The interop tests' CoAP clients: installed when root, else a hint and a failure.
+peers:
+	@scripts/peers.sh
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)

@@ -4,8 +4,10 @@ C{gatewayctl}: drive a running gateway through its northbound HTTP API.
 
 The key comes from C{--key}, else C{GATEWAY_API_KEY}, else
 C{<data-dir>/api-key} (C{--data-dir} defaults to C{./var}, where the gateway
-writes it).  Output is JSON, or a table with C{--table}; an error prints the
-API's message and exits 1.
+writes it).  Output is JSON, or a table with C{--table}: one value per
+cell (nested objects become C{parent.child} rows), times (C{created},
+C{ts}, C{expires_at}, ...) in UTC ISO 8601.  An error prints one line, the
+API's message if it sent one, and exits 1.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ import os
 import sys
 import urllib.error
 import urllib.request
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence, TextIO
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 __all__ = ["main", "run", "Http", "urllib_http", "CliError"]
 
@@ -45,6 +48,20 @@ def urllib_http(
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
         raise CliError(f"cannot reach the gateway at {url}: {reason}") from None
+
+
+def _check_url(url: str) -> str:
+    parts = urlsplit(url)
+    try:
+        # .port raises ValueError for a port that is no number (or out of range).
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and (
+            parts.port is None or parts.port > 0
+        )
+    except ValueError:
+        valid = False
+    if not valid:
+        raise CliError(f"--url: expected http://HOST:PORT, got {url!r}")
+    return url
 
 
 class Client:
@@ -127,8 +144,12 @@ def _parser() -> argparse.ArgumentParser:
     listing = d.add_parser("list", help="list devices", parents=[_OUTPUT])
     listing.add_argument("--application")
     listing.add_argument("--name")
-    for action in ("show", "delete"):
-        d.add_parser(action, help=f"{action} a device", parents=[_OUTPUT]).add_argument(
+    for action, text in (
+        ("show", "show a device"),
+        ("delete", "delete a device"),
+        ("claim", "show the claim a device asked for, and when it expires"),
+    ):
+        d.add_parser(action, help=text, parents=[_OUTPUT]).add_argument(
             "device", metavar="DEVICE"
         )
     update = d.add_parser(
@@ -214,6 +235,11 @@ def _profile_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--" + name.replace("_", "-"), type=int, metavar="MS")
     for name in _PROFILE_FILES:
         p.add_argument("--" + name.replace("_", "-"), metavar="FILE", help=".proto schema file")
+    p.add_argument(
+        "--strict-json",
+        action=argparse.BooleanOptionalAction,
+        help="refuse device JSON that is not strict (default: read it as leniently as Gson)",
+    )
 
 
 # -- commands ------------------------------------------------------------------
@@ -253,7 +279,7 @@ def _credentials(args: argparse.Namespace) -> Optional[dict[str, Any]]:
 
 def _profile_body(args: argparse.Namespace) -> dict[str, Any]:
     body: dict[str, Any] = {}
-    for name in _PROFILE_TEXT + _PROFILE_MS:
+    for name in _PROFILE_TEXT + _PROFILE_MS + ("strict_json",):
         if getattr(args, name) is not None:
             body[name] = getattr(args, name)
     for name in _PROFILE_FILES:
@@ -307,6 +333,8 @@ def _execute(client: Client, args: argparse.Namespace) -> Any:
         if action == "delete":
             client.call("DELETE", _device_path(device))
             return {"deleted": device["id"]}
+        if action == "claim":
+            return client.call("GET", _device_path(device, "/claim"))
         if action == "update":
             changes = {
                 k: v
@@ -352,22 +380,53 @@ def _execute(client: Client, args: argparse.Namespace) -> Any:
 # -- output --------------------------------------------------------------------
 
 
-def _cell(value: Any) -> str:
+#: Keys whose integer values are times in ms since the epoch.
+_TIMES = frozenset({"created", "ts", "expires_at", "last_update_ts"})
+
+
+def _cell(key: str, value: Any) -> str:
+    if key in _TIMES and isinstance(value, int) and not isinstance(value, bool):
+        try:
+            when = datetime.fromtimestamp(value / 1000, timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return str(value)
+        return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     if isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False)
+
+
+def _flat(value: Any, path: str = "") -> list[tuple[str, Any]]:
+    """(dotted path, value) of each value in nested objects and lists of objects."""
+    if isinstance(value, dict) and value:
+        items = [(str(k), v) for k, v in value.items()]
+    elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        items = [(str(i), v) for i, v in enumerate(value)]
+    else:
+        return [(path, value)]
+    return [row for k, v in items for row in _flat(v, f"{path}.{k}" if path else k)]
 
 
 def _table(result: Any) -> str:
     if isinstance(result, list):
         if not result:
             return "(none)"
-        columns = [k for k in result[0] if not isinstance(result[0][k], (dict, list))]
-        rows = [columns] + [[_cell(item.get(c)) for c in columns] for item in result]
+        columns = list(
+            dict.fromkeys(
+                k for item in result for k, v in item.items() if not isinstance(v, (dict, list))
+            )
+        )
+        rows = [columns] + [
+            [_cell(c, item.get(c)) if c in item else "" for c in columns] for item in result
+        ]
     elif isinstance(result, dict):
-        rows = [["key", "value"]] + [[str(k), _cell(v)] for k, v in result.items()]
+        if not result:
+            return "(none)"
+        rows = [["key", "value"]] + [
+            [path, _cell(path.rpartition(".")[2], value)] for path, value in _flat(result)
+        ]
     else:
-        return _cell(result)
+        return _cell("", result)
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
@@ -402,7 +461,8 @@ def main(
     err = stderr or sys.stderr
     args = _parser().parse_args(_join_values(sys.argv[1:] if argv is None else argv))
     try:
-        client = Client(args.url, _api_key(args, os.environ if environ is None else environ), http)
+        url = _check_url(args.url)
+        client = Client(url, _api_key(args, os.environ if environ is None else environ), http)
         result = _execute(client, args)
     except CliError as e:
         print(f"gatewayctl: error: {e}", file=err)

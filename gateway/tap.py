@@ -3,18 +3,24 @@
 twistd glue: L{Options} parses the command line into a L{GatewayConfig};
 L{makeService} composes the gateway's services. This is the one module that
 imports the global reactor, and only inside L{makeService}.
+
+Under twistd a bad option ends in two lines, the error and a hint to
+C{--help} (twistd would print its whole usage text first); a start-up
+failure in one line and exit status 1 (L{gateway.application.startup}).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from twisted.application import service
 from twisted.python import usage
 
 from gateway.application.compose import build_service
+from gateway.application.signals import StopSignals
+from gateway.application.startup import install_excepthook
 from gateway.config import ConfigError, Override, load_config
 from gateway.dialect import find_dialects
 
@@ -53,6 +59,18 @@ class Options(usage.Options):
         super().__init__()
         self._environ = os.environ if environ is None else environ
 
+    def parseOptions(self, options: Sequence[str] | None = None) -> None:
+        try:
+            super().parseOptions(options)
+        except usage.UsageError as e:
+            # twistd sets parent, and would print all of getUsage() first.
+            if getattr(self, "parent", None) is None:
+                raise
+            raise SystemExit(
+                f"twistd coap-gateway: error: {e}\n"
+                "Run 'twistd coap-gateway --help' for the options."
+            ) from None
+
     def postOptions(self) -> None:
         overrides = [
             Override(section, key, self[option], f"--{option}")
@@ -72,6 +90,9 @@ def makeService(options: Mapping[str, Any]) -> service.MultiService:
     Build the gateway from parsed L{Options}, on the global reactor.
     """
     from twisted.internet import reactor
+
+    install_excepthook()
+    StopSignals(reactor).install()
 
     def fatal() -> None:
         if reactor.running:

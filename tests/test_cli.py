@@ -162,6 +162,13 @@ def test_profiles(ctl: Ctl, tmp_path: Path) -> None:
     assert "(HTTP 409)" in err
 
 
+def test_profile_strict_json(ctl: Ctl) -> None:
+    """--strict-json and --no-strict-json set a profile's strictness; without either it stays."""
+    assert ctl.json("profile", "create", "s", "--strict-json")["strict_json"] is True
+    assert ctl.json("profile", "update", "s", "--power-mode", "psm")["strict_json"] is True
+    assert ctl.json("profile", "update", "s", "--no-strict-json")["strict_json"] is False
+
+
 def test_table_output(ctl: Ctl) -> None:
     """--table prints lists as aligned columns and objects as key/value rows."""
     ctl.json("device", "create", "a")
@@ -172,6 +179,54 @@ def test_table_output(ctl: Ctl) -> None:
     assert lines[1].split()[1] == "a"
     code, out, _ = ctl.run("--table", "profile", "show", "default")
     assert out.splitlines()[0].split() == ["key", "value"]
+
+
+def test_table_times_readable_one_value_per_cell(ctl: Ctl) -> None:
+    """--table shows ms times as UTC ISO 8601 and nested values one per row."""
+    created = ctl.json("device", "create", "a", "--token", "T1")
+    result(ctl.services.telemetry.record(created["id"], [(1_700_000_000_500, {"t": 21.5})]))
+    code, out, _ = ctl.run("--table", "telemetry", "latest", "a")
+    assert code == 0
+    assert out.splitlines() == [
+        "key      value",
+        "t.ts     2023-11-14T22:13:20.500Z",
+        "t.value  21.5",
+    ]
+    _, out, _ = ctl.run("--table", "device", "show", "a")
+    rows = dict(line.split(None, 1) for line in out.splitlines()[1:])
+    assert rows["created"] == "2023-11-14T22:13:20.000Z"
+    assert rows["credentials.0.type"] == "access_token"
+    _, out, _ = ctl.run("--table", "device", "list")
+    assert "2023-11-14T22:13:20.000Z" in out.splitlines()[1].split()
+
+
+def test_device_claim(ctl: Ctl) -> None:
+    """`device claim DEVICE` shows the pending claim, never its secret, or says there is none."""
+    created = ctl.json("device", "create", "a")
+    code, _, err = ctl.run("device", "claim", "a")
+    assert (code, err) == (
+        1, f"gatewayctl: error: device {created['id']!r} has no pending claim (HTTP 404)\n"
+    )
+    result(ctl.services.claiming.request_claim(created["id"], "s3cret", 60_000))
+    assert ctl.json("device", "claim", "a") == {
+        "created": 1_700_000_000_000,
+        "expires_at": 1_700_000_060_000,
+        "secret_required": True,
+    }
+    code, out, _ = ctl.run("--table", "device", "claim", "a")
+    assert "expires_at       2023-11-14T22:14:20.000Z" in out.splitlines()
+    assert "s3cret" not in out
+
+
+def test_bad_url_is_one_error_line() -> None:
+    """--url that is no http URL is one error line and exit status 1, before any request."""
+    for url in ("foo", "http://127.0.0.1:port"):
+        err = io.StringIO()
+        code = main(["--url", url, "--key", "k", "device", "list"], environ={},
+                    stdout=io.StringIO(), stderr=err)
+        assert code == 1, url
+        [line] = err.getvalue().splitlines()
+        assert line == f"gatewayctl: error: --url: expected http://HOST:PORT, got {url!r}"
 
 
 def test_key_sources(ctl: Ctl, tmp_path: Path) -> None:

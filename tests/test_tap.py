@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import pytest_twisted
-from twisted.application import internet, service
+from twisted.application import service
 from twisted.application.service import IServiceMaker
 from twisted.internet.defer import Deferred
 from twisted.internet.protocol import DatagramProtocol
@@ -21,7 +21,9 @@ from twisted.python import usage
 
 from gateway.application.compose import build_service
 from gateway.application.gateway import GatewayService
+from gateway.application.listeners import Listener
 from gateway.application.loglevel import LogLevelService
+from gateway.application.startup import StartupError
 from gateway.coap.udp import UDPTransport
 from gateway.tap import Options, makeService
 
@@ -127,6 +129,18 @@ def test_bad_settings_are_usage_errors(
     assert str(raised.value).startswith(message)
 
 
+def test_bad_option_under_twistd_is_two_lines() -> None:
+    """Under twistd a bad option exits with the error and a hint to --help, not the usage text."""
+    options = Options(environ={})
+    options.parent = usage.Options()
+    with pytest.raises(SystemExit) as raised:
+        options.parseOptions(["--coap-port", "abc"])
+    assert raised.value.code == (
+        "twistd coap-gateway: error: --coap-port: expected an integer, got 'abc'\n"
+        "Run 'twistd coap-gateway --help' for the options."
+    )
+
+
 def test_dialects_enabled_from_the_environment() -> None:
     """GATEWAY_DIALECTS_ENABLED selects the dialects, checked against the plugins found."""
     settings = parse([], {"GATEWAY_DIALECTS_ENABLED": "thingsboard"})["settings"]
@@ -162,12 +176,20 @@ def test_make_service_composes_the_gateway(tmp_path: Path) -> None:
     assert isinstance(top, service.MultiService)
     assert isinstance(top, GatewayService)
     udp = top.getServiceNamed("coap")
-    assert isinstance(udp, internet.UDPServer)
+    assert isinstance(udp, Listener)
     assert isinstance(top.coap, UDPTransport)
     assert any(isinstance(child, LogLevelService) for child in top)
     assert (tmp_path / "var").is_dir()
     assert (tmp_path / "var" / "api-key").is_file()
     assert not top.running
+
+
+def test_unusable_store_stops_make_service(tmp_path: Path) -> None:
+    """A database that is no database stops makeService with a start-up error naming it."""
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "gateway.db").write_bytes(b"garbage" * 100)
+    with pytest.raises(StartupError, match=f"^cannot use the database {tmp_path}/var/gateway.db"):
+        makeService(local_options(tmp_path))
 
 
 def test_configured_api_key_is_not_written(tmp_path: Path) -> None:
@@ -278,12 +300,10 @@ def test_makeservice_does_not_touch_the_working_directory(
 
 def test_api_listener_is_composed(tmp_path: Path) -> None:
     """The gateway has a TCP listener named 'api' serving the API site on api.bind."""
-    from gateway.api.listener import TCPListener
-
     top = makeService(local_options(tmp_path))
     assert isinstance(top, GatewayService)
     api = top.getServiceNamed("api")
-    assert isinstance(api, TCPListener)
+    assert isinstance(api, Listener)
     assert api.port is None
 
 

@@ -1,10 +1,15 @@
 # -*- test-case-name: tests.api.test_devices -*-
 """
-Routes for devices and their credentials.
+Routes for devices, their credentials and their pending claim.
 
 A device is created with at most one credential; without one it gets a
 generated access token.  An access token (given or generated) is returned in
 clear in that response only: the store keeps its digest.
+
+Times are integer milliseconds since the epoch, as telemetry's C{ts}: a
+device's C{created} is converted here, at the boundary, from the clock's
+float seconds the service layer and store keep (so no stored row changes).
+A claim is shown without its secret, only whether it has one.
 """
 
 from __future__ import annotations
@@ -24,11 +29,17 @@ from gateway.api.jsonio import (
 from gateway.api.router import Call, Param, Reply, Route
 from gateway.api.schemas import ref
 from gateway.domain.errors import NotFound
-from gateway.domain.model import DEFAULT_APPLICATION, CredentialInfo, CredentialKind, Device
+from gateway.domain.model import (
+    DEFAULT_APPLICATION,
+    Claim,
+    CredentialInfo,
+    CredentialKind,
+    Device,
+)
 from gateway.service.build import Services
 from gateway.service.interfaces import IDeviceRegistry
 
-__all__ = ["CredentialSpec", "device_json", "credential_json", "device_routes"]
+__all__ = ["CredentialSpec", "device_json", "credential_json", "claim_json", "device_routes"]
 
 BASE = "/api/v1/devices"
 
@@ -47,7 +58,16 @@ def device_json(device: Device) -> dict[str, Any]:
         "application": device.application,
         "profile": device.profile,
         "enabled": device.enabled,
-        "created": device.created,
+        "created": int(device.created * 1000),
+    }
+
+
+def claim_json(claim: Claim) -> dict[str, Any]:
+    """A pending claim without its secret."""
+    return {
+        "created": claim.created,
+        "expires_at": claim.expires_at,
+        "secret_required": bool(claim.secret_key),
     }
 
 
@@ -201,6 +221,13 @@ def device_routes(services: Services) -> list[Route]:
         spec = CredentialSpec.parse(call.body)
         return Reply(200, await spec.apply(registry, device))
 
+    async def claim(call: Call) -> Reply:
+        device = await registry.get_device(call.params["id"])
+        pending = await services.claiming.get_claim(device.id)
+        if pending is None:
+            raise NotFound(f"device {device.id!r} has no pending claim")
+        return Reply(200, claim_json(pending))
+
     one = BASE + "/{id}"
     return [
         Route(
@@ -227,5 +254,10 @@ def device_routes(services: Services) -> list[Route]:
             "PUT", one + "/credentials", put_credentials,
             "Set a credential (replacing one of the same type)", "devices",
             request=ref("Credentials"), response=ref("CredentialsSet"),
+        ),
+        Route(
+            "GET", one + "/claim", claim,
+            "The claim the device asked for, until it expires (404: none)", "devices",
+            response=ref("Claim"),
         ),
     ]

@@ -27,6 +27,7 @@ _ENUMS: dict[str, type[enum.Enum]] = {
     "provisioning": ProvisionStrategy,
 }
 _TIMERS = ("psm_activity_timer", "edrx_cycle", "paging_transmission_window")
+_FLAGS = ("strict_json",)
 FIELDS = tuple(f.name for f in attrs.fields(Profile))
 
 
@@ -53,6 +54,10 @@ def profile_changes(obj: dict[str, Any]) -> dict[str, Any]:
                 raise ApiError(400, f"{name!r} must be one of {choices}") from None
         elif name in _TIMERS:
             changes[name] = optional_int(obj, name)
+        elif name in _FLAGS:
+            if not isinstance(value, bool):
+                raise ApiError(400, f"{name!r} must be true or false")
+            changes[name] = value
         elif value is not None and not isinstance(value, str):
             raise ApiError(400, f"{name!r} must be a string or null")
         else:

@@ -78,11 +78,24 @@ COMPONENTS: dict[str, Any] = {
             "application": {"type": "string"},
             "profile": {"type": "string"},
             "enabled": {"type": "boolean"},
-            "created": {"type": "number"},
+            "created": {"type": "integer", "description": "Creation time, ms since the epoch."},
             "credentials": {"type": "array", "items": ref("CredentialInfo")},
             "access_token": {
                 "type": "string",
                 "description": "Only in the creation response, when one was set.",
+            },
+        },
+    },
+    "Claim": {
+        "type": "object",
+        "description": "A pending claim a device asked for (its secret is never shown).",
+        "required": ["created", "expires_at", "secret_required"],
+        "properties": {
+            "created": {"type": "integer", "description": "ms since the epoch"},
+            "expires_at": {"type": "integer", "description": "ms since the epoch"},
+            "secret_required": {
+                "type": "boolean",
+                "description": "Whether claiming needs the secret the device gave.",
             },
         },
     },
@@ -131,6 +144,14 @@ COMPONENTS: dict[str, Any] = {
             },
             "provision_key": _NULLABLE_STRING,
             "provision_secret": _NULLABLE_STRING,
+            "strict_json": {
+                "type": "boolean",
+                "description": (
+                    "Device JSON must be strict; false (the default) reads it as "
+                    "leniently as ThingsBoard (Gson): unquoted or single-quoted "
+                    "names and strings, comments."
+                ),
+            },
         },
         "additionalProperties": False,
     },

@@ -9,21 +9,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from twisted.application import internet
 from twisted.logger import Logger, LogLevel, LogPublisher, globalLogPublisher
 from twisted.web.resource import Resource as WebResource
 
-from gateway.api.listener import TCPListener
 from gateway.api.site import ApiSite
 from gateway.coap.layer import MessageLayer
 from gateway.coap.resource import Resource
 from gateway.coap.udp import UDPTransport
 from gateway.config import GatewayConfig
 from gateway.service.build import open_services
+from gateway.store.backends import check_store
+from gateway.store.interfaces import StoreUnusable
 
 from .datadir import prepare_data_dir
 from .gateway import GatewayService
+from .listeners import Listener
 from .loglevel import LogLevelService
+from .startup import StartupError
 
 __all__ = ["build_service"]
 
@@ -40,10 +42,17 @@ def build_service(
     """
     Compose the gateway for C{config}; C{reactor} must provide
     C{IReactorTime}, C{IReactorUDP}, C{IReactorTCP} and C{IReactorThreads}
-    (the SQLite store writes on a thread).  C{on_fatal} is called if the
-    gateway cannot start (the store does not open).
+    (the SQLite store writes on a thread).  What keeps the gateway from
+    starting and can be found before the reactor runs (the data directory,
+    the store, a port) raises L{StartupError}, here or when the listeners
+    bind; C{on_fatal} is called if it fails later (the store does not open).
     """
     api_key = prepare_data_dir(config)
+    storage = config.storage
+    try:
+        check_store(storage.backend, str(storage.database_path))
+    except StoreUnusable as e:
+        raise StartupError(str(e)) from None
 
     # The dialects mount under this root once the service layer is open.
     coap = UDPTransport(
@@ -54,18 +63,21 @@ def build_service(
             limits=config.coap.limits,
         )
     )
-    udp = internet.UDPServer(
-        config.coap.port,
-        coap,
-        interface=config.coap.bind,
-        maxPacketSize=coap.max_packet_size,
-        reactor=reactor,
+    udp = Listener(
+        "coap",
+        lambda: reactor.listenUDP(
+            config.coap.port, coap, interface=config.coap.bind, maxPacketSize=coap.max_packet_size
+        ),
+        "CoAP on udp",
+        "--coap-port",
     )
-    udp.setName("coap")
-
     api_site = ApiSite(WebResource())
-    api = TCPListener(reactor, config.api.port, api_site, interface=config.api.bind)
-    api.setName("api")
+    api = Listener(
+        "api",
+        lambda: reactor.listenTCP(config.api.port, api_site, interface=config.api.bind),
+        "the API on tcp",
+        "--api-port",
+    )
 
     top = GatewayService(
         config,
@@ -74,10 +86,7 @@ def build_service(
         [udp, api],
         reactor,
         lambda: open_services(
-            reactor,
-            config.storage.backend,
-            str(config.storage.database_path),
-            limits=config.limits,
+            reactor, storage.backend, str(storage.database_path), limits=config.limits
         ),
         api_key,
         on_fatal,

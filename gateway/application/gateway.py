@@ -36,7 +36,8 @@ class GatewayService(service.MultiService):
 
     Starting it opens the service layer (the store in the data directory)
     first; then the dialects are installed under the CoAP root, the API site
-    gets its resource, and only then do the C{listeners} start.  Stopping it
+    gets its resource, and only then do the C{listeners} start.  (Its
+    privileged start lets them bind their ports, paused, before that.)  Stopping it
     stops the listeners and then closes the store, so pending writes are
     flushed.  Children other than the listeners (added with
     C{setServiceParent}) start at once.
@@ -79,8 +80,10 @@ class GatewayService(service.MultiService):
         return [s for s in self if s not in self._listeners]
 
     def privilegedStartService(self) -> None:
-        # Listeners bind in startService, once the store is open.
-        for child in self._others():
+        # Listeners bind now, before the reactor runs, so a port in use stops
+        # start-up at once; they serve from startService, once the store is open.
+        service.Service.privilegedStartService(self)
+        for child in self:
             child.privilegedStartService()
 
     def startService(self) -> None:

@@ -2,11 +2,13 @@
 """
 JSON in and out for the dialects.
 
- - L{parse_json}, L{parse_object}: decode a UTF-8 JSON payload; anything
-   that is not (an empty payload, bad UTF-8, bad JSON, C{NaN} or
-   C{Infinity}, nesting too deep, an integer longer than Python converts, a
-   non-object where one is wanted) raises L{PayloadError}, a 4.00 carrying
-   a short diagnostic.
+ - L{parse_json}, L{parse_object}: decode a UTF-8 JSON payload, strict or
+   as leniently as Gson (L{gateway.dialects.lenient}); anything that is not
+   (an empty payload, bad UTF-8, bad JSON, C{NaN} or C{Infinity}, nesting
+   too deep, an integer longer than Python converts, a non-object where one
+   is wanted) raises L{PayloadError}, a 4.00 carrying a short diagnostic
+   ("invalid JSON at character N: why", N counted from 0 in the decoded
+   text).
  - L{check_text}: what the decoded text must be besides valid JSON (no
    lone surrogate escape, which no store or response could encode), checked
    for every dialect whatever parser reads the text.
@@ -17,12 +19,14 @@ from __future__ import annotations
 
 import json
 import sys
+from functools import partial
 from typing import Any, NoReturn, Optional
 
 from txthings import coap as tx
 
 from gateway.coap import errors
 from gateway.coap import numbers as n
+from gateway.dialects.lenient import decode as decode_lenient
 from gateway.domain.model import JSONValue
 from gateway.domain.text import lone_surrogate
 
@@ -45,8 +49,11 @@ def _refuse_constant(name: str) -> NoReturn:
     raise PayloadError(f"{name} is not valid JSON")
 
 
-def parse_json(payload: bytes) -> JSONValue:
-    """Decode a UTF-8 JSON payload; an empty one is an error."""
+def parse_json(payload: bytes, lenient: bool = False) -> JSONValue:
+    """
+    Decode a UTF-8 JSON payload; an empty one is an error.  With C{lenient},
+    what Gson's lenient parser reads is read too.
+    """
     if not payload.strip():
         raise PayloadError("empty payload")
     try:
@@ -54,10 +61,11 @@ def parse_json(payload: bytes) -> JSONValue:
     except UnicodeDecodeError:
         raise PayloadError("payload is not UTF-8") from None
     check_text(text)
+    decode = partial(json.loads, parse_constant=_refuse_constant)
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        return decode_lenient(text, decode) if lenient else decode(text)
     except json.JSONDecodeError as e:
-        raise PayloadError(f"invalid JSON at {e.pos}") from None
+        raise PayloadError(f"invalid JSON at character {e.pos}: {e.msg}") from None
     except RecursionError:
         raise PayloadError("JSON nested too deeply") from None
     except ValueError:  # int() refuses what its digit limit forbids
@@ -73,9 +81,11 @@ def check_text(text: str) -> None:
         raise PayloadError(f"invalid Unicode: lone surrogate at character {at}")
 
 
-def parse_object(payload: bytes, what: str = "payload") -> dict[str, JSONValue]:
+def parse_object(
+    payload: bytes, what: str = "payload", lenient: bool = False
+) -> dict[str, JSONValue]:
     """Decode a JSON object; C{what} names it in the diagnostic otherwise."""
-    data = parse_json(payload)
+    data = parse_json(payload, lenient)
     if not isinstance(data, dict):
         raise PayloadError(f"{what} must be a JSON object")
     return data

@@ -5,7 +5,8 @@ the store backends, the northbound API and the dialects.
 Conventions (chosen so a PostgreSQL backend fits without changes):
 
  - ids are strings (uuid4 hex for devices);
- - C{created} is float seconds since the epoch (from the injected clock);
+ - C{created} is float seconds since the epoch (from the injected clock;
+   the northbound API shows integer milliseconds, as for every time);
  - attribute and telemetry timestamps are integer milliseconds since the
    epoch, as in ThingsBoard;
  - a JSON value (L{JSONValue}) is any value C{json.dumps} accepts: str, bool,
@@ -154,6 +155,9 @@ class Profile:
     A device profile: payload format, protobuf schemas, power-saving settings
     and provisioning.  Timers are milliseconds; C{None} means unset (the
     gateway's defaults apply, as in ThingsBoard where 0 counts as unset).
+
+    @ivar strict_json: device JSON must be strict JSON; by default it is read
+        as leniently as ThingsBoard's parser (Gson) reads it.
     """
 
     name: str
@@ -169,6 +173,7 @@ class Profile:
     provisioning: ProvisionStrategy = ProvisionStrategy.DISABLED
     provision_key: Optional[str] = None
     provision_secret: Optional[str] = None
+    strict_json: bool = False
 
 
 class AttributeScope(enum.Enum):

@@ -20,6 +20,7 @@ from gateway.domain.model import (
     Claim,
     Device,
     JSONValue,
+    Profile,
     TelemetryRecord,
 )
 from gateway.service.interfaces import (
@@ -78,6 +79,9 @@ class DeviceServices:
     def enabled_device(self, device_id: str) -> Optional[Device]:
         device = self._credentials.device(device_id)
         return device if device is not None and device.enabled else None
+
+    def profile(self, name: str) -> Optional[Profile]:
+        return self._credentials.profile(name)
 
     # -- what a device sends and reads -------------------------------------
 

@@ -472,6 +472,9 @@ class IDeviceServices(Interface):
     def enabled_device(device_id: str) -> Optional[Device]:
         """The device if it still exists and is enabled."""
 
+    def profile(name: str) -> Optional[Profile]:
+        """A device's profile by name (how to read its payloads), or C{None}."""
+
     def record_telemetry(
         device_id: str, records: Sequence[TelemetryRecord]
     ) -> "Deferred[None]":

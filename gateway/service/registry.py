@@ -179,10 +179,17 @@ class DeviceRegistry:
                 _check_token(token)
             elif generate_token:
                 token = self._new_token()
+            # Every clash at once, so the operator fixes them in one go; the
+            # store's own checks are the ones that hold under races.
+            clashes = []
+            if await self._store.find_device(application, name) is not None:
+                clashes.append(f"device name {name!r} is taken in {application!r}")
             if token is not None and self._cache.credential(
                 CredentialKind.ACCESS_TOKEN, token_digest(token)
             ):
-                raise Conflict("this access token is used by another device")
+                clashes.append("this access token is used by another device")
+            if clashes:
+                raise Conflict("; ".join(clashes))
             device = Device(
                 id=self._new_id(),
                 name=name,

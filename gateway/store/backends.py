@@ -1,5 +1,5 @@
 # -*- test-case-name: tests.store.test_backends -*-
-"""Opening the store that C{[storage] backend} names."""
+"""Checking and opening the store that C{[storage] backend} names."""
 
 from __future__ import annotations
 
@@ -9,16 +9,27 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
-from gateway.store.interfaces import IStore
+from gateway.store.interfaces import IStore, StoreUnusable
 from gateway.store.memory import MemoryStore
-from gateway.store.sqlite import open_sqlite_store
+from gateway.store.sqlite import check_database, open_sqlite_store
 
-__all__ = ["BACKENDS", "open_store"]
+__all__ = ["BACKENDS", "check_store", "open_store"]
 
 log = Logger()
 
 #: The values of C{[storage] backend}.
 BACKENDS = ("sqlite", "memory")
+
+
+def check_store(backend: str, path: str) -> None:
+    """
+    Make sure L{open_store} with the same arguments can open and write the
+    store (synchronously, before start-up); L{StoreUnusable} says why not.
+    """
+    if backend == "sqlite":
+        check_database(os.path.abspath(path))
+    elif backend != "memory":
+        raise StoreUnusable(f"unknown storage backend {backend!r} (known: {', '.join(BACKENDS)})")
 
 
 def open_store(reactor: Any, backend: str, path: str) -> "Deferred[IStore]":

@@ -27,6 +27,10 @@ for a device whose profile does not exist and for input no backend can
 store (L{gateway.store.values}: text that is not valid Unicode, integer
 fields beyond 64 bits, NaN or Infinity, values that are not JSON).
 
+A backend that cannot be used at all (a file that is not a database, a
+directory or database that cannot be written) is found before the gateway
+starts: L{gateway.store.backends.check_store} raises L{StoreUnusable}.
+
 Planned, not built yet (see L{IOutbox} and L{ICommandQueue} below): the
 durable upstream outbox of CloudEvents and the persistent RPC/command queues.
 Events will be appended by an operation in the same unit of work as the
@@ -54,7 +58,11 @@ from gateway.domain.model import (
 )
 from gateway.store.unit import UnitOfWork
 
-__all__ = ["IStore", "IOutbox", "ICommandQueue"]
+__all__ = ["IStore", "IOutbox", "ICommandQueue", "StoreUnusable"]
+
+
+class StoreUnusable(Exception):
+    """The store cannot be used: the message names the file and what to do, in one line."""
 
 
 class IStore(Interface):

@@ -110,6 +110,45 @@ def test_duplicate_name_or_token_is_409(api: Api) -> None:
     assert api.post("/api/v1/devices", {"name": "a", "application": "other"}).status == 201
 
 
+def test_name_and_token_clash_both_reported(api: Api) -> None:
+    """Creating a device whose name and token are both taken names both clashes in the 409."""
+    api.create_device("a", credentials={"type": "access_token", "token": "T"})
+    answer = api.post(
+        "/api/v1/devices", {"name": "a", "credentials": {"type": "access_token", "token": "T"}}
+    )
+    assert (answer.status, answer.body["error"]) == (
+        409, "device name 'a' is taken in 'default'; this access token is used by another device"
+    )
+
+
+def test_created_is_integer_ms(api: Api) -> None:
+    """A device's created time is integer ms since the epoch, as telemetry ts, everywhere."""
+    api.clock.advance(0.25)
+    body = api.create_device("a")
+    assert body["created"] == 1_700_000_000_250
+    assert api.get(f"/api/v1/devices/{body['id']}").body["created"] == 1_700_000_000_250
+    assert api.get("/api/v1/devices").body["devices"][0]["created"] == 1_700_000_000_250
+
+
+def test_pending_claim_is_shown_without_its_secret(api: Api) -> None:
+    """GET .../claim shows a claim (times, whether it needs a secret, never it) until it expires."""
+    device_id = api.create_device("a")["id"]
+    path = f"/api/v1/devices/{device_id}/claim"
+    none = api.get(path)
+    assert none.status == 404
+    assert none.body == {"error": f"device {device_id!r} has no pending claim"}
+    start = int(api.clock.seconds() * 1000)
+    result(api.services.claiming.request_claim(device_id, "s3cret", 60_000))
+    shown = api.get(path)
+    assert (shown.status, shown.body) == (200, {
+        "created": start, "expires_at": start + 60_000, "secret_required": True,
+    })
+    assert b"s3cret" not in shown.raw
+    api.clock.advance(60)
+    assert api.get(path).status == 404
+    assert api.get("/api/v1/devices/nope/claim").status == 404
+
+
 def test_list_find_and_filter(api: Api) -> None:
     """The list is ordered by name and filters by ?name= and ?application=."""
     api.create_device("b")

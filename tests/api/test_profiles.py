@@ -74,3 +74,13 @@ def test_errors(api: Api) -> None:
     assert api.patch("/api/v1/profiles/nope", {"power_mode": "psm"}).status == 404
     assert api.patch("/api/v1/profiles/default", {"name": "other"}).status == 400
     assert api.delete("/api/v1/profiles/nope").status == 404
+
+
+def test_strict_json_is_a_boolean(api: Api) -> None:
+    """strict_json is off by default, set and cleared with booleans, and refused otherwise."""
+    assert api.post("/api/v1/profiles", {"name": "s"}).body["strict_json"] is False
+    assert api.patch("/api/v1/profiles/s", {"strict_json": True}).body["strict_json"] is True
+    refused = api.patch("/api/v1/profiles/s", {"strict_json": "yes"})
+    assert refused.status == 400
+    assert refused.body["error"] == "'strict_json' must be true or false"
+    assert api.get("/api/v1/profiles/s").body["strict_json"] is True

@@ -10,8 +10,10 @@ import stat
 from pathlib import Path
 
 import pytest
+from twisted.logger import capturedLogs, formatEvent
 
 from gateway.application.datadir import prepare_data_dir, read_or_create_api_key
+from gateway.application.startup import StartupError
 from gateway.config import ApiConfig, ConfigError, GatewayConfig, StorageConfig
 
 
@@ -46,3 +48,46 @@ def test_prepare_with_a_configured_key_writes_no_key(tmp_path: Path) -> None:
     config = GatewayConfig(api=ApiConfig(key="k"), storage=StorageConfig(data_dir=str(tmp_path)))
     assert prepare_data_dir(config) == "k"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_as_data_directory_is_a_startup_error(tmp_path: Path) -> None:
+    """A data directory that is a file stops start-up with one line naming its absolute path."""
+    (tmp_path / "var").write_text("")
+    config = GatewayConfig(storage=StorageConfig(data_dir=str(tmp_path / "var")))
+    with pytest.raises(StartupError) as raised:
+        prepare_data_dir(config)
+    assert str(raised.value) == (
+        f"the data directory {tmp_path / 'var'} is not a directory:"
+        " point storage.data_dir (--data-dir) at a directory"
+    )
+
+
+def test_unreadable_api_key_is_a_startup_error(tmp_path: Path) -> None:
+    """An API key path that cannot be read (a directory, here) is one line naming it."""
+    (tmp_path / "api-key").mkdir()
+    with pytest.raises(StartupError, match=f"^cannot read the API key {tmp_path}/api-key "):
+        read_or_create_api_key(tmp_path / "api-key")
+
+
+def test_generated_key_is_logged_once_with_its_absolute_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Generating the key logs its absolute path (never the key); reading it later logs nothing."""
+    monkeypatch.chdir(tmp_path)
+    with capturedLogs() as events:
+        key = read_or_create_api_key(Path("api-key"))
+        read_or_create_api_key(Path("api-key"))
+    [logged] = events
+    assert formatEvent(logged) == f"API key generated at {tmp_path}/api-key"
+    assert key not in repr(logged)
+
+
+def test_key_file_is_owner_only_whatever_the_umask(tmp_path: Path) -> None:
+    """The key file is 0600 under a umask that would leave it read-only, or world-readable."""
+    for umask, name in ((0o277, "a"), (0o000, "b")):
+        old = os.umask(umask)
+        try:
+            read_or_create_api_key(tmp_path / name)
+        finally:
+            os.umask(old)
+        assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == 0o600

@@ -186,3 +186,28 @@ def test_no_dialect_enabled() -> None:
         gw.opening.callback(gw.services)
     assert b"api" not in gw.top.coap.layer.root.children
     assert [e["dialects"] for e in events if "coap_port" in e] == ["none"]
+
+
+class BindingListener(Listener):
+    """A L{Listener} that also records its privileged start (where real ones bind)."""
+
+    def privilegedStartService(self) -> None:
+        super().privilegedStartService()
+        self._events.append(f"bind {self.name}")
+
+
+def test_privileged_start_binds_the_listeners_first() -> None:
+    """The privileged start lets every listener bind at once; they serve only after the open."""
+    gw = gateway()
+    events = gw.events
+    top = GatewayService(
+        GatewayConfig(), gw.top.coap, ApiSite(WebResource()),
+        [BindingListener("coap", events), BindingListener("api", events)],
+        Clock(), lambda: gw.opening, "key",
+    )
+    top.privilegedStartService()
+    top.startService()
+    assert events == ["bind coap", "bind api"]
+    gw.top.coap.makeConnection(FakeDatagramTransport())  # type: ignore[arg-type]
+    gw.opening.callback(gw.services)
+    assert events == ["bind coap", "bind api", "start coap", "start api"]

@@ -9,7 +9,13 @@ import pytest
 
 from gateway.coap import errors
 from gateway.coap import numbers as n
-from gateway.dialects.jsonio import PayloadError, created, json_response, parse_object
+from gateway.dialects.jsonio import (
+    PayloadError,
+    created,
+    json_response,
+    parse_json,
+    parse_object,
+)
 from tests.coap.support import option
 
 
@@ -28,6 +34,38 @@ def test_parse_object_names_what_it_wanted() -> None:
     for bad in (b"", b"{", b"\xff", b'{"a":Infinity}'):
         with pytest.raises(PayloadError):
             parse_object(bad)
+
+
+def test_invalid_json_names_the_character_offset() -> None:
+    """A JSON error says it is at a character offset (from 0) and why."""
+    with pytest.raises(PayloadError) as raised:
+        parse_json(b"{temperature:25}")
+    assert raised.value.diagnostic == (
+        "invalid JSON at character 1: Expecting property name enclosed in double quotes"
+    )
+
+
+def test_lenient_reads_what_gson_reads() -> None:
+    """Leniently, ThingsBoard's guide payload is an object; its errors name the offset too."""
+    assert parse_object(b"{temperature:25}", lenient=True) == {"temperature": 25}
+    assert parse_json("{n:'caf\u00e9', m:'é'}".encode(), lenient=True) == {"n": "café", "m": "é"}
+    with pytest.raises(PayloadError) as raised:
+        parse_object(b"{temperature:25,}", lenient=True)
+    assert raised.value.diagnostic == "invalid JSON at character 16: expected a name"
+
+
+def test_lenient_keeps_the_strict_guards() -> None:
+    """Leniently too NaN and infinities, deep nesting, bad UTF-8 and empty bodies are refused."""
+    for body, why in (
+        (b"{a:NaN}", "NaN is not valid JSON"),
+        (b"{a:-Infinity}", "-Infinity is not valid JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "JSON nested too deeply"),
+        (b"{a:'\xff'}", "payload is not UTF-8"),
+        (b" ", "empty payload"),
+    ):
+        with pytest.raises(PayloadError) as raised:
+            parse_json(body, lenient=True)
+        assert raised.value.diagnostic == why, body
 
 
 def test_json_response_is_compact_with_content_format() -> None:

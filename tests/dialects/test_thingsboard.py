@@ -16,7 +16,7 @@ from gateway.coap import numbers as n
 from gateway.coap.params import TransmissionParameters
 from gateway.dialects.thingsboard import ThingsBoardDialect
 from gateway.dialects.thingsboard.payload import JSONRules
-from gateway.domain.model import AttributeScope, JSONValue, TelemetryPoint
+from gateway.domain.model import AttributeScope, JSONValue, Profile, TelemetryPoint
 from gateway.service.build import build_services
 from gateway.store.memory import MemoryStore
 from tests.coap.support import PEER, option, request
@@ -80,6 +80,32 @@ def test_telemetry_bad_payloads_are_400(tb: Harness) -> None:
         assert response.code == n.BAD_REQUEST, body
         assert response.payload, body
     assert latest(tb) == {}
+
+
+def test_guide_payload_is_read_as_thingsboard_reads_it(tb: Harness) -> None:
+    """The guide's body {temperature:25}, and lenient attributes and claims, are accepted."""
+    assert tb.ask(n.POST, TELEMETRY, b"{temperature:25}").code == n.CREATED
+    assert latest(tb)["temperature"][0] == 25
+    assert tb.ask(n.POST, ATTRIBUTES, b"{fw:'1.2', ok:true}").code == n.CREATED
+    client = result(tb.services.attributes.get_attributes(tb.device_id, AttributeScope.CLIENT))
+    assert {a.key: a.value for a in client} == {"fw": 1.2, "ok": True}
+    assert tb.ask(n.POST, CLAIM, b"{secretKey:s, durationMs:1000}").code == n.CREATED
+    claim = result(tb.services.claiming.get_claim(tb.device_id))
+    assert claim is not None and claim.secret_key == "s"
+
+
+def test_strict_profile_refuses_lenient_json(tb: Harness) -> None:
+    """A device whose profile has strict_json gets 4.00 naming the offset for {temperature:25}."""
+    result(tb.services.registry.create_profile(Profile("strict", strict_json=True)))
+    result(tb.services.registry.update_device(tb.device_id, profile="strict"))
+    for path in (TELEMETRY, ATTRIBUTES, CLAIM):
+        response = tb.ask(n.POST, path, b"{temperature:25}")
+        assert response.code == n.BAD_REQUEST, path
+        assert response.payload == (
+            b"invalid JSON at character 1: Expecting property name enclosed in double quotes"
+        )
+    assert tb.ask(n.POST, TELEMETRY, b'{"temperature":26}').code == n.CREATED
+    assert latest(tb)["temperature"][0] == 26
 
 
 def test_empty_telemetry_array_is_accepted(tb: Harness) -> None:

@@ -91,3 +91,11 @@ def test_missing_key_or_bad_json_is_plain_400(provisioning: Harness) -> None:
         response = provisioning.ask(n.POST, "api/v1/provision", body)
         assert response.code == n.BAD_REQUEST, body
         assert b"status" not in response.payload
+
+
+def test_lenient_request_is_read(provisioning: Harness) -> None:
+    """A provisioning request with unquoted names and values is read as ThingsBoard reads it."""
+    body = f"{{provisionDeviceKey:{KEY}, provisionDeviceSecret:'{SECRET}', deviceName:n-3}}"
+    response = provisioning.ask(n.POST, "api/v1/provision", body.encode())
+    assert response.code == n.CREATED, response.payload
+    assert json.loads(response.payload)["status"] == "SUCCESS"

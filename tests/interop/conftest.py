@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import socket
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import pytest
 from txthings import coap as tx
 
 from gateway.coap import codec
+from tests.interop.peers import find_peer
 
 REPO = Path(__file__).resolve().parents[2]
 #: Seconds the test server gets to print its port.
@@ -104,26 +104,16 @@ def server() -> Iterator[TestServer]:
                 sys.stderr.write("test server stderr:\n" + stderr)
 
 
-def _binary(name: str, *candidates: Path) -> str:
-    for candidate in candidates:
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    found = shutil.which(name)
-    if found is None:
-        pytest.skip(f"{name} is not installed (Debian: libcoap3-bin / pip: aiocoap)")
-    return found
-
-
 @pytest.fixture(scope="session")
 def coap_client() -> str:
-    """Path of libcoap's C{coap-client-notls}; skips the test when it is missing."""
-    return _binary("coap-client-notls")
+    """Path of libcoap's C{coap-client-notls}; the test fails when it is missing."""
+    return find_peer("coap-client-notls")
 
 
 @pytest.fixture(scope="session")
 def aiocoap_client() -> str:
-    """Path of C{aiocoap-client} (the venv's first); skips the test when it is missing."""
-    return _binary("aiocoap-client", Path(sys.executable).parent / "aiocoap-client")
+    """Path of C{aiocoap-client} (the venv's first); the test fails when it is missing."""
+    return find_peer("aiocoap-client", Path(sys.executable).parent / "aiocoap-client")
 
 
 # -- control channel ------------------------------------------------------

@@ -86,23 +86,32 @@ class GatewayProcess:
     api_key: str = ""
 
     @classmethod
-    def start(cls, workdir: Path, config: str = "") -> "GatewayProcess":
+    def start(
+        cls,
+        workdir: Path,
+        config: str = "",
+        umask: int = -1,
+        relative_data_dir: bool = False,
+    ) -> "GatewayProcess":
         """
         Start the gateway in C{workdir} and wait until it listens; C{config}
-        is TOML for C{--config} (none: the defaults).
+        is TOML for C{--config} (none: the defaults), C{umask} is the
+        gateway's, if given, and C{--data-dir} is C{data} relative to
+        C{workdir} with C{relative_data_dir}, else absolute.
         """
         data_dir = workdir / "data"
         log_path = workdir / "gateway.log"
         argv = [
             str(VENV_BIN / "twistd"), "-n", "--pidfile=", "coap-gateway",
-            "--coap-port", "0", "--api-port", "0", "--data-dir", str(data_dir),
+            "--coap-port", "0", "--api-port", "0",
+            "--data-dir", "data" if relative_data_dir else str(data_dir),
         ]
         if config:
             (workdir / "gateway.toml").write_text(config)
             argv += ["--config", str(workdir / "gateway.toml")]
         proc = subprocess.Popen(
             argv, cwd=workdir, env=clean_environ(), stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+            stderr=subprocess.STDOUT, umask=umask,
         )
         assert proc.stdout is not None
         gateway = cls(proc, OutputWatcher(proc.stdout, log_path), data_dir)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import shutil
 import signal
 import subprocess
 import time
@@ -39,8 +38,6 @@ def unique(prefix: str) -> str:
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     """The real gateway, started as an operator does; stopped with SIGTERM at the end."""
-    if not (VENV_BIN / "twistd").exists():
-        pytest.skip("the venv has no twistd")
     gw = GatewayProcess.start(tmp_path_factory.mktemp("tbgateway"))
     try:
         yield gw
@@ -54,19 +51,13 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess
 
 
 @pytest.fixture(scope="module")
-def libcoap() -> str:
-    path = shutil.which("coap-client-notls")
-    if path is None:
-        pytest.skip("coap-client-notls is not installed (Debian: libcoap3-bin)")
-    return path
+def libcoap(coap_client: str) -> str:
+    return coap_client
 
 
 @pytest.fixture(scope="module")
-def aiocoap() -> str:
-    path = VENV_BIN / "aiocoap-client"
-    if not path.exists():
-        pytest.skip("aiocoap-client is not installed")
-    return str(path)
+def aiocoap(aiocoap_client: str) -> str:
+    return aiocoap_client
 
 
 def make_device(gw: GatewayProcess, **fields: Any) -> dict[str, Any]:
@@ -120,6 +111,28 @@ def test_telemetry_shapes_stored(
     assert values["old"]["ts"] == values["flag"]["ts"] == 1700000000000
     for key in ("temperature", "a", "b"):
         assert before - 1000 <= values[key]["ts"] <= after + 1000, values
+
+
+def test_guide_command_with_unquoted_key(
+    gateway: GatewayProcess, libcoap: str, device: dict[str, Any]
+) -> None:
+    """ThingsBoard's guide command (body {temperature:25}) is 2.01 and gatewayctl shows 25."""
+    uri = gateway.uri(f"api/v1/{device['access_token']}/telemetry")
+    # The guide's command line, as it is written there (but the host and token).
+    done = subprocess.run(
+        [libcoap, "-v", "6", "-m", "POST", uri, "-t", "json", "-e", "{temperature:25}"],
+        capture_output=True, timeout=CLIENT_TIMEOUT, check=False,
+    )
+    log = (done.stdout + done.stderr).decode("utf-8", "replace")
+    codes = [m["code"] for m in RESPONSE_LINE.finditer(log) if m["code"] != "0.00"]
+    assert codes[-1:] == ["2.01"], log
+    shown = subprocess.run(
+        [str(VENV_BIN / "gatewayctl"), "--url", gateway.api_url, "--key", gateway.api_key,
+         "telemetry", "latest", device["name"]],
+        capture_output=True, timeout=CLIENT_TIMEOUT, check=False, env=clean_environ(),
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["temperature"]["value"] == 25
 
 
 def test_telemetry_errors(
@@ -298,6 +311,25 @@ def test_claim(
     assert full.payload == ""
     assert gateway.coap(libcoap, tmp_path, "post", path, b"[1]").code == "4.00"
     assert gateway.coap(libcoap, tmp_path, "post", "api/v1/NO_SUCH_TOKEN/claim").code == "4.01"
+
+
+def test_claim_visible_to_operators(
+    gateway: GatewayProcess, libcoap: str, device: dict[str, Any], tmp_path: Path
+) -> None:
+    """A claim a device posts is shown by `gatewayctl device claim`: expiry, never the secret."""
+    before = int(time.time() * 1000)
+    posted = gateway.coap(libcoap, tmp_path, "post", f"api/v1/{device['access_token']}/claim",
+                          b'{"secretKey":"s3cret","durationMs":60000}')
+    assert posted.code == "2.01", posted.log
+    shown = subprocess.run(
+        [str(VENV_BIN / "gatewayctl"), "--url", gateway.api_url, "--key", gateway.api_key,
+         "device", "claim", device["name"]],
+        capture_output=True, timeout=CLIENT_TIMEOUT, check=False, env=clean_environ(),
+    )
+    assert shown.returncode == 0, shown.stderr
+    claim = json.loads(shown.stdout)
+    assert claim["secret_required"] is True and b"s3cret" not in shown.stdout
+    assert before <= claim["created"] <= claim["expires_at"] - 60_000 <= int(time.time() * 1000)
 
 
 # -- provisioning ----------------------------------------------------------------

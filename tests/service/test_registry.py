@@ -93,6 +93,15 @@ def test_duplicate_name_and_token_conflict(services: Services) -> None:
     assert sorted(d.name for d in result(services.registry.list_devices())) == ["a", "a"]
 
 
+def test_name_and_token_clash_reported_together(services: Services) -> None:
+    """A device whose name and token are both taken hears of both in one Conflict."""
+    result(services.registry.create_device("a", access_token="tok"))
+    error = failure(services.registry.create_device("a", access_token="tok"), Conflict)
+    assert error.value.message == (
+        "device name 'a' is taken in 'default'; this access token is used by another device"
+    )
+
+
 def test_invalid_arguments(services: Services) -> None:
     """Empty names and unknown profiles are invalid arguments."""
     failure(services.registry.create_device(""), InvalidArgument)

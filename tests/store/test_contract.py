@@ -167,6 +167,7 @@ async def test_profiles(store: IStore) -> None:
         provisioning=ProvisionStrategy.ALLOW_CREATE_NEW,
         provision_key="key",
         provision_secret="secret",
+        strict_json=True,
     )
     await store.put_profile(p)
     assert await store.get_profile("nbiot") == p

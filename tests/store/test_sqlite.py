@@ -66,6 +66,27 @@ async def test_foreign_keys_enforced(tmp_path: Path) -> None:
 
 
 @pytest_twisted.ensureDeferred
+async def test_profiles_of_version_1_read_json_leniently(tmp_path: Path) -> None:
+    """A profile stored before strict_json existed comes back with strict_json off."""
+    path = str(tmp_path / "g.db")
+    conn = sqlite3.connect(path)
+    conn.executescript(MIGRATIONS[0])
+    conn.execute(
+        "INSERT INTO profiles (name, payload_format, power_mode, provisioning)"
+        " VALUES ('old', 'json', 'none', 'disabled')"
+    )
+    conn.execute("PRAGMA user_version=1")
+    conn.commit()
+    conn.close()
+    store = await open_sqlite_store(_reactor(), path)
+    try:
+        profile = await store.get_profile("old")
+    finally:
+        await store.close()
+    assert profile is not None and profile.strict_json is False
+
+
+@pytest_twisted.ensureDeferred
 async def test_newer_schema_refused(tmp_path: Path) -> None:
     """A database from a newer gateway version is refused at open."""
     path = str(tmp_path / "g.db")

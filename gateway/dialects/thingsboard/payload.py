@@ -16,8 +16,10 @@ like the JSON decoding), a 4.00 with the error's short text.
  - C{max_string_length} (ThingsBoard's C{JSON_MAX_STRING_VALUE_LENGTH}, 0 =
    unlimited): a longer string is a 4.00.  ThingsBoard checks only top-level
    values, so a nested string escapes the limit; we check nested strings too.
- - C{NaN} and C{Infinity} are not JSON and are refused (the store would
-   refuse them anyway).
+ - JSON is strict, or with C{lenient} read as ThingsBoard's Gson parser
+   reads it (L{gateway.dialects.lenient}: C{{temperature:25}} and the like).
+ - C{NaN} and C{Infinity} are refused, unquoted in lenient JSON too (the
+   store would refuse them anyway).
  - Timestamps (C{ts}) and durations (C{durationMs}) are integer ms from 0
    to L{MAX_MS}, the last millisecond of the year 9999: every ts is a date
    and every expiry fits the store's 64 bits.  Beyond that is a 4.00.
@@ -144,23 +146,27 @@ def _record(item: Any, rules: JSONRules) -> TelemetryRecord:
     return (None, _values(item, rules))
 
 
-def telemetry_records(payload: bytes, rules: JSONRules) -> list[TelemetryRecord]:
+def telemetry_records(
+    payload: bytes, rules: JSONRules, lenient: bool = False
+) -> list[TelemetryRecord]:
     """The telemetry records of a payload; ts C{None} means server time."""
-    data = parse_json(payload)
+    data = parse_json(payload, lenient)
     items = data if isinstance(data, list) else [data]
     return [record for record in (_record(item, rules) for item in items) if record[1]]
 
 
-def attribute_values(payload: bytes, rules: JSONRules) -> dict[str, JSONValue]:
+def attribute_values(
+    payload: bytes, rules: JSONRules, lenient: bool = False
+) -> dict[str, JSONValue]:
     """Client attributes: a JSON object."""
-    return _values(parse_object(payload, "attributes"), rules)
+    return _values(parse_object(payload, "attributes", lenient), rules)
 
 
-def claim_request(payload: bytes) -> tuple[str, int]:
+def claim_request(payload: bytes, lenient: bool = False) -> tuple[str, int]:
     """C{(secretKey, durationMs)}; an empty payload gives C{("", 0)}."""
     if not payload.strip():
         return "", 0
-    data = parse_object(payload, "claim")
+    data = parse_object(payload, "claim", lenient)
     secret = data.get("secretKey")
     secret = "" if secret is None else secret
     if not isinstance(secret, str):
@@ -178,9 +184,9 @@ def _optional_str(data: Mapping[str, Any], key: str) -> Optional[str]:
     return value
 
 
-def provision_request(payload: bytes) -> ProvisionRequest:
+def provision_request(payload: bytes, lenient: bool = False) -> ProvisionRequest:
     """A provisioning request; the key and secret are required strings."""
-    data = parse_object(payload, "provisioning request")
+    data = parse_object(payload, "provisioning request", lenient)
     key = _optional_str(data, "provisionDeviceKey")
     secret = _optional_str(data, "provisionDeviceSecret")
     if key is None or secret is None:

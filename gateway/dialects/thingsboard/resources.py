@@ -43,6 +43,10 @@ Deliberate differences from ThingsBoard:
    attribute subscription.
  - JSON only: a device whose profile uses protobuf payloads is still
    parsed as JSON.
+
+Device JSON is read as leniently as ThingsBoard's Gson parser reads it
+(C{{temperature:25}}), unless the device's profile has C{strict_json};
+provisioning requests, which come before any profile, always are.
 """
 
 from __future__ import annotations
@@ -105,6 +109,12 @@ class Context:
         """The observed resource of C{device}, or a fresh one."""
         return self.observing.get(device.id, lambda: AttributesResource(self, device.id))
 
+    def lenient(self, device_id: str) -> bool:
+        """Whether the device's JSON is read leniently: unless its profile is strict."""
+        device = self.devices.enabled_device(device_id)
+        profile = None if device is None else self.devices.profile(device.profile)
+        return profile is None or not profile.strict_json
+
 
 def _authenticate(
     token: Optional[str], devices: IDeviceServices, request: Any
@@ -122,11 +132,12 @@ class _DeviceLeaf(DeviceLeaf):
     def __init__(self, context: Context, device: Device) -> None:
         super().__init__(context.devices, device)
         self._rules = context.rules
+        self._lenient = context.lenient(device.id)
 
 
 class TelemetryResource(_DeviceLeaf):
     def render_POST(self, request: Any) -> Any:
-        records = rules_.telemetry_records(request.payload, self._rules)
+        records = rules_.telemetry_records(request.payload, self._rules, self._lenient)
         d = self.devices.record_telemetry(self.device.id, records)
         d.addCallbacks(lambda _: jsonio.created(), service_failure)
         return d
@@ -137,7 +148,7 @@ class TelemetryResource(_DeviceLeaf):
 
 class ClaimResource(_DeviceLeaf):
     def render_POST(self, request: Any) -> Any:
-        secret, duration = rules_.claim_request(request.payload)
+        secret, duration = rules_.claim_request(request.payload, self._lenient)
         d = self.devices.request_claim(self.device.id, secret, duration)
         d.addCallbacks(lambda _: jsonio.created(), service_failure)
         return d
@@ -158,7 +169,7 @@ class ProvisionResource(Leaf):
 
     def render_POST(self, request: Any) -> Any:
         source = check_source(self._devices, request)
-        provision = rules_.provision_request(request.payload)
+        provision = rules_.provision_request(request.payload, lenient=True)
         d = self._devices.provision(provision)
         d.addCallback(self._counted, source)
         d.addCallback(self._answer)
@@ -194,11 +205,12 @@ class AttributesResource(ObservedDeviceResource):
 
     def __init__(self, context: Context, device_id: str) -> None:
         super().__init__(context.devices, device_id, context.observing)
-        self._rules = context.rules
+        self._context = context
         self._unsubscribe: Optional[Unsubscribe] = None
 
     def render_POST(self, request: Any) -> Any:
-        values = rules_.attribute_values(request.payload, self._rules)
+        lenient = self._context.lenient(self.device_id)
+        values = rules_.attribute_values(request.payload, self._context.rules, lenient)
         d = self.devices.set_client_attributes(self.device_id, values)
         d.addCallbacks(lambda _: jsonio.created(), service_failure)
         return d

@@ -5,6 +5,8 @@ The embedded SQLite backend of L{IStore}.
    C{foreign_keys=ON};
  - schema migrations: L{MIGRATIONS} is applied in order, the schema version
    being C{PRAGMA user_version};
+ - the database and its C{-wal} and C{-shm} are owner-only (mode 0600);
+   L{check_database} tries, before start-up, everything the store needs;
  - one dedicated thread owns the connection.  Calls made on the reactor
    thread are collected during one reactor tick and handed to the thread as
    one batch, which runs in one transaction (group commit): each unit of
@@ -20,7 +22,8 @@ operations are built (L{gateway.store.unit}), so callers may mutate what
 they passed as soon as the call returns.
 """
 
+from .files import check_database
 from .schema import MIGRATIONS
 from .store import SQLiteStore, open_sqlite_store
 
-__all__ = ["SQLiteStore", "open_sqlite_store", "MIGRATIONS"]
+__all__ = ["SQLiteStore", "open_sqlite_store", "check_database", "MIGRATIONS"]

@@ -165,7 +165,7 @@ def _put_credential(conn: sqlite3.Connection, c: Credential) -> None:
 # An upsert, not INSERT OR REPLACE: replacing would delete the row that
 # devices reference.
 _UPSERT_PROFILE = (
-    f"INSERT INTO profiles ({PROFILE_COLUMNS}) VALUES ({placeholders(13)}) "
+    f"INSERT INTO profiles ({PROFILE_COLUMNS}) VALUES ({placeholders(14)}) "
     "ON CONFLICT(name) DO UPDATE SET "
     + ", ".join(f"{c.strip()}=excluded.{c.strip()}" for c in PROFILE_COLUMNS.split(",")[1:])
 )
@@ -197,6 +197,7 @@ def _put_profile(conn: sqlite3.Connection, p: Profile) -> None:
             p.provisioning.value,
             p.provision_key,
             p.provision_secret,
+            p.strict_json,
         ),
     )
 

@@ -75,6 +75,9 @@ MIGRATIONS: list[str] = [
         created INTEGER NOT NULL
     );
     """,
+    """
+    ALTER TABLE profiles ADD COLUMN strict_json INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 
@@ -82,13 +85,23 @@ def placeholders(n: int) -> str:
     return ",".join("?" * n)
 
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Apply pending migrations (runs inside the batch's transaction)."""
+class SchemaTooNew(RuntimeError):
+    """The database was written by a newer gateway."""
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The database's schema version; L{SchemaTooNew} if this gateway does not know it."""
     (version,) = conn.execute("PRAGMA user_version").fetchone()
     if version > len(MIGRATIONS):
-        raise RuntimeError(
+        raise SchemaTooNew(
             f"database schema version {version} is newer than this gateway ({len(MIGRATIONS)})"
         )
+    return int(version)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply pending migrations (runs inside the batch's transaction)."""
+    version = schema_version(conn)
     for i in range(version, len(MIGRATIONS)):
         for statement in MIGRATIONS[i].split(";"):
             if statement.strip():
@@ -114,7 +127,7 @@ PROFILE_COLUMNS = (
     "name, payload_format, telemetry_proto, attributes_proto, "
     "rpc_request_proto, rpc_response_proto, power_mode, psm_activity_timer, "
     "edrx_cycle, paging_transmission_window, provisioning, provision_key, "
-    "provision_secret"
+    "provision_secret, strict_json"
 )
 
 
@@ -133,6 +146,7 @@ def profile_from_row(row: Sequence[Any]) -> Profile:
         provisioning=ProvisionStrategy(row[10]),
         provision_key=row[11],
         provision_secret=row[12],
+        strict_json=bool(row[13]),
     )
 
 

@@ -26,6 +26,7 @@ from gateway.store.unit import Operation, UnitOfWork
 from gateway.store.values import check_text, check_texts, decode_json
 from gateway.store.writes import SingleWrites
 
+from .files import private_database
 from .operations import apply
 from .schema import (
     DEVICE_COLUMNS,
@@ -287,11 +288,12 @@ def _select(
 
 def open_sqlite_store(reactor: Any, path: str) -> "Deferred[SQLiteStore]":
     """
-    Open (creating if needed) the database at C{path}, migrate it, and fire
-    with the store.  The parent directory must exist.
+    Open (creating if needed, owner-only) the database at C{path}, migrate
+    it, and fire with the store.  The parent directory must exist.
 
     @param reactor: provides L{IReactorTime} and L{IReactorFromThreads}.
     """
+    private_database(path)
     store = SQLiteStore(reactor, path)
 
     async def migrate() -> SQLiteStore:
