@@ -197,10 +197,9 @@ def _extended(value: int) -> tuple[int, bytes]:
     return 14, (value - 269).to_bytes(2, "big")
 
 
-def encode_options(message: Any) -> bytes:
+def _encode_options(table: dict[int, list[Any]]) -> bytes:
     out = bytearray()
     previous = 0
-    table = option_table(message)
     for number in sorted(table):
         for option in table[number]:
             raw = _option_value(option)
@@ -230,7 +229,8 @@ def encode(message: Any) -> bytes:
     payload = message.payload
     if isinstance(payload, str):
         payload = payload.encode("utf-8")
-    options = encode_options(message) if option_table(message) else b""
+    table = option_table(message)
+    options = _encode_options(table) if table else b""
     if payload:
         return b"".join((head, token, options, b"\xff", payload))
     return head + token + options

@@ -26,12 +26,6 @@ from twisted.internet.interfaces import IReactorTime
 ENTRY_OVERHEAD = 256
 
 
-def digest(data: bytes) -> int:
-    # The interpreter's keyed SipHash: a sender cannot aim a collision at
-    # another message without the per-process key.
-    return hash(data)
-
-
 class Entry:
     """What was received under one (peer, MID), and what was answered."""
 
@@ -72,7 +66,7 @@ class Deduplicator:
         if entries is None:
             return None
         entry = entries.get(mid)
-        if entry is None or entry.digest != digest(data):
+        if entry is None or entry.digest != hash(data):
             return None
         if entry.expires <= self._clock.seconds():
             return None
@@ -92,7 +86,9 @@ class Deduplicator:
             self._uncharge(entries.pop(mid))
         elif len(entries) >= self._max_per_peer:
             self._uncharge(entries.pop(next(iter(entries))))
-        entry = Entry(digest(data), now + lifetime)
+        # The interpreter's keyed SipHash: a sender cannot aim a collision
+        # at another message without the per-process key.
+        entry = Entry(hash(data), now + lifetime)
         entries[mid] = entry
         self._count += 1
         self.bytes += ENTRY_OVERHEAD

@@ -23,13 +23,13 @@ from . import numbers as n
 from .blockwise import Blockwise, transfer_key
 from .exchange import Exchange
 from .observe import Observation, ObservationRegistry
-from .options import first
 from .options import table as option_table
 from .params import EngineLimits
 from .peer import IPeer
-from .resource import NotificationRenderer
+from .resource import NotificationRenderer, Resource
 
 _KNOWN_OPTIONS = frozenset(n.OPTION_FORMATS)
+_DEFAULT_RESOLVE = Resource.resolve
 _METHODS = frozenset((n.GET, n.POST, n.PUT, n.DELETE))
 
 log = Logger()
@@ -43,8 +43,8 @@ def error_response(code: int, diagnostic: str = "", **options: int) -> Any:
     return response
 
 
-def _path(request: Any) -> list[bytes]:
-    segments = [option.value for option in option_table(request).get(n.URI_PATH, ())]
+def _path(options: dict[int, list[Any]]) -> list[bytes]:
+    segments = [option.value for option in options.get(n.URI_PATH, ())]
     # Firmware that puts a whole path in one Uri-Path option (ThingsBoard's
     # documented "api/v1/$TOKEN/telemetry") is served as if it were split.
     if any(b"/" in segment for segment in segments):
@@ -104,7 +104,7 @@ class Dispatcher:
 
     def _dispatch(self, exchange: Exchange) -> Any:
         request = exchange.request
-        options = option_table(request)
+        options = exchange.options
         if n.PROXY_URI in options or n.PROXY_SCHEME in options:
             raise errors.ProxyingNotSupported("proxying not supported")
         if request.invalid_options:
@@ -112,7 +112,7 @@ class Dispatcher:
         if request.code not in _METHODS:
             raise errors.MethodNotAllowed(f"method {n.code_text(request.code)} not supported")
         request.prepath = []
-        request.postpath = _path(request)
+        request.postpath = _path(options)
         resource = getChildForRequest(self._root, request)
         understood = getattr(resource, "understood_options", ())
         for number in options:
@@ -124,8 +124,12 @@ class Dispatcher:
         if len(request.payload) > limit or (size1 and size1[0].value > limit):
             raise errors.RequestEntityTooLarge("request body too large", size1=limit)
 
-        resolve = getattr(resource, "resolve", None)
-        resolved = resource if resolve is None else resolve(request)
+        # Most resources keep the default resolve (themselves): no call then,
+        # and no isinstance against Deferred (an ABC check) on every request.
+        resolve = getattr(type(resource), "resolve", _DEFAULT_RESOLVE)
+        if resolve is _DEFAULT_RESOLVE:
+            return self._serve(resource, exchange)
+        resolved = resolve(resource, request)
         if isinstance(resolved, Deferred):
             return resolved.addCallback(self._serve, exchange)
         return self._serve(resolved, exchange)
@@ -133,7 +137,7 @@ class Dispatcher:
     def _serve(self, resource: Any, exchange: Exchange) -> Any:
         request = exchange.request
         peer = exchange.peer
-        options = option_table(request)
+        options = exchange.options
         block1_option = options.get(n.BLOCK1)
         if block1_option is not None:
             block1 = exchange.block1 = block1_option[0].value
@@ -189,7 +193,9 @@ class Dispatcher:
         response = self._check_message(response)
         request = exchange.request
         success = 64 <= response.code < 96
-        accept = first(request, n.ACCEPT)
+        options = exchange.options
+        accept_option = options.get(n.ACCEPT)
+        accept = accept_option[0].value if accept_option else None
         if accept is not None and success:
             content_format = response.opt.content_format
             if content_format is not None and content_format != accept:
@@ -204,7 +210,7 @@ class Dispatcher:
             response.opt.block1 = (exchange.block1.block_number, False, exchange.block1_szx)
         if (
             len(response.payload) > self._limits.max_block_size
-            or n.BLOCK2 in option_table(request)
+            or n.BLOCK2 in options
         ):
             response = self._blockwise.slice_response(
                 exchange.transfer or transfer_key(exchange.peer.key, request), request, response
@@ -227,7 +233,7 @@ class Dispatcher:
             "Handler failed for {method} {path} from {peer}",
             failure,
             method=n.code_text(request.code),
-            path="/" + "/".join(s.decode("utf-8", "replace") for s in _path(request)),
+            path="/" + "/".join(s.decode("utf-8", "replace") for s in _path(option_table(request))),
             peer=str(peer),
         )
         return error_response(n.INTERNAL_SERVER_ERROR, "internal error")

@@ -14,6 +14,7 @@ from twisted.internet.interfaces import IDelayedCall
 from .blockwise import TransferKey
 from .dedup import Entry
 from .observe import Observation
+from .options import table as option_table
 from .peer import IPeer
 
 __all__ = ["Exchange"]
@@ -34,6 +35,7 @@ class Exchange:
     __slots__ = (
         "peer",
         "request",
+        "options",
         "entry",
         "done",
         "empty_acked",
@@ -47,6 +49,8 @@ class Exchange:
     def __init__(self, peer: IPeer, request: Any, entry: Entry) -> None:
         self.peer = peer
         self.request = request
+        #: The request's options by number (read once: see L{options.table}).
+        self.options = option_table(request)
         self.entry = entry
         self.done = False
         self.empty_acked = False

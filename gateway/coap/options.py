@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["table", "values", "first"]
+__all__ = ["table", "values"]
 
 
 def table(message: Any) -> dict[int, list[Any]]:
@@ -25,8 +25,3 @@ def values(message: Any, number: int) -> tuple[Any, ...]:
     found = message.opt._options.get(number)
     return () if found is None else tuple(option.value for option in found)
 
-
-def first(message: Any, number: int) -> Any:
-    """The value of the message's first option C{number}, or None."""
-    found = message.opt._options.get(number)
-    return None if not found else found[0].value
