@@ -24,7 +24,7 @@ from attrs import validators as v
 
 from gateway.coap.params import EngineLimits, TransmissionParameters
 from gateway.dialect import IDialect
-from gateway.store.backends import BACKENDS
+from gateway.store.backends import BACKENDS, DURABILITIES
 
 __all__ = [
     "ApiConfig",
@@ -159,6 +159,9 @@ class StorageConfig:
     #: Database file, relative to the working directory; empty means
     #: C{<data_dir>/gateway.db}.
     path: str = ""
+    #: What a committed write survives: "power-loss" (synced at every
+    #: commit) or "process-crash" (the OS may lose the last commits).
+    durability: str = attrs.field(default="power-loss", validator=v.in_(DURABILITIES))
 
     @property
     def database_path(self) -> Path:
@@ -187,6 +190,8 @@ class UpstreamConfig:
     retry_max: float = attrs.field(default=300.0, validator=v.gt(0))
     #: Events the durable outbox holds before devices get 5.03.
     outbox_max_events: int = attrs.field(default=100_000, validator=v.ge(1))
+    #: Seconds events are kept while not forwarded (the oldest go first).
+    retention: float = attrs.field(default=604_800.0, validator=v.gt(0))
 
 
 @attrs.frozen

@@ -20,6 +20,7 @@ from gateway.coap.resource import Resource
 from gateway.coap.udp import UDPTransport
 from gateway.config import GatewayConfig
 from gateway.service.build import open_services
+from gateway.upstream.retention import Retention
 
 from .datadir import prepare_data_dir
 from .gateway import GatewayService
@@ -73,9 +74,21 @@ def build_service(
         api_site,
         [udp, api],
         reactor,
-        lambda: open_services(reactor, config.storage.backend, str(config.storage.database_path)),
+        lambda: open_services(
+            reactor,
+            config.storage.backend,
+            str(config.storage.database_path),
+            durability=config.storage.durability,
+        ),
         api_key,
         on_fatal,
+        # Nothing forwards yet: events stay local, bounded by retention.
+        lambda services: Retention(
+            services.outbox,
+            reactor,
+            config.upstream.retention,
+            config.upstream.outbox_max_events,
+        ),
     )
     LogLevelService(LogLevel.levelWithName(config.log.level), log_publisher).setServiceParent(top)
 

@@ -36,9 +36,10 @@ class GatewayService(service.MultiService):
 
     Starting it opens the service layer (the store in the data directory)
     first; then the dialects are installed under the CoAP root, the API site
-    gets its resource, and only then do the C{listeners} start.  Stopping it
-    stops the listeners and then closes the store, so pending writes are
-    flushed.  Children other than the listeners (added with
+    gets its resource, the upstream service (made by C{upstream}) starts, and
+    only then do the C{listeners} start.  Stopping it stops the listeners,
+    then the upstream service, and then closes the store, so pending writes
+    are flushed.  Children other than the listeners (added with
     C{setServiceParent}) start at once.
 
     @ivar service_layer: the open L{Services} while running.
@@ -54,12 +55,15 @@ class GatewayService(service.MultiService):
         open_services: Callable[[], "Deferred[Services]"],
         api_key: str,
         on_fatal: Callable[[], None] = lambda: None,
+        upstream: Callable[[Services], service.IService] = lambda _: service.Service(),
     ) -> None:
         """
         @param listeners: the services that serve the network (CoAP over
             UDP, the API over TCP, ...), made children of this one; the API's
             is the one named C{"api"}.
         @param on_fatal: called if the gateway cannot start.
+        @param upstream: makes what drains the outbox (forwarding, pruning)
+            once the store is open; it stops before the store closes.
         """
         super().__init__()
         self.config = config
@@ -71,6 +75,8 @@ class GatewayService(service.MultiService):
         self._open_services = open_services
         self._api_key = api_key
         self._on_fatal = on_fatal
+        self._make_upstream = upstream
+        self._upstream: service.IService | None = None
         self._starting: Deferred[None] | None = None
         for listener in self._listeners:
             listener.setServiceParent(self)
@@ -110,6 +116,8 @@ class GatewayService(service.MultiService):
         self.api_site.resource = build_api(services, self._api_key)
         if not self.running:
             return
+        self._upstream = self._make_upstream(services)
+        self._upstream.startService()
         for listener in self._listeners:
             listener.startService()
         self._log_listening(installed)
@@ -160,6 +168,9 @@ class GatewayService(service.MultiService):
         # Listeners first, so nothing is answered once the rest goes.
         children = [*reversed(self._listeners), *reversed(self._others())]
         await DeferredList([maybeDeferred(child.stopService) for child in children])
+        upstream, self._upstream = self._upstream, None
+        if upstream is not None:
+            await maybeDeferred(upstream.stopService)
         services, self.service_layer = self.service_layer, None
         if services is not None:
             await services.close()

@@ -21,7 +21,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from gateway.domain.errors import InvalidArgument, NotFound
-from gateway.domain.model import Attribute, AttributeScope, JSONValue
+from gateway.domain.model import Attribute, AttributeScope, Device, JSONValue
 from gateway.service.credentials import CredentialCache
 from gateway.service.interfaces import (
     AttributeCallback,
@@ -29,6 +29,8 @@ from gateway.service.interfaces import (
     Unsubscribe,
 )
 from gateway.store.interfaces import IStore
+from gateway.store.unit import SetAttributes, UnitOfWork
+from gateway.upstream.events import EventFactory, UplinkKind, json_object
 
 __all__ = ["AttributeService", "now_ms"]
 
@@ -52,11 +54,14 @@ class AttributeService:
     _store: IStore
     _cache: CredentialCache
     _clock: IReactorTime
+    _events: EventFactory
     _subscribers: dict[str, list[AttributeCallback]] = attrs.field(factory=dict)
 
-    def _require(self, device_id: str) -> None:
-        if self._cache.device(device_id) is None:
+    def _require(self, device_id: str) -> Device:
+        device = self._cache.device(device_id)
+        if device is None:
             raise NotFound(f"no device {device_id!r}")
+        return device
 
     def _notify(self, device_id: str, message: dict[str, JSONValue]) -> None:
         for callback in list(self._subscribers.get(device_id, ())):
@@ -85,16 +90,22 @@ class AttributeService:
         device_id: str,
         scope: AttributeScope,
         values: Mapping[str, JSONValue],
+        dialect: Optional[str] = None,
     ) -> "Deferred[None]":
         async def run() -> None:
-            self._require(device_id)
+            device = self._require(device_id)
             _check_keys(list(values))
             if not values:
                 return
             snapshot = dict(values)
-            await self._store.set_attributes(
-                device_id, scope, snapshot, now_ms(self._clock)
-            )
+            now = now_ms(self._clock)
+            if dialect is None:
+                await self._store.set_attributes(device_id, scope, snapshot, now)
+            else:
+                write = SetAttributes(device_id, scope, snapshot, now)
+                data = json_object(write.values)
+                event = self._events.event(UplinkKind.ATTRIBUTES, device, dialect, now, data)
+                await self._store.commit(UnitOfWork((write, event)))
             if scope is AttributeScope.SHARED:
                 self._notify(device_id, snapshot)
 

@@ -12,6 +12,7 @@ services together.
 
 from __future__ import annotations
 
+import socket
 from typing import Any, Callable, Optional
 
 import attrs
@@ -33,10 +34,14 @@ from gateway.service.provisioning import ProvisioningService
 from gateway.service.registry import DeviceRegistry
 from gateway.service.telemetry import TelemetryService
 from gateway.store.backends import open_store
-from gateway.store.interfaces import IStore
+from gateway.store.interfaces import IOutbox, IStore
 from gateway.store.memory import MemoryStore
+from gateway.upstream.events import EventFactory
 
 __all__ = ["Services", "build_services", "open_services", "memory_services"]
+
+#: The instance name in events' C{source} when none is given: the host's name.
+DEFAULT_INSTANCE = socket.gethostname()
 
 
 @attrs.frozen
@@ -47,6 +52,8 @@ class Services:
     """
 
     store: IStore
+    #: The same backend, as the durable outbox of upstream events.
+    outbox: IOutbox
     credentials: CredentialCache
     registry: DeviceRegistry
     attributes: AttributeService
@@ -67,10 +74,13 @@ def build_services(
     hasher: Optional[PasswordHasher] = None,
     run_blocking: RunBlocking = run_synchronously,
     new_token: Optional[Callable[[], str]] = None,
+    instance: str = DEFAULT_INSTANCE,
 ) -> "Deferred[Services]":
     """
     Wire the services over an open C{store}: load the credential cache and
     make sure the C{default} profile exists.
+
+    @param instance: names this gateway in the upstream events' C{source}.
     """
 
     async def build() -> Services:
@@ -80,13 +90,15 @@ def build_services(
             extra["new_token"] = new_token
         registry = DeviceRegistry(store, cache, clock, **extra)
         await registry.ensure_default_profile()
-        attributes = AttributeService(store, cache, clock)
-        telemetry = TelemetryService(store, cache, clock)
-        provisioning = ProvisioningService(store, registry, attributes, clock)
-        claiming = ClaimingService(store, cache, clock)
+        events = EventFactory(instance)
+        attributes = AttributeService(store, cache, clock, events)
+        telemetry = TelemetryService(store, cache, clock, events)
+        provisioning = ProvisioningService(store, registry, attributes, clock, events)
+        claiming = ClaimingService(store, cache, clock, events)
         activity = DeviceActivity(clock)
         return Services(
             store=store,
+            outbox=IOutbox(store),
             credentials=cache,
             registry=registry,
             attributes=attributes,
@@ -107,10 +119,13 @@ def open_services(
     backend: str,
     path: str,
     hasher: Optional[PasswordHasher] = None,
+    durability: str = "power-loss",
+    outbox_limit: Optional[int] = None,
 ) -> "Deferred[Services]":
     """
-    Open the store (C{[storage] backend}, and C{path}, its database file)
-    and build the service layer on it.
+    Open the store (C{[storage] backend}, C{path}, its database file, and
+    C{durability}; an outbox of at most C{outbox_limit} events) and build
+    the service layer on it.
 
     @param reactor: provides IReactorTime, IReactorFromThreads and
         IReactorThreads (the real reactor, from C{makeService}).
@@ -120,7 +135,7 @@ def open_services(
         return deferToThreadPool(reactor, reactor.getThreadPool(), fn)
 
     async def build() -> Services:
-        store = await open_store(reactor, backend, path)
+        store = await open_store(reactor, backend, path, durability, outbox_limit)
         try:
             return await build_services(store, reactor, hasher, run_blocking)
         except BaseException:

@@ -2,8 +2,9 @@
 """
 Telemetry uplinks: records of (ts ms or None, {key: value}); a missing ts
 is taken from the injected clock.  The latest value per key is kept in the
-store.  (The durable outbox entry for each uplink will be written in the
-same group commit once L{gateway.store.interfaces.IOutbox} exists.)
+store, and each uplink becomes one CloudEvent in the durable outbox, in the
+same unit of work: the caller hears of success only once both are durable.
+The event's time is the device's first ts when it sent one.
 """
 
 from __future__ import annotations
@@ -21,19 +22,24 @@ from gateway.service.attributes import now_ms
 from gateway.service.credentials import CredentialCache
 from gateway.service.interfaces import ITelemetryService
 from gateway.store.interfaces import IStore
+from gateway.store.unit import AppendTelemetry, UnitOfWork
+from gateway.upstream.events import EventFactory
 
 __all__ = ["TelemetryService"]
 
 
 def _normalise(
     records: Sequence[TelemetryRecord], now: int
-) -> list[tuple[int, Mapping[str, JSONValue]]]:
+) -> tuple[list[tuple[int, Mapping[str, JSONValue]]], Optional[int]]:
+    """The records with every ts filled in, and the device's own first ts."""
     out: list[tuple[int, Mapping[str, JSONValue]]] = []
+    device_ms: Optional[int] = None
     for record in records:
         try:
             ts, values = record
         except (TypeError, ValueError):
             raise InvalidArgument("a telemetry record is (ts, {key: value})") from None
+        sent = ts is not None
         if ts is None:
             ts = now
         elif isinstance(ts, bool) or not isinstance(ts, int) or ts < 0:
@@ -44,8 +50,10 @@ def _normalise(
             if not isinstance(k, str) or not k:
                 raise InvalidArgument("telemetry keys must be non-empty strings")
         if values:
+            if not out and sent:
+                device_ms = ts
             out.append((ts, dict(values)))
-    return out
+    return out, device_ms
 
 
 @implementer(ITelemetryService)
@@ -54,16 +62,21 @@ class TelemetryService:
     _store: IStore
     _cache: CredentialCache
     _clock: IReactorTime
+    _events: EventFactory
 
     def record(
-        self, device_id: str, records: Sequence[TelemetryRecord]
+        self, device_id: str, records: Sequence[TelemetryRecord], dialect: str = "api"
     ) -> "Deferred[None]":
         async def run() -> None:
-            if self._cache.device(device_id) is None:
+            device = self._cache.device(device_id)
+            if device is None:
                 raise NotFound(f"no device {device_id!r}")
-            batch = _normalise(records, now_ms(self._clock))
+            now = now_ms(self._clock)
+            batch, device_ms = _normalise(records, now)
             if batch:
-                await self._store.append_telemetry(device_id, batch)
+                write = AppendTelemetry(device_id, batch)
+                event = self._events.telemetry(device, dialect, now, write, device_ms)
+                await self._store.commit(UnitOfWork((write, event)))
 
         return Deferred.fromCoroutine(run())
 

@@ -254,6 +254,13 @@ class IOutbox(Interface):
     ) -> "Deferred[list[OutboxEvent]]":
         """Held events of one device and/or type after C{after}, oldest first."""
 
+    def prune(received_before_ms: int, keep: int) -> "Deferred[int]":
+        """
+        Delete the oldest events: those received before C{received_before_ms}
+        (stopping at the first younger one) and then as many as make the
+        outbox hold at most C{keep}; fires with how many went.
+        """
+
     def dead_letter(position: int, status: int, reason: str, at_ms: int) -> "Deferred[bool]":
         """
         Move a held event to the dead letters with the upstream's answer

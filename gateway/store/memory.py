@@ -478,6 +478,22 @@ class MemoryStore(SingleWrites):
 
         return _run(op)
 
+    def prune(self, received_before_ms: int, keep: int) -> "Deferred[int]":
+        def op() -> int:
+            self._check_open()
+            old = []
+            for position, e in self._outbox.items():
+                if e.received_ms >= received_before_ms:
+                    break
+                old.append(position)
+            excess = max(len(self._outbox) - len(old) - keep, 0)
+            gone = old + list(self._outbox)[len(old) : len(old) + excess]
+            for position in gone:
+                del self._outbox[position]
+            return len(gone)
+
+        return _run(op)
+
     def dead_letter(
         self, position: int, status: int, reason: str, at_ms: int
     ) -> "Deferred[bool]":

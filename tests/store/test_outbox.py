@@ -184,3 +184,15 @@ async def test_replay_ignores_the_limit(limited: IStore) -> None:
     await limited.commit_one(event("d1", 3))
     assert await outbox.replay() == 1
     assert await outbox.size() == 3
+
+
+@pytest_twisted.ensureDeferred
+async def test_prune_by_age_then_by_count(store: IOutbox) -> None:
+    """Pruning drops events received before the cut-off, then the oldest beyond C{keep}."""
+    await _fill(store, *(event("d", n) for n in range(1, 7)))  # type: ignore[arg-type]
+    # received_ms is 2000 + n: events 1 and 2 are older than 2003.
+    assert await store.prune(2003, keep=3) == 3
+    assert [e.sequence for e in await store.peek(10)] == [4, 5, 6]
+    assert await store.size() == 3
+    assert await store.prune(0, keep=10) == 0
+    assert await store.commit_one(event("d", 7)) == 7  # type: ignore[attr-defined]

@@ -6,6 +6,7 @@ read back by the CloudEvents SDK.
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime, timezone
 
 from gateway.domain.model import Device
@@ -13,6 +14,7 @@ from gateway.store.unit import AppendTelemetry, OutboxEvent
 from gateway.upstream.events import (
     EventFactory,
     UplinkKind,
+    new_id,
     rfc3339,
     structured,
     to_cloudevent,
@@ -119,3 +121,12 @@ def test_rfc3339_keeps_milliseconds() -> None:
     """Milliseconds are written with three digits, in UTC."""
     assert rfc3339(0) == "1970-01-01T00:00:00.000Z"
     assert rfc3339(1700000000007) == "2023-11-14T22:13:20.007Z"
+
+
+def test_new_ids_are_random_uuids() -> None:
+    """Ids are distinct version-4 UUIDs of the RFC 4122 variant, in canonical form."""
+    ids = {new_id() for _ in range(500)}
+    assert len(ids) == 500
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert (str(parsed), parsed.version, parsed.variant) == (text, 4, uuid.RFC_4122)

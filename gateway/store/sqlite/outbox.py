@@ -60,6 +60,27 @@ def acknowledge(conn: sqlite3.Connection, positions: Sequence[int]) -> int:
     return gone
 
 
+def prune(conn: sqlite3.Connection, received_before_ms: int, keep: int) -> int:
+    # Walk from the oldest and stop at the first young one: no index, no scan.
+    old = []
+    for position, received_ms in conn.execute(
+        "SELECT position, received_ms FROM outbox ORDER BY position"
+    ):
+        if received_ms >= received_before_ms:
+            break
+        old.append(position)
+    gone = acknowledge(conn, old)
+    excess = size(conn) - keep
+    if excess > 0:
+        gone += conn.execute(
+            "DELETE FROM outbox WHERE position IN "
+            "(SELECT position FROM outbox ORDER BY position LIMIT ?)",
+            (excess,),
+        ).rowcount
+        _resize(conn, -excess)
+    return gone
+
+
 def dead_letter(
     conn: sqlite3.Connection, position: int, status: int, reason: str, at_ms: int
 ) -> bool:

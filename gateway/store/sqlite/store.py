@@ -159,6 +159,9 @@ class SQLiteStore(SingleWrites):
     ) -> "Deferred[list[OutboxEvent]]":
         return self._submit(lambda conn: outbox.query(conn, device_id, type, after, limit))
 
+    def prune(self, received_before_ms: int, keep: int) -> "Deferred[int]":
+        return self._submit(lambda conn: outbox.prune(conn, received_before_ms, keep))
+
     def dead_letter(
         self, position: int, status: int, reason: str, at_ms: int
     ) -> "Deferred[bool]":
