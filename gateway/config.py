@@ -25,6 +25,7 @@ from attrs import validators as v
 from gateway.coap.params import EngineLimits, TransmissionParameters
 from gateway.dialect import IDialect
 from gateway.store.backends import BACKENDS, DURABILITIES
+from gateway.upstream.forwarder import MODES as UPSTREAM_MODES
 
 __all__ = [
     "ApiConfig",
@@ -179,6 +180,8 @@ class UpstreamConfig:
     """
 
     url: str = attrs.field(default="", validator=_url)
+    #: "batch" (up to batch_size events per request) or "binary" (one each).
+    mode: str = attrs.field(default="batch", validator=v.in_(UPSTREAM_MODES))
     #: Seconds one HTTP request may take.
     timeout: float = attrs.field(default=10.0, validator=v.gt(0))
     #: Most events sent in one request.
@@ -188,6 +191,8 @@ class UpstreamConfig:
     #: First and largest retry delay, in seconds (exponential backoff with jitter).
     retry_initial: float = attrs.field(default=1.0, validator=v.gt(0))
     retry_max: float = attrs.field(default=300.0, validator=v.gt(0))
+    #: Seconds a stopping gateway lets the request in flight finish.
+    shutdown_grace: float = attrs.field(default=5.0, validator=v.ge(0))
     #: Events the durable outbox holds before devices get 5.03.
     outbox_max_events: int = attrs.field(default=100_000, validator=v.ge(1))
     #: Seconds events are kept while not forwarded (the oldest go first).

@@ -20,11 +20,11 @@ from gateway.coap.resource import Resource
 from gateway.coap.udp import UDPTransport
 from gateway.config import GatewayConfig
 from gateway.service.build import open_services
-from gateway.upstream.retention import Retention
 
 from .datadir import prepare_data_dir
 from .gateway import GatewayService
 from .loglevel import LogLevelService
+from .upstream import outbox_limit, upstream_service
 
 __all__ = ["build_service"]
 
@@ -79,16 +79,11 @@ def build_service(
             config.storage.backend,
             str(config.storage.database_path),
             durability=config.storage.durability,
+            outbox_limit=outbox_limit(config.upstream),
         ),
         api_key,
         on_fatal,
-        # Nothing forwards yet: events stay local, bounded by retention.
-        lambda services: Retention(
-            services.outbox,
-            reactor,
-            config.upstream.retention,
-            config.upstream.outbox_max_events,
-        ),
+        upstream_service(config.upstream, reactor),
     )
     LogLevelService(LogLevel.levelWithName(config.log.level), log_publisher).setServiceParent(top)
 

@@ -22,29 +22,32 @@ adds it to the stored text.
 
 Why not the SDK's C{CloudEvent} and C{JSONFormat.write} on the hot path: they
 cost about 22 µs per event (attribute validation, a datetime, a generic
-encoder) against about 8 µs here, where the values are already JSON text
+encoder) against about 6 µs here, where the values are already JSON text
 (L{gateway.store.unit.AppendTelemetry}) and every constant part of the
 event is encoded once per device.  The SDK reads what this writes (the
-tests check that), and is what turns stored events into HTTP messages.
+tests check that), and writes the headers of the binary mode (L{binary}).
 """
 
 from __future__ import annotations
 
 import enum
+import json
 import os
 import time
+from datetime import datetime, timezone
 from json.encoder import encode_basestring_ascii
 from typing import Any, Callable
 from urllib.parse import quote
 
 import attrs
-from cloudevents.core.base import BaseCloudEvent
+from cloudevents.core.bindings.http import HTTPMessage, to_binary
 from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
 
 from gateway.domain.model import Device
 from gateway.store.unit import AppendEvent, AppendTelemetry, JSONItems, OutboxEvent
 
-__all__ = ["EventFactory", "UplinkKind", "json_object", "structured", "to_cloudevent"]
+__all__ = ["EventFactory", "UplinkKind", "binary", "json_object", "structured"]
 
 _FORMAT = JSONFormat()
 
@@ -162,6 +165,14 @@ def structured(event: OutboxEvent) -> str:
     return f'{event.body[:-1]},"sequence":{event.sequence}}}'
 
 
-def to_cloudevent(event: OutboxEvent) -> BaseCloudEvent:
-    """The stored event as the SDK's CloudEvent (for the HTTP bindings)."""
-    return _FORMAT.read(None, structured(event).encode("utf-8"))
+def binary(event: OutboxEvent) -> HTTPMessage:
+    """
+    The stored event in the HTTP binary content mode: the SDK's binding
+    writes the C{ce-*} headers (percent-encoded as the binding asks; its
+    C{ce-time} has microseconds), the body is C{data} as JSON.  (The SDK
+    would write a list C{data} as Python's repr, hence the body here.)
+    """
+    attributes = json.loads(structured(event))
+    data = json.dumps(attributes.pop("data"), separators=(",", ":")).encode("utf-8")
+    attributes["time"] = datetime.fromtimestamp(event.time_ms / 1000, timezone.utc)
+    return to_binary(CloudEvent(attributes, data), _FORMAT)
