@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 from twisted.application import service
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
@@ -24,10 +24,20 @@ from gateway.config import GatewayConfig
 from gateway.dialect import install_dialects
 from gateway.service.build import Services
 
-__all__ = ["GatewayService"]
+__all__ = ["GatewayService", "UpstreamService"]
 
 # The namespace these lines had before the split, so log filters still match.
 log = Logger(namespace="gateway.tap")
+
+
+class UpstreamService(Protocol):
+    """What drains the outbox: a service that reports its state."""
+
+    def startService(self) -> None: ...
+
+    def stopService(self) -> "Deferred[None] | None": ...
+
+    def report(self) -> Mapping[str, Any]: ...
 
 
 class GatewayService(service.MultiService):
@@ -55,7 +65,7 @@ class GatewayService(service.MultiService):
         open_services: Callable[[], "Deferred[Services]"],
         api_key: str,
         on_fatal: Callable[[], None] = lambda: None,
-        upstream: Callable[[Services], service.IService] = lambda _: service.Service(),
+        upstream: Callable[[Services], UpstreamService] | None = None,
     ) -> None:
         """
         @param listeners: the services that serve the network (CoAP over
@@ -63,7 +73,8 @@ class GatewayService(service.MultiService):
             is the one named C{"api"}.
         @param on_fatal: called if the gateway cannot start.
         @param upstream: makes what drains the outbox (forwarding, pruning)
-            once the store is open; it stops before the store closes.
+            once the store is open; it starts before the listeners, stops
+            after them and before the store closes, and reports to the API.
         """
         super().__init__()
         self.config = config
@@ -76,7 +87,7 @@ class GatewayService(service.MultiService):
         self._api_key = api_key
         self._on_fatal = on_fatal
         self._make_upstream = upstream
-        self._upstream: service.IService | None = None
+        self._upstream: UpstreamService | None = None
         self._starting: Deferred[None] | None = None
         for listener in self._listeners:
             listener.setServiceParent(self)
@@ -113,11 +124,16 @@ class GatewayService(service.MultiService):
             enabled=dialects.names,
             options=dialects.options,
         )
-        self.api_site.resource = build_api(services, self._api_key)
+        if self._make_upstream is None:
+            self.api_site.resource = build_api(services, self._api_key)
+        else:
+            upstream = self._make_upstream(services)
+            self.api_site.resource = build_api(services, self._api_key, upstream.report)
         if not self.running:
             return
-        self._upstream = self._make_upstream(services)
-        self._upstream.startService()
+        if self._make_upstream is not None:
+            self._upstream = upstream
+            upstream.startService()
         for listener in self._listeners:
             listener.startService()
         self._log_listening(installed)

@@ -10,8 +10,6 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from twisted.application.service import IService
-
 from gateway.config import UpstreamConfig
 from gateway.service.build import Services
 from gateway.upstream.forwarder import Forwarder, ForwarderSettings
@@ -26,10 +24,12 @@ def outbox_limit(config: UpstreamConfig) -> int | None:
     return config.outbox_max_events if config.url else None
 
 
-def upstream_service(config: UpstreamConfig, reactor: Any) -> Callable[[Services], IService]:
+def upstream_service(
+    config: UpstreamConfig, reactor: Any
+) -> Callable[[Services], Forwarder | Retention]:
     """Makes the upstream service once the store is open (see L{GatewayService})."""
 
-    def make(services: Services) -> IService:
+    def make(services: Services) -> Forwarder | Retention:
         if not config.url:
             return Retention(
                 services.outbox, reactor, config.retention, config.outbox_max_events

@@ -29,6 +29,7 @@ from gateway.service.credentials import (
     run_synchronously,
 )
 from gateway.service.devices import DeviceServices
+from gateway.service.events import EventLog
 from gateway.service.passwords import PasswordHasher
 from gateway.service.provisioning import ProvisioningService
 from gateway.service.registry import DeviceRegistry
@@ -62,6 +63,7 @@ class Services:
     claiming: ClaimingService
     activity: DeviceActivity
     devices: DeviceServices
+    events: EventLog
 
     def close(self) -> "Deferred[None]":
         """Finish queued writes and close the store."""
@@ -109,6 +111,7 @@ def build_services(
             devices=DeviceServices(
                 cache, telemetry, attributes, claiming, provisioning, activity
             ),
+            events=EventLog(IOutbox(store), clock),
         )
 
     return Deferred.fromCoroutine(build())

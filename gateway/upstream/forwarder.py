@@ -149,6 +149,15 @@ class Forwarder(Service):
         self._in_flight: Optional[Deferred[Any]] = None
         self._attempt = 0
 
+    def report(self) -> dict[str, Any]:
+        """The upstream's state for operators (C{GET /api/v1/upstream})."""
+        return {
+            "forwarding": True,
+            "url": self._settings.url,
+            "mode": self._settings.mode,
+            **attrs.asdict(self.status),
+        }
+
     # -- lifecycle ---------------------------------------------------------
 
     def startService(self) -> None:

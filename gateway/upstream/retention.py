@@ -43,6 +43,10 @@ class Retention(Service):
         self._loop: Optional[LoopingCall] = None
         self._running: Optional[Deferred[None]] = None
 
+    def report(self) -> dict[str, Any]:
+        """Nothing forwards: events stay here (C{GET /api/v1/upstream})."""
+        return {"forwarding": False, "url": None, "mode": None}
+
     def startService(self) -> None:
         super().startService()
         self._loop = LoopingCall(self._prune)

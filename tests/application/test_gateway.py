@@ -50,6 +50,13 @@ class Listener(service.Service):
         super().stopService()
 
 
+class Upstream(Listener):
+    """Stands in for the upstream service, which also reports its state."""
+
+    def report(self) -> dict[str, Any]:
+        return {"forwarding": True}
+
+
 class FakeDatagramTransport:
     def getHost(self) -> IPv4Address:
         return IPv4Address("UDP", "127.0.0.1", 5683)
@@ -115,7 +122,7 @@ def gateway(config: GatewayConfig | None = None, upstream: bool = False) -> Gate
         lambda: opening,
         "key",
         lambda: fatal.append(True),
-        *([lambda _: Listener("upstream", events)] if upstream else []),
+        *([lambda _: Upstream("upstream", events)] if upstream else []),
     )
     Listener("other", events).setServiceParent(top)
     return Gateway(top, events, opening, services, fatal)
