@@ -12,7 +12,8 @@ serves it at GET /stats.
 Failure on demand: --fail 503:20 answers the first 20 POSTs with 503
 (with Retry-After: --retry-after), --fail 400:3 refuses 3 with 400,
 --fail drop:5 drops the connection of 5 without answering.  Several --fail
-apply in order.
+apply in order.  --record FILE appends every batch-mode event to FILE, one
+JSON object a line (the crash test reads it).
 
     python scripts/upstream_sink.py --port 9000
     GATEWAY_UPSTREAM_URL=http://127.0.0.1:9000/events make run
@@ -80,11 +81,14 @@ class Stats:
 class Sink(Resource):
     isLeaf = True
 
-    def __init__(self, stats: Stats, failures: list[list[Any]], retry_after: int) -> None:
+    def __init__(
+        self, stats: Stats, failures: list[list[Any]], retry_after: int, record: Any = None
+    ) -> None:
         super().__init__()
         self.stats = stats
         self.failures = failures
         self.retry_after = retry_after
+        self.record = record
 
     def render_GET(self, request: Request) -> bytes:
         request.setHeader("Content-Type", "application/json")
@@ -112,6 +116,10 @@ class Sink(Resource):
             if content_type == BATCH:
                 for event in json.loads(body):
                     self.stats.take(event["id"], event["deviceid"], int(event["sequence"]))
+                    if self.record is not None:
+                        self.record.write(json.dumps(event) + "\n")
+                if self.record is not None:
+                    self.record.flush()
             else:
                 self.stats.take(
                     request.getHeader("ce-id") or "",
@@ -139,11 +147,12 @@ def main(argv: list[str]) -> None:
     p.add_argument("--fail", type=_failure, action="append", default=[])
     p.add_argument("--retry-after", type=int, default=1)
     p.add_argument("--report", type=float, default=5.0, help="seconds between summaries")
+    p.add_argument("--record", help="append each batch-mode event to this file, one JSON a line")
     args = p.parse_args(argv)
     stats = Stats()
-    port = reactor.listenTCP(  # type: ignore[attr-defined]
-        args.port, Site(Sink(stats, args.fail, args.retry_after)), interface=args.bind
-    )
+    record = open(args.record, "a", encoding="utf-8") if args.record else None
+    sink = Sink(stats, args.fail, args.retry_after, record)
+    port = reactor.listenTCP(args.port, Site(sink), interface=args.bind)  # type: ignore[attr-defined]
     print(json.dumps({"listening": port.getHost().port}), flush=True)
     task.LoopingCall(lambda: print(json.dumps(stats.summary()), flush=True)).start(
         args.report, now=False

@@ -78,7 +78,7 @@ class GatewayProcess:
     """A running C{twistd -n coap-gateway} and the ways to talk to it."""
 
     proc: subprocess.Popen[bytes]
-    #: The gateway's log as it comes (also written to C{gateway.log}).
+    #: The gateway's log as it comes (also appended to C{gateway.log}).
     output: OutputWatcher
     data_dir: Path
     coap_port: int = 0
@@ -86,8 +86,14 @@ class GatewayProcess:
     api_key: str = ""
 
     @classmethod
-    def start(cls, workdir: Path) -> "GatewayProcess":
-        """Start the gateway in C{workdir} and wait until it listens."""
+    def start(
+        cls, workdir: Path, environ: Optional[dict[str, str]] = None
+    ) -> "GatewayProcess":
+        """
+        Start the gateway in C{workdir} (its data in C{workdir/data}, kept
+        across starts), with C{environ} added to a clean environment, and
+        wait until it listens.
+        """
         data_dir = workdir / "data"
         log_path = workdir / "gateway.log"
         argv = [
@@ -95,7 +101,7 @@ class GatewayProcess:
             "--coap-port", "0", "--api-port", "0", "--data-dir", str(data_dir),
         ]
         proc = subprocess.Popen(
-            argv, cwd=workdir, env=clean_environ(), stdout=subprocess.PIPE,
+            argv, cwd=workdir, env={**clean_environ(), **(environ or {})}, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
         assert proc.stdout is not None
