@@ -180,6 +180,9 @@ class UpstreamConfig:
     """
 
     url: str = attrs.field(default="", validator=_url)
+    #: PEM file of the CAs an https:// upstream's certificate must chain to;
+    #: empty means the system's CAs.
+    ca_certificates: str = ""
     #: "batch" (up to batch_size events per request) or "binary" (one each).
     mode: str = attrs.field(default="batch", validator=v.in_(UPSTREAM_MODES))
     #: Seconds one HTTP request may take.

@@ -34,7 +34,7 @@ def upstream_service(
             return Retention(
                 services.outbox, reactor, config.retention, config.outbox_max_events
             )
-        client, pool = http_client(reactor)
+        client, pool = http_client(reactor, config.ca_certificates)
         settings = ForwarderSettings(
             url=config.url,
             mode=config.mode,
