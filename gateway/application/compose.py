@@ -24,7 +24,7 @@ from gateway.service.build import open_services
 from .datadir import prepare_data_dir
 from .gateway import GatewayService
 from .loglevel import LogLevelService
-from .upstream import outbox_limit, upstream_service
+from .upstream import Upstream, outbox_limit
 
 __all__ = ["build_service"]
 
@@ -68,6 +68,8 @@ def build_service(
     api = TCPListener(reactor, config.api.port, api_site, interface=config.api.bind)
     api.setName("api")
 
+    upstream = Upstream(config.upstream, reactor)
+
     top = GatewayService(
         config,
         coap,
@@ -80,10 +82,11 @@ def build_service(
             str(config.storage.database_path),
             durability=config.storage.durability,
             outbox_limit=outbox_limit(config.upstream),
+            retry_after=upstream.retry_after,
         ),
         api_key,
         on_fatal,
-        upstream_service(config.upstream, reactor),
+        upstream.make,
     )
     LogLevelService(LogLevel.levelWithName(config.log.level), log_publisher).setServiceParent(top)
 

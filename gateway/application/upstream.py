@@ -7,16 +7,18 @@ else the pruning of events kept locally.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from typing import Any
+
+import attrs
 
 from gateway.config import UpstreamConfig
 from gateway.service.build import Services
+from gateway.service.uplinks import fixed_retry_after
 from gateway.upstream.forwarder import Forwarder, ForwarderSettings
 from gateway.upstream.http import http_client
 from gateway.upstream.retention import Retention
 
-__all__ = ["outbox_limit", "upstream_service"]
+__all__ = ["Upstream", "outbox_limit"]
 
 
 def outbox_limit(config: UpstreamConfig) -> int | None:
@@ -24,17 +26,30 @@ def outbox_limit(config: UpstreamConfig) -> int | None:
     return config.outbox_max_events if config.url else None
 
 
-def upstream_service(
-    config: UpstreamConfig, reactor: Any
-) -> Callable[[Services], Forwarder | Retention]:
-    """Makes the upstream service once the store is open (see L{GatewayService})."""
+@attrs.define
+class Upstream:
+    """
+    Makes the upstream service once the store is open (L{make}, for
+    L{GatewayService}), and answers how long a refused uplink should wait
+    (L{retry_after}, for the service layer, which exists before it).
+    """
 
-    def make(services: Services) -> Forwarder | Retention:
+    _config: UpstreamConfig
+    _reactor: Any
+    _forwarder: Forwarder | None = None
+
+    def retry_after(self) -> int:
+        if self._forwarder is None:
+            return fixed_retry_after()
+        return self._forwarder.expected_room()
+
+    def make(self, services: Services) -> Forwarder | Retention:
+        config = self._config
         if not config.url:
             return Retention(
-                services.outbox, reactor, config.retention, config.outbox_max_events
+                services.outbox, self._reactor, config.retention, config.outbox_max_events
             )
-        client, pool = http_client(reactor, config.ca_certificates)
+        client, pool = http_client(self._reactor, config.ca_certificates)
         settings = ForwarderSettings(
             url=config.url,
             mode=config.mode,
@@ -45,6 +60,7 @@ def upstream_service(
             retry_max=config.retry_max,
             grace=config.shutdown_grace,
         )
-        return Forwarder(services.outbox, client, reactor, settings, random.random, pool)
-
-    return make
+        self._forwarder = Forwarder(
+            services.outbox, client, self._reactor, settings, random.random, pool
+        )
+        return self._forwarder

@@ -28,6 +28,7 @@ from gateway.service.interfaces import (
     IAttributeService,
     Unsubscribe,
 )
+from gateway.service.uplinks import RetryAfter, commit_uplink, fixed_retry_after
 from gateway.store.interfaces import IStore
 from gateway.store.unit import SetAttributes, UnitOfWork
 from gateway.upstream.events import EventFactory, UplinkKind, json_object
@@ -55,6 +56,7 @@ class AttributeService:
     _cache: CredentialCache
     _clock: IReactorTime
     _events: EventFactory
+    _retry_after: RetryAfter = fixed_retry_after
     _subscribers: dict[str, list[AttributeCallback]] = attrs.field(factory=dict)
 
     def _require(self, device_id: str) -> Device:
@@ -105,7 +107,7 @@ class AttributeService:
                 write = SetAttributes(device_id, scope, snapshot, now)
                 data = json_object(write.values)
                 event = self._events.event(UplinkKind.ATTRIBUTES, device, dialect, now, data)
-                await self._store.commit(UnitOfWork((write, event)))
+                await commit_uplink(self._store, UnitOfWork((write, event)), self._retry_after)
             if scope is AttributeScope.SHARED:
                 self._notify(device_id, snapshot)
 

@@ -34,6 +34,7 @@ from gateway.service.passwords import PasswordHasher
 from gateway.service.provisioning import ProvisioningService
 from gateway.service.registry import DeviceRegistry
 from gateway.service.telemetry import TelemetryService
+from gateway.service.uplinks import RetryAfter, fixed_retry_after
 from gateway.store.backends import open_store
 from gateway.store.interfaces import IOutbox, IStore
 from gateway.store.memory import MemoryStore
@@ -77,12 +78,15 @@ def build_services(
     run_blocking: RunBlocking = run_synchronously,
     new_token: Optional[Callable[[], str]] = None,
     instance: str = DEFAULT_INSTANCE,
+    retry_after: RetryAfter = fixed_retry_after,
 ) -> "Deferred[Services]":
     """
     Wire the services over an open C{store}: load the credential cache and
     make sure the C{default} profile exists.
 
     @param instance: names this gateway in the upstream events' C{source}.
+    @param retry_after: seconds until a full outbox is expected to have
+        room (the Max-Age of a refused uplink).
     """
 
     async def build() -> Services:
@@ -93,10 +97,10 @@ def build_services(
         registry = DeviceRegistry(store, cache, clock, **extra)
         await registry.ensure_default_profile()
         events = EventFactory(instance)
-        attributes = AttributeService(store, cache, clock, events)
-        telemetry = TelemetryService(store, cache, clock, events)
+        attributes = AttributeService(store, cache, clock, events, retry_after)
+        telemetry = TelemetryService(store, cache, clock, events, retry_after)
         provisioning = ProvisioningService(store, registry, attributes, clock, events)
-        claiming = ClaimingService(store, cache, clock, events)
+        claiming = ClaimingService(store, cache, clock, events, retry_after)
         activity = DeviceActivity(clock)
         return Services(
             store=store,
@@ -124,11 +128,12 @@ def open_services(
     hasher: Optional[PasswordHasher] = None,
     durability: str = "power-loss",
     outbox_limit: Optional[int] = None,
+    retry_after: RetryAfter = fixed_retry_after,
 ) -> "Deferred[Services]":
     """
     Open the store (C{[storage] backend}, C{path}, its database file, and
     C{durability}; an outbox of at most C{outbox_limit} events) and build
-    the service layer on it.
+    the service layer on it (C{retry_after}: see L{build_services}).
 
     @param reactor: provides IReactorTime, IReactorFromThreads and
         IReactorThreads (the real reactor, from C{makeService}).
@@ -140,7 +145,9 @@ def open_services(
     async def build() -> Services:
         store = await open_store(reactor, backend, path, durability, outbox_limit)
         try:
-            return await build_services(store, reactor, hasher, run_blocking)
+            return await build_services(
+                store, reactor, hasher, run_blocking, retry_after=retry_after
+            )
         except BaseException:
             await store.close()
             raise

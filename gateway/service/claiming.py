@@ -23,6 +23,7 @@ from gateway.domain.model import Claim, Device
 from gateway.service.attributes import now_ms
 from gateway.service.credentials import CredentialCache
 from gateway.service.interfaces import IClaimingService
+from gateway.service.uplinks import RetryAfter, commit_uplink, fixed_retry_after
 from gateway.store.interfaces import IStore
 from gateway.store.unit import PutClaim, UnitOfWork
 from gateway.upstream.events import EventFactory, UplinkKind
@@ -40,6 +41,7 @@ class ClaimingService:
     _cache: CredentialCache
     _clock: IReactorTime
     _events: EventFactory
+    _retry_after: RetryAfter = fixed_retry_after
     default_duration_ms: int = DEFAULT_CLAIM_DURATION_MS
 
     def _require(self, device_id: str) -> Device:
@@ -72,7 +74,8 @@ class ClaimingService:
             event = self._events.event(
                 UplinkKind.CLAIM, device, dialect, now, '{"expiresAt":%d}' % claim.expires_at
             )
-            await self._store.commit(UnitOfWork((PutClaim(claim), event)))
+            unit = UnitOfWork((PutClaim(claim), event))
+            await commit_uplink(self._store, unit, self._retry_after)
             return claim
 
         return Deferred.fromCoroutine(run())

@@ -21,6 +21,7 @@ from gateway.domain.model import JSONValue, TelemetryPoint, TelemetryRecord
 from gateway.service.attributes import now_ms
 from gateway.service.credentials import CredentialCache
 from gateway.service.interfaces import ITelemetryService
+from gateway.service.uplinks import RetryAfter, commit_uplink, fixed_retry_after
 from gateway.store.interfaces import IStore
 from gateway.store.unit import AppendTelemetry, UnitOfWork
 from gateway.upstream.events import EventFactory
@@ -63,6 +64,7 @@ class TelemetryService:
     _cache: CredentialCache
     _clock: IReactorTime
     _events: EventFactory
+    _retry_after: RetryAfter = fixed_retry_after
 
     def record(
         self, device_id: str, records: Sequence[TelemetryRecord], dialect: str = "api"
@@ -76,7 +78,7 @@ class TelemetryService:
             if batch:
                 write = AppendTelemetry(device_id, batch)
                 event = self._events.telemetry(device, dialect, now, write, device_ms)
-                await self._store.commit(UnitOfWork((write, event)))
+                await commit_uplink(self._store, UnitOfWork((write, event)), self._retry_after)
 
         return Deferred.fromCoroutine(run())
 

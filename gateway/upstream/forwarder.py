@@ -26,6 +26,7 @@ L{Forwarder}: drains the outbox to the upstream URL over HTTP (treq).
 from __future__ import annotations
 
 import email.utils
+import math
 from typing import Any, Callable, Optional, Sequence
 
 import attrs
@@ -148,6 +149,18 @@ class Forwarder(Service):
         self._waiting: Optional[Deferred[None]] = None
         self._in_flight: Optional[Deferred[Any]] = None
         self._attempt = 0
+        self._resume_at: Optional[float] = None
+
+    def expected_room(self) -> int:
+        """
+        Whole seconds until the forwarder expects to deliver again (the
+        rest of its backoff, else one flush), at least 1: the Max-Age of an
+        uplink refused because the outbox is full.
+        """
+        wait = self._settings.flush_interval
+        if self._resume_at is not None:
+            wait = self._resume_at - self._clock.seconds()
+        return max(1, math.ceil(wait))
 
     def report(self) -> dict[str, Any]:
         """The upstream's state for operators (C{GET /api/v1/upstream})."""
@@ -227,6 +240,7 @@ class Forwarder(Service):
                 continue
             self._attempt = 0
             self.status.backoff = 0.0
+            self._resume_at = None
             positions = [e.position for e in events]
             if 200 <= status <= 299:
                 self.status.connected = True
@@ -292,6 +306,7 @@ class Forwarder(Service):
             delay = s.retry_initial + self._random() * max(ceiling - s.retry_initial, 0.0)
         self._attempt += 1
         self.status.backoff = delay
+        self._resume_at = self._clock.seconds() + delay
         log.info(
             "upstream: {reason}; retrying in {delay:.3f} s (attempt {attempt})",
             reason=self.status.last_error,

@@ -1,13 +1,14 @@
 """
 The upstream service the gateway composes for [upstream]: a forwarder with
-a URL, the pruning of local events without one.
+a URL, the pruning of local events without one; and the Max-Age a refused
+uplink gets.
 """
 
 from __future__ import annotations
 
 from twisted.internet.task import Clock
 
-from gateway.application.upstream import outbox_limit, upstream_service
+from gateway.application.upstream import Upstream, outbox_limit
 from gateway.config import UpstreamConfig
 from gateway.service.build import memory_services
 from gateway.upstream.forwarder import Forwarder
@@ -20,12 +21,18 @@ def test_without_url_events_stay_local_and_bounded() -> None:
     config = UpstreamConfig()
     assert outbox_limit(config) is None
     services = result(memory_services(Clock(), FAST_HASHER))
-    assert isinstance(upstream_service(config, Clock())(services), Retention)
+    upstream = Upstream(config, Clock())
+    assert isinstance(upstream.make(services), Retention)
+    assert upstream.retry_after() == 30
 
 
 def test_with_url_the_outbox_is_bounded_and_forwarded() -> None:
     """A URL: the outbox holds at most outbox_max_events and a forwarder drains it."""
-    config = UpstreamConfig(url="http://127.0.0.1:9000/events", outbox_max_events=5)
+    config = UpstreamConfig(url="http://127.0.0.1:9000/events", outbox_max_events=5,
+                            flush_interval=2.0)
     assert outbox_limit(config) == 5
     services = result(memory_services(Clock(), FAST_HASHER))
-    assert isinstance(upstream_service(config, Clock())(services), Forwarder)
+    upstream = Upstream(config, Clock())
+    assert upstream.retry_after() == 30
+    assert isinstance(upstream.make(services), Forwarder)
+    assert upstream.retry_after() == 2

@@ -127,3 +127,17 @@ def test_full_outbox_refuses_the_uplink(clock: Clock) -> None:
     result(services.telemetry.record(dev, [(1, {"t": 1})]))
     failure(services.telemetry.record(dev, [(2, {"t": 2})]), Unavailable)
     assert [p.value for p in result(services.telemetry.latest(dev))] == [1]
+
+
+def test_full_outbox_reports_when_to_come_back(clock: Clock) -> None:
+    """A refused uplink's Unavailable carries the retry_after the upstream side estimates."""
+    services = result(build_services(MemoryStore(outbox_limit=1), clock, FAST_HASHER,
+                                     retry_after=lambda: 12))
+    dev = result(services.registry.create_device("a")).device.id
+    result(services.telemetry.record(dev, [(1, {"t": 1})]))
+    for refused in (
+        services.telemetry.record(dev, [(2, {"t": 2})]),
+        services.devices.set_client_attributes(dev, {"a": 1}),
+        services.devices.request_claim(dev, "s", 1000),
+    ):
+        assert failure(refused, Unavailable).value.retry_after == 12

@@ -278,3 +278,17 @@ def test_retry_after_forms() -> None:
     assert retry_after(b"Thu, 01 Jan 1970 00:01:40 GMT", 40) == 60
     assert retry_after(b"soon", 0) is None
     assert retry_after(None, 0) is None
+
+
+def test_expected_room_is_the_rest_of_the_backoff() -> None:
+    """While backing off the forwarder expects room when the wait ends; else after one flush."""
+    clock = Clock()
+    sink = Sink((503, {"Retry-After": "20"}, b""))
+    forwarder = _forwarder(_store((A, 1)), StubTreq(sink), clock, flush_interval=0.0)
+    assert forwarder.expected_room() == 1
+    forwarder.startService()
+    assert forwarder.expected_room() == 10  # Retry-After 20, capped at retry_max 10
+    clock.advance(6.5)
+    assert forwarder.expected_room() == 4
+    clock.advance(3.5)
+    assert forwarder.expected_room() == 1

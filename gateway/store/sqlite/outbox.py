@@ -72,12 +72,13 @@ def prune(conn: sqlite3.Connection, received_before_ms: int, keep: int) -> int:
     gone = acknowledge(conn, old)
     excess = size(conn) - keep
     if excess > 0:
-        gone += conn.execute(
+        deleted = conn.execute(
             "DELETE FROM outbox WHERE position IN "
             "(SELECT position FROM outbox ORDER BY position LIMIT ?)",
             (excess,),
         ).rowcount
-        _resize(conn, -excess)
+        _resize(conn, -deleted)
+        gone += deleted
     return gone
 
 
