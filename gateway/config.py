@@ -183,6 +183,10 @@ class UpstreamConfig:
     #: PEM file of the CAs an https:// upstream's certificate must chain to;
     #: empty means the system's CAs.
     ca_certificates: str = ""
+    #: PEM file of the gateway's client certificate for mutual TLS (with its
+    #: key, unless client_key names the key's file); empty means none.
+    client_certificate: str = ""
+    client_key: str = ""
     #: "batch" (up to batch_size events per request) or "binary" (one each).
     mode: str = attrs.field(default="batch", validator=v.in_(UPSTREAM_MODES))
     #: Seconds one HTTP request may take.

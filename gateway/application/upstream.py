@@ -15,7 +15,7 @@ from gateway.config import UpstreamConfig
 from gateway.service.build import Services
 from gateway.service.uplinks import fixed_retry_after
 from gateway.upstream.forwarder import Forwarder, ForwarderSettings
-from gateway.upstream.http import http_client
+from gateway.upstream.http import TLSPolicy, http_client
 from gateway.upstream.retention import Retention
 
 __all__ = ["Upstream", "outbox_limit"]
@@ -49,7 +49,8 @@ class Upstream:
             return Retention(
                 services.outbox, self._reactor, config.retention, config.outbox_max_events
             )
-        client, pool = http_client(self._reactor, config.ca_certificates)
+        tls = TLSPolicy(config.ca_certificates, config.client_certificate, config.client_key)
+        client, pool = http_client(self._reactor, tls)
         settings = ForwarderSettings(
             url=config.url,
             mode=config.mode,
