@@ -104,6 +104,15 @@ def _dialect_names(
         raise ValueError(f"'*' (every dialect) goes alone, got {list(value)!r}")
 
 
+def _headers(
+    instance: object, attribute: attrs.Attribute[tuple[str, ...]], value: tuple[str, ...]
+) -> None:
+    for header in value:
+        name, sep, rest = header.partition(":")
+        if not sep or not name.strip() or any(c in header for c in "\r\n") or not rest.strip():
+            raise ValueError(f"expected 'Name: value' headers, got {header!r}")
+
+
 @attrs.frozen
 class CoapConfig:
     """
@@ -187,6 +196,9 @@ class UpstreamConfig:
     #: key, unless client_key names the key's file); empty means none.
     client_certificate: str = ""
     client_key: str = ""
+    #: Extra request headers, "Name: value" each (e.g. an Authorization
+    #: token: GATEWAY_UPSTREAM_HEADERS="Authorization: Bearer ...").
+    headers: tuple[str, ...] = attrs.field(default=(), validator=_headers)
     #: "batch" (up to batch_size events per request) or "binary" (one each).
     mode: str = attrs.field(default="batch", validator=v.in_(UPSTREAM_MODES))
     #: Seconds one HTTP request may take.

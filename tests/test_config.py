@@ -166,6 +166,7 @@ def test_gateway_variable_wins_over_thingsboard_alias() -> None:
         ('[storage]\nbackend = "mysql"\n', "storage.backend: "),
         ('[storage]\ndurability = "fast"\n', "storage.durability: 'durability' must be in"),
         ("[upstream]\nretention = 0\n", "upstream.retention: "),
+        ('[upstream]\nheaders = ["NoColon"]\n', "upstream.headers: expected 'Name: value'"),
         ('[upstream]\nurl = "ftp://x"\n', "upstream.url: expected an http:// or https:// URL"),
         ("[upstream]\nbatch_size = 0\n", "upstream.batch_size: "),
         ("[coap.x]\na = 1\n", "coap.x: unknown key"),

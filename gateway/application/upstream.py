@@ -60,6 +60,10 @@ class Upstream:
             retry_initial=config.retry_initial,
             retry_max=config.retry_max,
             grace=config.shutdown_grace,
+            headers=tuple(
+                (name.strip(), value.strip())
+                for name, _, value in (h.partition(":") for h in config.headers)
+            ),
         )
         self._forwarder = Forwarder(
             services.outbox, client, self._reactor, settings, random.random, pool

@@ -68,6 +68,8 @@ class ForwarderSettings:
     retry_max: float = 300.0
     grace: float = 5.0
     poll_interval: float = 0.5
+    #: Extra request headers: (name, value) pairs.
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @attrs.define
@@ -262,6 +264,8 @@ class Forwarder(Service):
 
     async def _send(self, events: list[OutboxEvent]) -> tuple[int, bytes]:
         headers, body = _request(self._settings.mode, events)
+        for name, value in self._settings.headers:
+            headers.setdefault(name, []).append(value)
         request = self._client.post(
             self._settings.url, data=body, headers=headers, allow_redirects=False
         )

@@ -36,3 +36,13 @@ def test_with_url_the_outbox_is_bounded_and_forwarded() -> None:
     assert upstream.retry_after() == 30
     assert isinstance(upstream.make(services), Forwarder)
     assert upstream.retry_after() == 2
+
+
+def test_configured_headers_reach_the_forwarder() -> None:
+    """upstream.headers become the forwarder's (name, value) request headers."""
+    config = UpstreamConfig(url="http://127.0.0.1:9000/events",
+                            headers=("Authorization: Bearer a:b", "X-Site:  north "))
+    services = result(memory_services(Clock(), FAST_HASHER))
+    forwarder = Upstream(config, Clock()).make(services)
+    assert isinstance(forwarder, Forwarder)
+    assert forwarder._settings.headers == (("Authorization", "Bearer a:b"), ("X-Site", "north"))

@@ -292,3 +292,12 @@ def test_expected_room_is_the_rest_of_the_backoff() -> None:
     assert forwarder.expected_room() == 4
     clock.advance(3.5)
     assert forwarder.expected_room() == 1
+
+
+def test_extra_headers_go_with_every_request() -> None:
+    """Configured headers (an Authorization token) are sent with each request."""
+    clock, sink = Clock(), Sink()
+    _forwarder(_store((A, 1)), StubTreq(sink), clock,
+               headers=(("Authorization", "Bearer t0k"),)).startService()
+    [(headers, _)] = sink.requests
+    assert headers["authorization"] == "Bearer t0k"
