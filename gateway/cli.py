@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence, TextIO
 from urllib.parse import quote, urlencode, urlsplit
 
+from gateway import cli_upstream
+
 __all__ = ["main", "run", "Http", "urllib_http", "CliError"]
 
 #: (method, url, headers, body) -> (status, body)
@@ -197,6 +199,7 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_parser("list", help="list profiles", parents=[_OUTPUT])
     for action in ("show", "delete"):
         pr.add_parser(action, help=f"{action} a profile", parents=[_OUTPUT]).add_argument("name")
+    cli_upstream.add_commands(top, _OUTPUT)
     return p
 
 
@@ -310,6 +313,8 @@ def _device_path(device: Mapping[str, Any], suffix: str = "") -> str:
 
 
 def _execute(client: Client, args: argparse.Namespace) -> Any:
+    if args.group in cli_upstream.GROUPS:
+        return cli_upstream.execute(client, args)
     group, action = args.group, args.action
     if group == "device":
         if action == "create":

@@ -25,7 +25,8 @@ from attrs import validators as v
 from gateway.coap.params import EngineLimits, TransmissionParameters
 from gateway.dialect import IDialect
 from gateway.service.limits import ServiceLimits
-from gateway.store.backends import BACKENDS
+from gateway.store.backends import BACKENDS, DURABILITIES
+from gateway.upstream.forwarder import MODES as UPSTREAM_MODES
 
 __all__ = [
     "ApiConfig",
@@ -104,6 +105,15 @@ def _dialect_names(
         raise ValueError(f"'*' (every dialect) goes alone, got {list(value)!r}")
 
 
+def _headers(
+    instance: object, attribute: attrs.Attribute[tuple[str, ...]], value: tuple[str, ...]
+) -> None:
+    for header in value:
+        name, sep, rest = header.partition(":")
+        if not sep or not name.strip() or any(c in header for c in "\r\n") or not rest.strip():
+            raise ValueError(f"expected 'Name: value' headers, got {header!r}")
+
+
 @attrs.frozen
 class CoapConfig:
     """
@@ -160,6 +170,9 @@ class StorageConfig:
     #: Database file, relative to the working directory; empty means
     #: C{<data_dir>/gateway.db}.
     path: str = ""
+    #: What a committed write survives: "power-loss" (synced at every
+    #: commit) or "process-crash" (the OS may lose the last commits).
+    durability: str = attrs.field(default="power-loss", validator=v.in_(DURABILITIES))
 
     @property
     def database_path(self) -> Path:
@@ -177,6 +190,18 @@ class UpstreamConfig:
     """
 
     url: str = attrs.field(default="", validator=_url)
+    #: PEM file of the CAs an https:// upstream's certificate must chain to;
+    #: empty means the system's CAs.
+    ca_certificates: str = ""
+    #: PEM file of the gateway's client certificate for mutual TLS (with its
+    #: key, unless client_key names the key's file); empty means none.
+    client_certificate: str = ""
+    client_key: str = ""
+    #: Extra request headers, "Name: value" each (e.g. an Authorization
+    #: token: GATEWAY_UPSTREAM_HEADERS="Authorization: Bearer ...").
+    headers: tuple[str, ...] = attrs.field(default=(), validator=_headers)
+    #: "batch" (up to batch_size events per request) or "binary" (one each).
+    mode: str = attrs.field(default="batch", validator=v.in_(UPSTREAM_MODES))
     #: Seconds one HTTP request may take.
     timeout: float = attrs.field(default=10.0, validator=v.gt(0))
     #: Most events sent in one request.
@@ -186,8 +211,12 @@ class UpstreamConfig:
     #: First and largest retry delay, in seconds (exponential backoff with jitter).
     retry_initial: float = attrs.field(default=1.0, validator=v.gt(0))
     retry_max: float = attrs.field(default=300.0, validator=v.gt(0))
+    #: Seconds a stopping gateway lets the request in flight finish.
+    shutdown_grace: float = attrs.field(default=5.0, validator=v.ge(0))
     #: Events the durable outbox holds before devices get 5.03.
     outbox_max_events: int = attrs.field(default=100_000, validator=v.ge(1))
+    #: Seconds events are kept while not forwarded (the oldest go first).
+    retention: float = attrs.field(default=604_800.0, validator=v.gt(0))
 
 
 @attrs.frozen

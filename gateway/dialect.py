@@ -104,6 +104,6 @@ def install_dialects(
         dialect = found[name]
         if name in options:
             dialect = dialect.configure(options[name])
-        dialect.install(root, devices, clock)
+        dialect.install(root, devices.for_dialect(name), clock)
         log.info("Dialect {dialect} installed", dialect=name)
     return names

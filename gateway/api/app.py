@@ -6,6 +6,7 @@ twisted.web resource the gateway serves on C{api.bind}:C{api.port}.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from gateway.api.attributes import attribute_routes
@@ -16,12 +17,17 @@ from gateway.api.router import Call, Reply, Route, Router
 from gateway.api.schemas import ref
 from gateway.api.status import status_routes
 from gateway.api.telemetry import telemetry_routes
+from gateway.api.upstream import UpstreamReport, upstream_routes
 from gateway.service.build import Services
 
 __all__ = ["build_routes", "build_api"]
 
 
-def build_routes(services: Services) -> list[Route]:
+def _local_only() -> Mapping[str, Any]:
+    return {"forwarding": False, "url": None, "mode": None}
+
+
+def build_routes(services: Services, upstream: UpstreamReport = _local_only) -> list[Route]:
     """Every route of the API, the OpenAPI document's included."""
     routes: list[Route] = []
     routes += device_routes(services)
@@ -29,6 +35,7 @@ def build_routes(services: Services) -> list[Route]:
     routes += telemetry_routes(services)
     routes += profile_routes(services)
     routes += status_routes(services)
+    routes += upstream_routes(services, upstream)
     document: dict[str, Any] = {}
 
     async def health(call: Call) -> Reply:
@@ -47,6 +54,11 @@ def build_routes(services: Services) -> list[Route]:
     return routes
 
 
-def build_api(services: Services, key: str) -> Router:
-    """The API resource over C{services}, guarded by the bearer C{key}."""
-    return Router(build_routes(services), key)
+def build_api(
+    services: Services, key: str, upstream: UpstreamReport = _local_only
+) -> Router:
+    """
+    The API resource over C{services}, guarded by the bearer C{key};
+    C{upstream} reports the state of what drains the outbox.
+    """
+    return Router(build_routes(services, upstream), key)

@@ -20,6 +20,15 @@ _JSON_VALUE: dict[str, Any] = {"description": "Any JSON value."}
 _NULLABLE_STRING = {"type": "string", "nullable": True}
 _NULLABLE_MS = {"type": "integer", "minimum": 0, "nullable": True}
 
+_EVENT_ENTRY: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "position": {"type": "integer", "description": "Place in the outbox (paging)."},
+        "event": {"type": "object", "description": "The CloudEvent, structured JSON."},
+    },
+}
+_NEXT = {"type": "integer", "nullable": True, "description": "'after' for the next page."}
+
 COMPONENTS: dict[str, Any] = {
     "Error": {
         "type": "object",
@@ -203,3 +212,49 @@ COMPONENTS["ProfilePatch"] = {
     "properties": COMPONENTS["Profile"]["properties"],
     "additionalProperties": False,
 }
+
+
+COMPONENTS.update({
+    "EventPage": {
+        "type": "object",
+        "properties": {"events": {"type": "array", "items": _EVENT_ENTRY}, "next": _NEXT},
+    },
+    "DeadLetterPage": {
+        "type": "object",
+        "properties": {
+            "dead_letters": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        **_EVENT_ENTRY["properties"],
+                        "status": {"type": "integer", "description": "HTTP status, 0 if none."},
+                        "reason": {"type": "string", "description": "The response body."},
+                        "failed": {"type": "integer", "description": "When, in ms."},
+                    },
+                },
+            },
+            "next": _NEXT,
+        },
+    },
+    "UpstreamStatus": {
+        "type": "object",
+        "properties": {
+            "forwarding": {"type": "boolean", "description": "Whether a url is configured."},
+            "url": _NULLABLE_STRING,
+            "mode": _NULLABLE_STRING,
+            "depth": {"type": "integer", "description": "Events in the outbox."},
+            "oldest_age": {"type": "number", "nullable": True,
+                           "description": "Seconds since the oldest held event came."},
+            "delivered": {"type": "integer"},
+            "retried": {"type": "integer"},
+            "failed": {"type": "integer"},
+            "dead": {"type": "integer"},
+            "last_error": _NULLABLE_STRING,
+            "backoff": {"type": "number", "description": "Seconds of the wait in progress."},
+            "connected": {"type": "boolean"},
+        },
+    },
+    "Replayed": {"type": "object", "properties": {"replayed": {"type": "integer"}}},
+    "Discarded": {"type": "object", "properties": {"discarded": {"type": "integer"}}},
+})

@@ -26,6 +26,7 @@ from .gateway import GatewayService
 from .listeners import Listener
 from .loglevel import LogLevelService
 from .startup import StartupError
+from .upstream import Upstream, outbox_limit
 
 __all__ = ["build_service"]
 
@@ -79,6 +80,8 @@ def build_service(
         "--api-port",
     )
 
+    upstream = Upstream(config.upstream, reactor)
+
     top = GatewayService(
         config,
         coap,
@@ -86,10 +89,17 @@ def build_service(
         [udp, api],
         reactor,
         lambda: open_services(
-            reactor, storage.backend, str(storage.database_path), limits=config.limits
+            reactor,
+            storage.backend,
+            str(storage.database_path),
+            limits=config.limits,
+            durability=storage.durability,
+            outbox_limit=outbox_limit(config.upstream),
+            retry_after=upstream.retry_after,
         ),
         api_key,
         on_fatal,
+        upstream.make,
     )
     LogLevelService(LogLevel.levelWithName(config.log.level), log_publisher).setServiceParent(top)
 

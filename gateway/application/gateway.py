@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 from twisted.application import service
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
@@ -24,10 +24,20 @@ from gateway.config import GatewayConfig
 from gateway.dialect import install_dialects
 from gateway.service.build import Services
 
-__all__ = ["GatewayService"]
+__all__ = ["GatewayService", "UpstreamService"]
 
 # The namespace these lines had before the split, so log filters still match.
 log = Logger(namespace="gateway.tap")
+
+
+class UpstreamService(Protocol):
+    """What drains the outbox: a service that reports its state."""
+
+    def startService(self) -> None: ...
+
+    def stopService(self) -> "Deferred[None] | None": ...
+
+    def report(self) -> Mapping[str, Any]: ...
 
 
 class GatewayService(service.MultiService):
@@ -36,10 +46,11 @@ class GatewayService(service.MultiService):
 
     Starting it opens the service layer (the store in the data directory)
     first; then the dialects are installed under the CoAP root, the API site
-    gets its resource, and only then do the C{listeners} start.  (Its
-    privileged start lets them bind their ports, paused, before that.)  Stopping it
-    stops the listeners and then closes the store, so pending writes are
-    flushed.  Children other than the listeners (added with
+    gets its resource, the upstream service (made by C{upstream}) starts, and
+    only then do the C{listeners} start.  (Its privileged start lets them
+    bind their ports, paused, before that.)  Stopping it stops the
+    listeners, then the upstream service, and then closes the store, so
+    pending writes are flushed.  Children other than the listeners (added with
     C{setServiceParent}) start at once.
 
     @ivar service_layer: the open L{Services} while running.
@@ -55,12 +66,16 @@ class GatewayService(service.MultiService):
         open_services: Callable[[], "Deferred[Services]"],
         api_key: str,
         on_fatal: Callable[[], None] = lambda: None,
+        upstream: Callable[[Services], UpstreamService] | None = None,
     ) -> None:
         """
         @param listeners: the services that serve the network (CoAP over
             UDP, the API over TCP, ...), made children of this one; the API's
             is the one named C{"api"}.
         @param on_fatal: called if the gateway cannot start.
+        @param upstream: makes what drains the outbox (forwarding, pruning)
+            once the store is open; it starts before the listeners, stops
+            after them and before the store closes, and reports to the API.
         """
         super().__init__()
         self.config = config
@@ -72,6 +87,8 @@ class GatewayService(service.MultiService):
         self._open_services = open_services
         self._api_key = api_key
         self._on_fatal = on_fatal
+        self._make_upstream = upstream
+        self._upstream: UpstreamService | None = None
         self._starting: Deferred[None] | None = None
         for listener in self._listeners:
             listener.setServiceParent(self)
@@ -110,9 +127,16 @@ class GatewayService(service.MultiService):
             enabled=dialects.names,
             options=dialects.options,
         )
-        self.api_site.resource = build_api(services, self._api_key)
+        if self._make_upstream is None:
+            self.api_site.resource = build_api(services, self._api_key)
+        else:
+            upstream = self._make_upstream(services)
+            self.api_site.resource = build_api(services, self._api_key, upstream.report)
         if not self.running:
             return
+        if self._make_upstream is not None:
+            self._upstream = upstream
+            upstream.startService()
         for listener in self._listeners:
             listener.startService()
         self._log_listening(installed)
@@ -163,6 +187,9 @@ class GatewayService(service.MultiService):
         # Listeners first, so nothing is answered once the rest goes.
         children = [*reversed(self._listeners), *reversed(self._others())]
         await DeferredList([maybeDeferred(child.stopService) for child in children])
+        upstream, self._upstream = self._upstream, None
+        if upstream is not None:
+            await maybeDeferred(upstream.stopService)
         services, self.service_layer = self.service_layer, None
         if services is not None:
             await services.close()

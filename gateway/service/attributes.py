@@ -26,7 +26,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from gateway.domain.errors import InvalidArgument, NotFound
-from gateway.domain.model import Attribute, AttributeScope, JSONValue
+from gateway.domain.model import Attribute, AttributeScope, Device, JSONValue
 from gateway.service.credentials import CredentialCache
 from gateway.service.interfaces import (
     AttributeCallback,
@@ -34,8 +34,11 @@ from gateway.service.interfaces import (
     Unsubscribe,
 )
 from gateway.service.limits import ServiceLimits
+from gateway.service.uplinks import RetryAfter, commit_uplink, fixed_retry_after
 from gateway.store.interfaces import IStore
+from gateway.store.unit import SetAttributes, UnitOfWork
 from gateway.store.values import encode_json
+from gateway.upstream.events import EventFactory, UplinkKind, json_object
 
 __all__ = ["AttributeService", "now_ms"]
 
@@ -59,14 +62,18 @@ class AttributeService:
     _store: IStore
     _cache: CredentialCache
     _clock: IReactorTime
+    _events: EventFactory
+    _retry_after: RetryAfter = fixed_retry_after
     _limits: ServiceLimits = attrs.field(factory=ServiceLimits)
     _subscribers: dict[str, list[AttributeCallback]] = attrs.field(factory=dict)
     #: The lock of each (device, scope) being written.
     _writing: dict[tuple[str, AttributeScope], DeferredLock] = attrs.field(factory=dict)
 
-    def _require(self, device_id: str) -> None:
-        if self._cache.device(device_id) is None:
+    def _require(self, device_id: str) -> Device:
+        device = self._cache.device(device_id)
+        if device is None:
             raise NotFound(f"no device {device_id!r}")
+        return device
 
     def _notify(self, device_id: str, message: dict[str, JSONValue]) -> None:
         for callback in list(self._subscribers.get(device_id, ())):
@@ -95,9 +102,10 @@ class AttributeService:
         device_id: str,
         scope: AttributeScope,
         values: Mapping[str, JSONValue],
+        dialect: Optional[str] = None,
     ) -> "Deferred[None]":
         async def run() -> None:
-            self._require(device_id)
+            device = self._require(device_id)
             _check_keys(list(values))
             if not values:
                 return
@@ -108,9 +116,16 @@ class AttributeService:
             await lock.acquire()
             try:
                 await self._check_room(device_id, scope, snapshot)
-                await self._store.set_attributes(
-                    device_id, scope, snapshot, now_ms(self._clock)
-                )
+                now = now_ms(self._clock)
+                if dialect is None:
+                    await self._store.set_attributes(device_id, scope, snapshot, now)
+                else:
+                    write = SetAttributes(device_id, scope, snapshot, now)
+                    data = json_object(write.values)
+                    event = self._events.event(UplinkKind.ATTRIBUTES, device, dialect, now, data)
+                    await commit_uplink(
+                        self._store, UnitOfWork((write, event)), self._retry_after
+                    )
             finally:
                 # Releasing may run the next writer, which may drop the lock.
                 lock.release()

@@ -15,6 +15,7 @@ attribute and telemetry services and sets the credential guard's budget.
 
 from __future__ import annotations
 
+import socket
 from typing import Any, Callable, Optional
 
 import attrs
@@ -31,20 +32,26 @@ from gateway.service.credentials import (
     run_synchronously,
 )
 from gateway.service.devices import DeviceServices
+from gateway.service.events import EventLog
 from gateway.service.guard import CredentialGuard
 from gateway.service.limits import ServiceLimits
 from gateway.service.passwords import PasswordHasher
 from gateway.service.provisioning import ProvisioningService
 from gateway.service.registry import DeviceRegistry
 from gateway.service.telemetry import TelemetryService
+from gateway.service.uplinks import RetryAfter, fixed_retry_after
 from gateway.store.backends import open_store
-from gateway.store.interfaces import IStore
+from gateway.store.interfaces import IOutbox, IStore
 from gateway.store.memory import MemoryStore
+from gateway.upstream.events import EventFactory
 
 __all__ = ["Services", "build_services", "open_services", "memory_services"]
 
 #: The C{[limits]} defaults (the bounds are immutable, so one value serves all).
 DEFAULT_LIMITS = ServiceLimits()
+
+#: The instance name in events' C{source} when none is given: the host's name.
+DEFAULT_INSTANCE = socket.gethostname()
 
 
 @attrs.frozen
@@ -55,6 +62,8 @@ class Services:
     """
 
     store: IStore
+    #: The same backend, as the durable outbox of upstream events.
+    outbox: IOutbox
     credentials: CredentialCache
     registry: DeviceRegistry
     attributes: AttributeService
@@ -64,6 +73,7 @@ class Services:
     activity: DeviceActivity
     guard: CredentialGuard
     devices: DeviceServices
+    events: EventLog
 
     def close(self) -> "Deferred[None]":
         """Finish queued writes and close the store."""
@@ -77,10 +87,16 @@ def build_services(
     run_blocking: RunBlocking = run_synchronously,
     new_token: Optional[Callable[[], str]] = None,
     limits: ServiceLimits = DEFAULT_LIMITS,
+    instance: str = DEFAULT_INSTANCE,
+    retry_after: RetryAfter = fixed_retry_after,
 ) -> "Deferred[Services]":
     """
     Wire the services over an open C{store}: load the credential cache and
     make sure the C{default} profile exists.
+
+    @param instance: names this gateway in the upstream events' C{source}.
+    @param retry_after: seconds until a full outbox is expected to have
+        room (the Max-Age of a refused uplink).
     """
 
     async def build() -> Services:
@@ -90,10 +106,11 @@ def build_services(
             extra["new_token"] = new_token
         registry = DeviceRegistry(store, cache, clock, **extra)
         await registry.ensure_default_profile()
-        attributes = AttributeService(store, cache, clock, limits)
-        telemetry = TelemetryService(store, cache, clock, limits)
-        provisioning = ProvisioningService(store, registry, attributes, clock)
-        claiming = ClaimingService(store, cache, clock)
+        events = EventFactory(instance)
+        attributes = AttributeService(store, cache, clock, events, retry_after, limits)
+        telemetry = TelemetryService(store, cache, clock, events, retry_after, limits)
+        provisioning = ProvisioningService(store, registry, attributes, clock, events)
+        claiming = ClaimingService(store, cache, clock, events, retry_after)
         activity = DeviceActivity(clock)
         guard = CredentialGuard(
             clock,
@@ -103,6 +120,7 @@ def build_services(
         )
         return Services(
             store=store,
+            outbox=IOutbox(store),
             credentials=cache,
             registry=registry,
             attributes=attributes,
@@ -114,6 +132,7 @@ def build_services(
             devices=DeviceServices(
                 cache, telemetry, attributes, claiming, provisioning, activity, guard
             ),
+            events=EventLog(IOutbox(store), clock),
         )
 
     return Deferred.fromCoroutine(build())
@@ -125,10 +144,14 @@ def open_services(
     path: str,
     hasher: Optional[PasswordHasher] = None,
     limits: ServiceLimits = DEFAULT_LIMITS,
+    durability: str = "power-loss",
+    outbox_limit: Optional[int] = None,
+    retry_after: RetryAfter = fixed_retry_after,
 ) -> "Deferred[Services]":
     """
-    Open the store (C{[storage] backend}, and C{path}, its database file)
-    and build the service layer on it.
+    Open the store (C{[storage] backend}, C{path}, its database file, and
+    C{durability}; an outbox of at most C{outbox_limit} events) and build
+    the service layer on it (C{retry_after}: see L{build_services}).
 
     @param reactor: provides IReactorTime, IReactorFromThreads and
         IReactorThreads (the real reactor, from C{makeService}).
@@ -138,9 +161,11 @@ def open_services(
         return deferToThreadPool(reactor, reactor.getThreadPool(), fn)
 
     async def build() -> Services:
-        store = await open_store(reactor, backend, path)
+        store = await open_store(reactor, backend, path, durability, outbox_limit)
         try:
-            return await build_services(store, reactor, hasher, run_blocking, limits=limits)
+            return await build_services(
+                store, reactor, hasher, run_blocking, limits=limits, retry_after=retry_after
+            )
         except BaseException:
             await store.close()
             raise

@@ -53,6 +53,11 @@ class DeviceServices:
     _provisioning: IProvisioningService
     _activity: IDeviceActivity
     _guard: ICredentialGuard
+    #: Named in the upstream events of the uplinks that come through here.
+    dialect: str = "api"
+
+    def for_dialect(self, name: str) -> "DeviceServices":
+        return attrs.evolve(self, dialect=name)
 
     # -- authentication ----------------------------------------------------
 
@@ -88,7 +93,7 @@ class DeviceServices:
     def record_telemetry(
         self, device_id: str, records: Sequence[TelemetryRecord]
     ) -> "Deferred[None]":
-        return self._telemetry.record(device_id, records)
+        return self._telemetry.record(device_id, records, self.dialect)
 
     def get_attributes(
         self,
@@ -103,7 +108,9 @@ class DeviceServices:
     def set_client_attributes(
         self, device_id: str, values: Mapping[str, JSONValue]
     ) -> "Deferred[None]":
-        return self._attributes.set_attributes(device_id, AttributeScope.CLIENT, values)
+        return self._attributes.set_attributes(
+            device_id, AttributeScope.CLIENT, values, self.dialect
+        )
 
     def subscribe_attributes(
         self, device_id: str, callback: AttributeCallback
@@ -113,10 +120,10 @@ class DeviceServices:
     def request_claim(
         self, device_id: str, secret_key: str = "", duration_ms: int = 0
     ) -> "Deferred[Claim]":
-        return self._claiming.request_claim(device_id, secret_key, duration_ms)
+        return self._claiming.request_claim(device_id, secret_key, duration_ms, self.dialect)
 
     def provision(self, request: ProvisionRequest) -> "Deferred[ProvisionResult]":
-        return self._provisioning.provision(request)
+        return self._provisioning.provision(request, self.dialect)
 
     # -- activity ----------------------------------------------------------
 

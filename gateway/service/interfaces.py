@@ -239,10 +239,12 @@ class IAttributeService(Interface):
         device_id: str,
         scope: AttributeScope,
         values: Mapping[str, JSONValue],
+        dialect: Optional[str] = None,
     ) -> "Deferred[None]":
         """
         Write attributes stamped with the clock; subscribers hear of shared
-        changes after the write is durable.
+        changes after the write is durable.  With C{dialect} (a device's own
+        uplink, through that dialect) the write carries its upstream event.
         """
 
     def delete_attributes(
@@ -258,11 +260,13 @@ class ITelemetryService(Interface):
     """Telemetry uplinks and the latest value per key."""
 
     def record(
-        device_id: str, records: Sequence[TelemetryRecord]
+        device_id: str, records: Sequence[TelemetryRecord], dialect: str = "api"
     ) -> "Deferred[None]":
         """
         Accept (ts ms or None, {key: value}) records; a missing ts is taken
-        from the clock.  Fires once durable.  NotFound for an unknown device.
+        from the clock.  Fires once durable, with their upstream event
+        (naming C{dialect}, the way they came).  NotFound for an unknown
+        device, Unavailable when the outbox is full.
         """
 
     def latest(
@@ -321,10 +325,13 @@ class ProvisionResult:
 
 
 class IProvisioningService(Interface):
-    def provision(request: ProvisionRequest) -> "Deferred[ProvisionResult]":
+    def provision(
+        request: ProvisionRequest, dialect: str = "api"
+    ) -> "Deferred[ProvisionResult]":
         """
         Provision by profile key/secret.  Never errbacks for a bad request:
-        the outcome is in the status.
+        the outcome is in the status.  A success carries its upstream event
+        (naming C{dialect}); a full outbox is a FAILURE.
         """
 
 
@@ -334,9 +341,12 @@ class IClaimingService(Interface):
     )
 
     def request_claim(
-        device_id: str, secret_key: str = "", duration_ms: int = 0
+        device_id: str, secret_key: str = "", duration_ms: int = 0, dialect: str = "api"
     ) -> "Deferred[Claim]":
-        """Record a claim request expiring after C{duration_ms}."""
+        """
+        Record a claim request expiring after C{duration_ms}, with its
+        upstream event (naming C{dialect}; the secret is not in it).
+        """
 
     def get_claim(device_id: str) -> "Deferred[Optional[Claim]]":
         """The unexpired claim of the device, or C{None}."""
@@ -523,3 +533,6 @@ class IDeviceServices(Interface):
 
     def report_wrong_credentials(source: str) -> None:
         """A request from C{source} authenticated no device: count it."""
+
+    def for_dialect(name: str) -> "IDeviceServices":
+        """These services, with the upstream events of uplinks naming dialect C{name}."""

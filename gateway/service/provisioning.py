@@ -14,15 +14,18 @@ ThingsBoard device provisioning (reference section 4).
    C{"provisioned"}) gives FAILURE, as do a token used by another device and
    credential types other than ACCESS_TOKEN (not supported yet).
  - Without C{deviceName} a random name is used, as ThingsBoard does.
- - The device, its token and its C{provisionState} are one unit of work:
-   a failed provisioning leaves no device, no token and no state behind
-   (and an existing device keeps its old token).
+ - The device, its token, its C{provisionState} and the upstream event
+   (C{data} C{{"deviceName", "profile", "created"}}, never the token) are
+   one unit of work: a failed provisioning leaves no device, no token, no
+   state and no event behind (and an existing device keeps its old token);
+   a full outbox is a FAILURE.
 """
 
 from __future__ import annotations
 
 import hmac
 import uuid
+from typing import Callable
 
 import attrs
 from twisted.internet.defer import Deferred
@@ -47,6 +50,8 @@ from gateway.service.interfaces import (
 from gateway.service.registry import DeviceRegistry
 from gateway.store.interfaces import IStore
 from gateway.store.unit import SetAttributes, UnitOfWork
+from gateway.store.values import encode_json
+from gateway.upstream.events import EventFactory, UplinkKind
 
 __all__ = ["ProvisioningService", "PROVISION_STATE_KEY", "PROVISIONED"]
 
@@ -66,20 +71,28 @@ class ProvisioningService:
     _registry: DeviceRegistry
     _attributes: AttributeService
     _clock: IReactorTime
+    _events: EventFactory
 
-    def provision(self, request: ProvisionRequest) -> "Deferred[ProvisionResult]":
-        return Deferred.fromCoroutine(self._provision(request))
+    def provision(
+        self, request: ProvisionRequest, dialect: str = "api"
+    ) -> "Deferred[ProvisionResult]":
+        return Deferred.fromCoroutine(self._provision(request, dialect))
 
-    def _mark_provisioned(self, device: Device) -> UnitOfWork:
-        # A server-scope attribute: no subscriber hears of it.
-        return UnitOfWork.of(
-            SetAttributes(
-                device.id,
-                AttributeScope.SERVER,
-                {PROVISION_STATE_KEY: PROVISIONED},
-                now_ms(self._clock),
+    def _mark_provisioned(self, dialect: str, created: bool) -> Callable[[Device], UnitOfWork]:
+        def writes(device: Device) -> UnitOfWork:
+            now = now_ms(self._clock)
+            data = encode_json(
+                {"deviceName": device.name, "profile": device.profile, "created": created}
             )
-        )
+            return UnitOfWork.of(
+                # A server-scope attribute: no subscriber hears of it.
+                SetAttributes(
+                    device.id, AttributeScope.SERVER, {PROVISION_STATE_KEY: PROVISIONED}, now
+                ),
+                self._events.event(UplinkKind.PROVISION, device, dialect, now, data),
+            )
+
+        return writes
 
     async def _provisioned(self, device: Device) -> bool:
         state = await self._attributes.get_attributes(
@@ -87,7 +100,7 @@ class ProvisioningService:
         )
         return bool(state) and state[0].value == PROVISIONED
 
-    async def _provision(self, request: ProvisionRequest) -> ProvisionResult:
+    async def _provision(self, request: ProvisionRequest, dialect: str) -> ProvisionResult:
         if not request.provision_key or not request.provision_secret:
             return _NOT_FOUND
         profile = await self._store.find_profile_by_provision_key(
@@ -120,7 +133,7 @@ class ProvisioningService:
                     name,
                     profile=profile.name,
                     access_token=request.token,
-                    also=self._mark_provisioned,
+                    also=self._mark_provisioned(dialect, created=True),
                 )
                 device = created.device
                 token = created.access_token
@@ -130,7 +143,7 @@ class ProvisioningService:
                 if await self._provisioned(device):
                     return _FAILURE
                 token = await self._registry.set_access_token(
-                    device.id, request.token, also=self._mark_provisioned
+                    device.id, request.token, also=self._mark_provisioned(dialect, created=False)
                 )
         except ServiceError as e:
             log.debug(

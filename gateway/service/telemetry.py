@@ -3,8 +3,10 @@
 Telemetry uplinks: records of (ts ms or None, {key: value}); a missing ts
 is taken from the injected clock, and one batch holds at most
 C{max_keys_per_request} data points (L{ServiceLimits}).  The latest value
-per key is kept in the store.  (The durable outbox entry for each uplink will be written in the
-same group commit once L{gateway.store.interfaces.IOutbox} exists.)
+per key is kept in the store, and each uplink becomes one CloudEvent in the
+durable outbox, in the same unit of work: the caller hears of success only
+once both are durable.  The event's time is the device's first ts when it
+sent one.
 """
 
 from __future__ import annotations
@@ -22,20 +24,26 @@ from gateway.service.attributes import now_ms
 from gateway.service.credentials import CredentialCache
 from gateway.service.interfaces import ITelemetryService
 from gateway.service.limits import ServiceLimits
+from gateway.service.uplinks import RetryAfter, commit_uplink, fixed_retry_after
 from gateway.store.interfaces import IStore
+from gateway.store.unit import AppendTelemetry, UnitOfWork
+from gateway.upstream.events import EventFactory
 
 __all__ = ["TelemetryService"]
 
 
 def _normalise(
     records: Sequence[TelemetryRecord], now: int
-) -> list[tuple[int, Mapping[str, JSONValue]]]:
+) -> tuple[list[tuple[int, Mapping[str, JSONValue]]], Optional[int]]:
+    """The records with every ts filled in, and the device's own first ts."""
     out: list[tuple[int, Mapping[str, JSONValue]]] = []
+    device_ms: Optional[int] = None
     for record in records:
         try:
             ts, values = record
         except (TypeError, ValueError):
             raise InvalidArgument("a telemetry record is (ts, {key: value})") from None
+        sent = ts is not None
         if ts is None:
             ts = now
         elif isinstance(ts, bool) or not isinstance(ts, int) or ts < 0:
@@ -46,8 +54,10 @@ def _normalise(
             if not isinstance(k, str) or not k:
                 raise InvalidArgument("telemetry keys must be non-empty strings")
         if values:
+            if not out and sent:
+                device_ms = ts
             out.append((ts, dict(values)))
-    return out
+    return out, device_ms
 
 
 @implementer(ITelemetryService)
@@ -56,18 +66,24 @@ class TelemetryService:
     _store: IStore
     _cache: CredentialCache
     _clock: IReactorTime
+    _events: EventFactory
+    _retry_after: RetryAfter = fixed_retry_after
     _limits: ServiceLimits = attrs.field(factory=ServiceLimits)
 
     def record(
-        self, device_id: str, records: Sequence[TelemetryRecord]
+        self, device_id: str, records: Sequence[TelemetryRecord], dialect: str = "api"
     ) -> "Deferred[None]":
         async def run() -> None:
-            if self._cache.device(device_id) is None:
+            device = self._cache.device(device_id)
+            if device is None:
                 raise NotFound(f"no device {device_id!r}")
-            batch = _normalise(records, now_ms(self._clock))
+            now = now_ms(self._clock)
+            batch, device_ms = _normalise(records, now)
             self._limits.check_keys(sum(len(values) for _, values in batch), "data points")
             if batch:
-                await self._store.append_telemetry(device_id, batch)
+                write = AppendTelemetry(device_id, batch)
+                event = self._events.telemetry(device, dialect, now, write, device_ms)
+                await commit_uplink(self._store, UnitOfWork((write, event)), self._retry_after)
 
         return Deferred.fromCoroutine(run())
 

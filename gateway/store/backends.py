@@ -4,22 +4,24 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Optional
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from gateway.store.interfaces import IStore, StoreUnusable
 from gateway.store.memory import MemoryStore
-from gateway.store.sqlite import check_database, open_sqlite_store
+from gateway.store.sqlite import SYNCHRONOUS, check_database, open_sqlite_store
 
-__all__ = ["BACKENDS", "check_store", "open_store"]
+__all__ = ["BACKENDS", "DURABILITIES", "check_store", "open_store"]
 
 log = Logger()
 
 #: The values of C{[storage] backend}.
 BACKENDS = ("sqlite", "memory")
 
+#: The values of C{[storage] durability}.
+DURABILITIES = tuple(SYNCHRONOUS)
 
 def check_store(backend: str, path: str) -> None:
     """
@@ -32,13 +34,20 @@ def check_store(backend: str, path: str) -> None:
         raise StoreUnusable(f"unknown storage backend {backend!r} (known: {', '.join(BACKENDS)})")
 
 
-def open_store(reactor: Any, backend: str, path: str) -> "Deferred[IStore]":
+def open_store(
+    reactor: Any,
+    backend: str,
+    path: str,
+    durability: str = "power-loss",
+    outbox_limit: Optional[int] = None,
+) -> "Deferred[IStore]":
     """
     Open the store: C{"sqlite"} at C{path} (relative to the working
     directory; its directory is created), or C{"memory"}, which keeps
-    nothing across a restart (C{path} is not used).
+    nothing across a restart (C{path} and C{durability} are not used).
 
     @param reactor: provides L{IReactorTime} and L{IReactorFromThreads}.
+    @param outbox_limit: see L{gateway.store.interfaces.IOutbox.outbox_limit}.
     """
     async def run() -> IStore:
         if backend == "memory":
@@ -47,11 +56,11 @@ def open_store(reactor: Any, backend: str, path: str) -> "Deferred[IStore]":
                 " credential and value is lost when the gateway stops",
                 backend=backend,
             )
-            return MemoryStore()
+            return MemoryStore(outbox_limit=outbox_limit)
         if backend == "sqlite":
             absolute = os.path.abspath(path)
             os.makedirs(os.path.dirname(absolute), exist_ok=True)
-            return await open_sqlite_store(reactor, absolute)
+            return await open_sqlite_store(reactor, absolute, durability, outbox_limit)
         raise ValueError(f"unknown storage backend {backend!r} (known: {', '.join(BACKENDS)})")
 
     return Deferred.fromCoroutine(run())

@@ -31,11 +31,12 @@ A backend that cannot be used at all (a file that is not a database, a
 directory or database that cannot be written) is found before the gateway
 starts: L{gateway.store.backends.check_store} raises L{StoreUnusable}.
 
-Planned, not built yet (see L{IOutbox} and L{ICommandQueue} below): the
-durable upstream outbox of CloudEvents and the persistent RPC/command queues.
-Events will be appended by an operation in the same unit of work as the
-uplink they come from (see L{gateway.store.unit.Operation}), so a device is
-answered only after its event is durable.
+The durable upstream outbox of CloudEvents is L{IOutbox}, which every
+backend provides beside L{IStore}: events are appended by an operation in
+the same unit of work as the uplink they come from
+(L{gateway.store.unit.AppendEvent}), so a device is answered only after its
+event is durable.  Planned, not built yet: L{ICommandQueue}, the persistent
+RPC/command queues.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ from gateway.domain.model import (
     Profile,
     TelemetryPoint,
 )
-from gateway.store.unit import UnitOfWork
+from gateway.store.unit import DeadLetter, OutboxEvent, UnitOfWork
 
 __all__ = ["IStore", "IOutbox", "ICommandQueue", "StoreUnusable"]
 
@@ -230,24 +231,61 @@ class IStore(Interface):
 
 class IOutbox(Interface):
     """
-    PLACEHOLDER - not implemented yet.
+    The durable outbox of CloudEvents (design decision 6).
 
-    The durable outbox of CloudEvents (design decision 6).  Every accepted
-    uplink becomes one event, appended by an operation in the same unit of
-    work as its telemetry/attributes write, before the device is answered.  A forwarder
-    drains it in order with at-least-once delivery.  When full, C{append}
-    fails with a "full" error the dialect turns into 5.03 + Max-Age.
-
-    Planned methods::
-
-        append(events: Sequence[CloudEvent]) -> Deferred[list[int]]
-            # durable sequence numbers; errbacks OutboxFull
-        peek(limit: int) -> Deferred[list[tuple[int, CloudEvent]]]
-        acknowledge(up_to: int) -> Deferred[None]
-        size() -> Deferred[int]
-        query(device_id: str, since_ms: int, limit: int)
-            -> Deferred[list[CloudEvent]]   # local queries, no upstream
+    Every accepted uplink becomes one event, appended by
+    L{gateway.store.unit.AppendEvent} in the same unit of work as its
+    telemetry/attributes write, so the device is answered only once both are
+    durable.  Events stay until acknowledged (delivered upstream), moved to
+    the dead letters, or pruned; positions increase and are never reused, so
+    a reader pages with C{after}.  A dead letter keeps its event's id and
+    sequence number; replaying it appends it again at the end.
     """
+
+    outbox_limit: Optional[int]
+    """Most events held; an L{AppendEvent} beyond it fails L{Unavailable}."""
+
+    def peek(limit: int, after: int = 0) -> "Deferred[list[OutboxEvent]]":
+        """Up to C{limit} held events after position C{after}, oldest first."""
+
+    def acknowledge(positions: Sequence[int]) -> "Deferred[int]":
+        """Remove these events (delivered); fires with how many there were."""
+
+    def size() -> "Deferred[int]":
+        """How many events the outbox holds."""
+
+    def query(
+        device_id: Optional[str] = None,
+        type: Optional[str] = None,
+        after: int = 0,
+        limit: int = 100,
+    ) -> "Deferred[list[OutboxEvent]]":
+        """Held events of one device and/or type after C{after}, oldest first."""
+
+    def prune(received_before_ms: int, keep: int) -> "Deferred[int]":
+        """
+        Delete the oldest events: those received before C{received_before_ms}
+        (stopping at the first younger one) and then as many as make the
+        outbox hold at most C{keep}; fires with how many went.
+        """
+
+    def dead_letter(position: int, status: int, reason: str, at_ms: int) -> "Deferred[bool]":
+        """
+        Move a held event to the dead letters with the upstream's answer
+        (C{status} 0 when there was none); C{True} if it was held.
+        """
+
+    def dead_letters(limit: int = 100, after: int = 0) -> "Deferred[list[DeadLetter]]":
+        """Up to C{limit} dead letters after position C{after}, oldest first."""
+
+    def replay(positions: Optional[Sequence[int]] = None) -> "Deferred[int]":
+        """
+        Append these dead letters (all if C{None}) to the outbox again, in
+        their order, ignoring the limit; fires with how many moved.
+        """
+
+    def discard(positions: Optional[Sequence[int]] = None) -> "Deferred[int]":
+        """Delete these dead letters (all if C{None}); fires with how many."""
 
 
 class ICommandQueue(Interface):

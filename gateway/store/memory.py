@@ -15,7 +15,7 @@ import attrs
 from twisted.internet.defer import Deferred, fail, succeed
 from zope.interface import implementer
 
-from gateway.domain.errors import Conflict, InvalidArgument, NotFound
+from gateway.domain.errors import Conflict, InvalidArgument, NotFound, Unavailable
 from gateway.domain.model import (
     Attribute,
     AttributeScope,
@@ -26,16 +26,19 @@ from gateway.domain.model import (
     Profile,
     TelemetryPoint,
 )
-from gateway.store.interfaces import IStore
+from gateway.store.interfaces import IOutbox, IStore
 from gateway.store.unit import (
+    AppendEvent,
     AppendTelemetry,
     CreateDevice,
+    DeadLetter,
     DeleteAttributes,
     DeleteClaim,
     DeleteCredential,
     DeleteDevice,
     DeleteProfile,
     Operation,
+    OutboxEvent,
     PutClaim,
     PutCredential,
     PutProfile,
@@ -89,15 +92,17 @@ class _Journal:
         self._undo.clear()
 
 
-@implementer(IStore)
+@implementer(IStore, IOutbox)
 @attrs.define
 class MemoryStore(SingleWrites):
     """
     Dicts standing in for tables.
 
+    @ivar outbox_limit: see L{IOutbox.outbox_limit}.
     @ivar closed: set by L{close}; later calls fail.
     """
 
+    outbox_limit: Optional[int] = None
     _devices: dict[str, Device] = attrs.field(factory=dict)
     _credentials: dict[tuple[str, CredentialKind], Credential] = attrs.field(factory=dict)
     _profiles: dict[str, Profile] = attrs.field(factory=dict)
@@ -106,6 +111,12 @@ class MemoryStore(SingleWrites):
     )
     _telemetry: dict[str, dict[str, _Stamped]] = attrs.field(factory=dict)
     _claims: dict[str, Claim] = attrs.field(factory=dict)
+    # Dicts keep insertion order: positions ascend in both.
+    _outbox: dict[int, OutboxEvent] = attrs.field(factory=dict)
+    _dead: dict[int, DeadLetter] = attrs.field(factory=dict)
+    _sequences: dict[str, int] = attrs.field(factory=dict)
+    # "position": the last one given, in a dict so the journal can undo it.
+    _counters: dict[str, int] = attrs.field(factory=lambda: {"position": 0})
     closed: bool = False
 
     def _check_open(self) -> None:
@@ -162,6 +173,8 @@ class MemoryStore(SingleWrites):
                 return None
             case DeleteClaim():
                 return j.pop(self._claims, op.device_id)
+            case AppendEvent():
+                return self._append_event(j, op)
             case _:
                 assert_never(op)
 
@@ -393,6 +406,140 @@ class MemoryStore(SingleWrites):
             self._check_open()
             check_text("device id", device_id)
             return self._claims.get(device_id)
+
+        return _run(op)
+
+    # -- outbox ------------------------------------------------------------
+
+    def _append_event(self, j: _Journal, op: AppendEvent) -> int:
+        if self.outbox_limit is not None and len(self._outbox) >= self.outbox_limit:
+            raise Unavailable(f"the outbox is full ({self.outbox_limit} events)")
+        sequence = self._sequences.get(op.device_id, 0) + 1
+        j.put(self._sequences, op.device_id, sequence)
+        position = self._next_position(j)
+        j.put(
+            self._outbox,
+            position,
+            OutboxEvent(
+                position,
+                op.device_id,
+                sequence,
+                op.event_id,
+                op.type,
+                op.time_ms,
+                op.received_ms,
+                op.body,
+            ),
+        )
+        return sequence
+
+    def _next_position(self, j: _Journal) -> int:
+        position = self._counters["position"] + 1
+        j.put(self._counters, "position", position)
+        return position
+
+    def peek(self, limit: int, after: int = 0) -> "Deferred[list[OutboxEvent]]":
+        return self.query(after=after, limit=limit)
+
+    def acknowledge(self, positions: Sequence[int]) -> "Deferred[int]":
+        def op() -> int:
+            self._check_open()
+            return sum(self._outbox.pop(p, None) is not None for p in set(positions))
+
+        return _run(op)
+
+    def size(self) -> "Deferred[int]":
+        def op() -> int:
+            self._check_open()
+            return len(self._outbox)
+
+        return _run(op)
+
+    def query(
+        self,
+        device_id: Optional[str] = None,
+        type: Optional[str] = None,
+        after: int = 0,
+        limit: int = 100,
+    ) -> "Deferred[list[OutboxEvent]]":
+        def op() -> list[OutboxEvent]:
+            self._check_open()
+            found: list[OutboxEvent] = []
+            for e in self._outbox.values():
+                if len(found) >= limit:
+                    break
+                if (
+                    e.position > after
+                    and (device_id is None or e.device_id == device_id)
+                    and (type is None or e.type == type)
+                ):
+                    found.append(e)
+            return found
+
+        return _run(op)
+
+    def prune(self, received_before_ms: int, keep: int) -> "Deferred[int]":
+        def op() -> int:
+            self._check_open()
+            old = []
+            for position, e in self._outbox.items():
+                if e.received_ms >= received_before_ms:
+                    break
+                old.append(position)
+            excess = max(len(self._outbox) - len(old) - keep, 0)
+            gone = old + list(self._outbox)[len(old) : len(old) + excess]
+            for position in gone:
+                del self._outbox[position]
+            return len(gone)
+
+        return _run(op)
+
+    def dead_letter(
+        self, position: int, status: int, reason: str, at_ms: int
+    ) -> "Deferred[bool]":
+        def op() -> bool:
+            self._check_open()
+            check_text("reason", reason)
+            event = self._outbox.pop(position, None)
+            if event is None:
+                return False
+            self._dead[position] = DeadLetter(event, status, reason, at_ms)
+            return True
+
+        return _run(op)
+
+    def dead_letters(self, limit: int = 100, after: int = 0) -> "Deferred[list[DeadLetter]]":
+        def op() -> list[DeadLetter]:
+            self._check_open()
+            return [d for p, d in self._dead.items() if p > after][:limit]
+
+        return _run(op)
+
+    def _chosen(self, positions: Optional[Sequence[int]]) -> list[int]:
+        if positions is None:
+            return list(self._dead)
+        return sorted(set(positions) & self._dead.keys())
+
+    def replay(self, positions: Optional[Sequence[int]] = None) -> "Deferred[int]":
+        def op() -> int:
+            self._check_open()
+            chosen = self._chosen(positions)
+            j = _Journal()
+            for p in chosen:
+                event = self._dead.pop(p).event
+                position = self._next_position(j)
+                self._outbox[position] = attrs.evolve(event, position=position)
+            return len(chosen)
+
+        return _run(op)
+
+    def discard(self, positions: Optional[Sequence[int]] = None) -> "Deferred[int]":
+        def op() -> int:
+            self._check_open()
+            chosen = self._chosen(positions)
+            for p in chosen:
+                del self._dead[p]
+            return len(chosen)
 
         return _run(op)
 

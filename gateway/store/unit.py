@@ -39,8 +39,10 @@ from gateway.store.values import (
 )
 
 __all__ = [
+    "AppendEvent",
     "AppendTelemetry",
     "CreateDevice",
+    "DeadLetter",
     "DeleteAttributes",
     "DeleteClaim",
     "DeleteCredential",
@@ -48,6 +50,7 @@ __all__ = [
     "DeleteProfile",
     "JSONItems",
     "Operation",
+    "OutboxEvent",
     "PutClaim",
     "PutCredential",
     "PutProfile",
@@ -136,6 +139,10 @@ def _keys(keys: Sequence[str]) -> tuple[str, ...]:
 
 def _ms(ts: int) -> int:
     return check_int64("ts", ts)
+
+
+def _event_text(value: str) -> str:
+    return check_text("event attribute", value)
 
 
 # -- operations ----------------------------------------------------------------
@@ -262,11 +269,63 @@ class DeleteClaim:
     device_id: str = attrs.field(converter=_device_id)
 
 
-#: Every operation a unit may hold.  A new kind (the durable outbox's
-#: C{AppendEvents}, committed in the same unit as the telemetry it comes
-#: from) is added to this union; each backend dispatches on it with a
-#: C{match} that ends in C{assert_never}, so mypy names every backend that
-#: does not handle the new kind yet.
+@attrs.frozen
+class AppendEvent:
+    """
+    Append one event to the durable outbox (L{gateway.store.interfaces.IOutbox}),
+    giving it the next position in the outbox and the device's next
+    sequence number.  The device need not exist: its events outlive it.
+    L{Unavailable} if the outbox is full.  Result: the sequence number.
+
+    @ivar body: the event as text (the store does not read it).
+    @ivar time_ms: the event's time; C{received_ms}: when the gateway took it.
+    """
+
+    device_id: str = attrs.field(converter=_device_id)
+    event_id: str = attrs.field(converter=_event_text)
+    type: str = attrs.field(converter=_event_text)
+    time_ms: int = attrs.field(converter=_ms)
+    received_ms: int = attrs.field(converter=_ms)
+    body: str = attrs.field(converter=_event_text)
+
+
+@attrs.frozen
+class OutboxEvent:
+    """
+    An event kept in the outbox, as L{AppendEvent} gave it.
+
+    @ivar position: its place in the outbox: increasing, never reused.
+    @ivar sequence: the device's counter, 1 for its first event.
+    """
+
+    position: int
+    device_id: str
+    sequence: int
+    event_id: str
+    type: str
+    time_ms: int
+    received_ms: int
+    body: str
+
+
+@attrs.frozen
+class DeadLetter:
+    """
+    An event the upstream refused for good, with its answer.
+
+    @ivar status: the HTTP status (0 if there was no answer).
+    @ivar reason: the response body (or error) as text.
+    """
+
+    event: OutboxEvent
+    status: int
+    reason: str
+    failed_ms: int
+
+
+#: Every operation a unit may hold.  A new kind is added to this union;
+#: each backend dispatches on it with a C{match} that ends in
+#: C{assert_never}, so mypy names every backend that does not handle it.
 Operation = Union[
     CreateDevice,
     UpdateDevice,
@@ -280,6 +339,7 @@ Operation = Union[
     AppendTelemetry,
     PutClaim,
     DeleteClaim,
+    AppendEvent,
 ]
 
 

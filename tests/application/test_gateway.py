@@ -50,6 +50,13 @@ class Listener(service.Service):
         super().stopService()
 
 
+class Upstream(Listener):
+    """Stands in for the upstream service, which also reports its state."""
+
+    def report(self) -> dict[str, Any]:
+        return {"forwarding": True}
+
+
 class FakeDatagramTransport:
     def getHost(self) -> IPv4Address:
         return IPv4Address("UDP", "127.0.0.1", 5683)
@@ -93,8 +100,11 @@ class Gateway:
     fatal: list[bool]
 
 
-def gateway(config: GatewayConfig | None = None) -> Gateway:
-    """A gateway over the in-memory store with stand-in listeners coap, api and dtls."""
+def gateway(config: GatewayConfig | None = None, upstream: bool = False) -> Gateway:
+    """
+    A gateway over the in-memory store with stand-in listeners coap, api and
+    dtls (and, with C{upstream}, a stand-in upstream service).
+    """
     clock = Clock()
     events: list[str] = []
     store = RecordingStore(events=events)
@@ -112,6 +122,7 @@ def gateway(config: GatewayConfig | None = None) -> Gateway:
         lambda: opening,
         "key",
         lambda: fatal.append(True),
+        *([lambda _: Upstream("upstream", events)] if upstream else []),
     )
     Listener("other", events).setServiceParent(top)
     return Gateway(top, events, opening, services, fatal)
@@ -142,6 +153,21 @@ def test_listeners_stop_before_the_store_closes() -> None:
     result(gw.top.stopService())
     assert gw.events == ["stop dtls", "stop api", "stop coap", "stop other", "close store"]
     assert gw.top.service_layer is None
+
+
+def test_upstream_runs_while_the_store_is_open() -> None:
+    """The upstream service starts once the store is open, before the listeners, and stops
+    after them, before the store closes."""
+    gw = gateway(upstream=True)
+    gw.top.startService()
+    assert gw.events == ["start other"]
+    gw.opening.callback(gw.services)
+    assert gw.events == ["start other", "start upstream", "start coap", "start api", "start dtls"]
+    del gw.events[:]
+    result(gw.top.stopService())
+    assert gw.events == [
+        "stop dtls", "stop api", "stop coap", "stop other", "stop upstream", "close store"
+    ]
 
 
 def test_failed_open_starts_no_listener() -> None:

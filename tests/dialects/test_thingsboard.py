@@ -6,7 +6,7 @@ claim, and every error code.
 from __future__ import annotations
 
 import json
-from typing import Mapping, Sequence
+from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock, deferLater
@@ -16,9 +16,10 @@ from gateway.coap import numbers as n
 from gateway.coap.params import TransmissionParameters
 from gateway.dialects.thingsboard import ThingsBoardDialect
 from gateway.dialects.thingsboard.payload import JSONRules
-from gateway.domain.model import AttributeScope, JSONValue, Profile, TelemetryPoint
+from gateway.domain.model import AttributeScope, Profile, TelemetryPoint
 from gateway.service.build import build_services
 from gateway.store.memory import MemoryStore
+from gateway.store.unit import AppendTelemetry, UnitOfWork
 from tests.coap.support import PEER, option, request
 from tests.service.conftest import FAST_HASHER, result
 
@@ -306,10 +307,10 @@ class SlowCommits(MemoryStore):
         super().__init__()
         self.clock = clock
 
-    def append_telemetry(
-        self, device_id: str, records: Sequence[tuple[int, Mapping[str, JSONValue]]]
-    ) -> Deferred[None]:
-        done = super().append_telemetry(device_id, records)
+    def commit(self, unit: UnitOfWork) -> Deferred[list[Any]]:
+        done = super().commit(unit)
+        if not any(isinstance(op, AppendTelemetry) for op in unit.operations):
+            return done
         return deferLater(self.clock, COMMIT, lambda: done)
 
 

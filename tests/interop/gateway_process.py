@@ -78,7 +78,7 @@ class GatewayProcess:
     """A running C{twistd -n coap-gateway} and the ways to talk to it."""
 
     proc: subprocess.Popen[bytes]
-    #: The gateway's log as it comes (also written to C{gateway.log}).
+    #: The gateway's log as it comes (also appended to C{gateway.log}).
     output: OutputWatcher
     data_dir: Path
     coap_port: int = 0
@@ -92,12 +92,14 @@ class GatewayProcess:
         config: str = "",
         umask: int = -1,
         relative_data_dir: bool = False,
+        environ: Optional[dict[str, str]] = None,
     ) -> "GatewayProcess":
         """
         Start the gateway in C{workdir} and wait until it listens; C{config}
         is TOML for C{--config} (none: the defaults), C{umask} is the
-        gateway's, if given, and C{--data-dir} is C{data} relative to
-        C{workdir} with C{relative_data_dir}, else absolute.
+        gateway's, if given, C{--data-dir} is C{data} relative to C{workdir}
+        with C{relative_data_dir}, else absolute (kept across starts), and
+        C{environ} is added to a clean environment.
         """
         data_dir = workdir / "data"
         log_path = workdir / "gateway.log"
@@ -110,8 +112,8 @@ class GatewayProcess:
             (workdir / "gateway.toml").write_text(config)
             argv += ["--config", str(workdir / "gateway.toml")]
         proc = subprocess.Popen(
-            argv, cwd=workdir, env=clean_environ(), stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, umask=umask,
+            argv, cwd=workdir, env={**clean_environ(), **(environ or {})},
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, umask=umask,
         )
         assert proc.stdout is not None
         gateway = cls(proc, OutputWatcher(proc.stdout, log_path), data_dir)

@@ -128,7 +128,7 @@ def test_new_device_is_one_unit(recorded: Services, recording: RecordingStore) -
     recording.units.clear()
     r = result(recorded.provisioning.provision(_request()))
     assert r.status == ProvisionStatus.SUCCESS
-    assert recording.kinds() == [["CreateDevice", "PutCredential", "SetAttributes"]]
+    assert recording.kinds() == [["CreateDevice", "PutCredential", "SetAttributes", "AppendEvent"]]
 
 
 def test_failed_new_device_leaves_nothing(recorded: Services, recording: RecordingStore) -> None:
@@ -151,7 +151,7 @@ def test_failed_reprovisioning_keeps_the_old_token(
     recording.units.clear()
     r = result(recorded.provisioning.provision(_request(token="TAKEN")))
     assert r.status == ProvisionStatus.FAILURE
-    assert recording.kinds() == [["PutCredential", "SetAttributes"]]
+    assert recording.kinds() == [["PutCredential", "SetAttributes", "AppendEvent"]]
     assert recorded.credentials.authenticate_token(created.access_token or "") == created.device
     assert result(recording.get_attributes(created.device.id, AttributeScope.SERVER)) == []
     assert result(recorded.provisioning.provision(_request())).status == ProvisionStatus.SUCCESS

@@ -87,3 +87,19 @@ def test_config_database_path() -> None:
     assert default.storage.database_path == Path("/srv/gw/gateway.db")
     given = load_config(None, {"GATEWAY_STORAGE_PATH": "db/other.db"})
     assert given.storage.database_path == Path("db/other.db")
+
+
+@pytest_twisted.ensureDeferred
+async def test_durability_and_outbox_limit_reach_the_backend(tmp_path: Path) -> None:
+    """[storage] durability picks SQLite's synchronous mode; the outbox limit reaches both."""
+    store = await open_store(
+        _reactor(), "sqlite", str(tmp_path / "g.db"), "process-crash", outbox_limit=7
+    )
+    try:
+        assert isinstance(store, SQLiteStore) and store.outbox_limit == 7
+        sync = await store._submit(lambda c: c.execute("PRAGMA synchronous").fetchone()[0])
+        assert sync == 1  # NORMAL
+    finally:
+        await store.close()
+    memory = await open_store(_reactor(), "memory", "", outbox_limit=3)
+    assert isinstance(memory, MemoryStore) and memory.outbox_limit == 3

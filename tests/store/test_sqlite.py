@@ -25,7 +25,7 @@ from gateway.domain.model import (
     TelemetryPoint,
 )
 from gateway.store.sqlite import MIGRATIONS, SQLiteStore, open_sqlite_store
-from gateway.store.unit import CreateDevice, SetAttributes, UnitOfWork
+from gateway.store.unit import AppendEvent, CreateDevice, SetAttributes, UnitOfWork
 
 
 def _reactor():  # type: ignore[no-untyped-def]
@@ -51,7 +51,7 @@ async def test_schema_and_pragmas(tmp_path: Path) -> None:
 @pytest_twisted.ensureDeferred
 async def test_foreign_keys_enforced(tmp_path: Path) -> None:
     """The writer connection enforces foreign keys."""
-    store = await open_sqlite_store(_reactor(), str(tmp_path / "g.db"))
+    store = await open_sqlite_store(_reactor(), str(tmp_path / "g.db"), "process-crash")
     try:
         fk = await store._submit(
             lambda c: c.execute("PRAGMA foreign_keys").fetchone()[0]
@@ -84,6 +84,33 @@ async def test_profiles_of_version_1_read_json_leniently(tmp_path: Path) -> None
     finally:
         await store.close()
     assert profile is not None and profile.strict_json is False
+
+
+@pytest_twisted.ensureDeferred
+async def test_power_loss_durability_syncs_every_commit(tmp_path: Path) -> None:
+    """By default (durability power-loss) every commit is synced: synchronous=FULL."""
+    store = await open_sqlite_store(_reactor(), str(tmp_path / "g.db"))
+    try:
+        sync = await store._submit(lambda c: c.execute("PRAGMA synchronous").fetchone()[0])
+        assert sync == 2  # FULL
+    finally:
+        await store.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_outbox_survives_reopening(tmp_path: Path) -> None:
+    """Held events, their count and each device's sequence are kept across a restart."""
+    path = str(tmp_path / "g.db")
+    store = await open_sqlite_store(_reactor(), path)
+    await store.commit_one(AppendEvent("d", "e1", "t", 1, 1, "{}"))
+    await store.commit_one(AppendEvent("d", "e2", "t", 2, 2, "{}"))
+    await store.close()
+    store = await open_sqlite_store(_reactor(), path)
+    try:
+        assert await store.size() == 2
+        assert await store.commit_one(AppendEvent("d", "e3", "t", 3, 3, "{}")) == 3
+    finally:
+        await store.close()
 
 
 @pytest_twisted.ensureDeferred

@@ -1,7 +1,8 @@
 """
 The embedded SQLite backend of L{IStore}.
 
- - stdlib C{sqlite3}, WAL journal, C{synchronous=NORMAL},
+ - stdlib C{sqlite3}, WAL journal, C{synchronous=FULL} (durability
+   C{power-loss}, the default) or C{NORMAL} (C{process-crash}),
    C{foreign_keys=ON};
  - schema migrations: L{MIGRATIONS} is applied in order, the schema version
    being C{PRAGMA user_version};
@@ -24,6 +25,6 @@ they passed as soon as the call returns.
 
 from .files import check_database
 from .schema import MIGRATIONS
-from .store import SQLiteStore, open_sqlite_store
+from .store import SYNCHRONOUS, SQLiteStore, open_sqlite_store
 
-__all__ = ["SQLiteStore", "open_sqlite_store", "check_database", "MIGRATIONS"]
+__all__ = ["SQLiteStore", "open_sqlite_store", "check_database", "MIGRATIONS", "SYNCHRONOUS"]

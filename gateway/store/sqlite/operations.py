@@ -6,9 +6,10 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, assert_never
 
-from gateway.domain.errors import Conflict, InvalidArgument, NotFound
+from gateway.domain.errors import Conflict, InvalidArgument, NotFound, Unavailable
 from gateway.domain.model import Credential, Device, Profile
 from gateway.store.unit import (
+    AppendEvent,
     AppendTelemetry,
     CreateDevice,
     DeleteAttributes,
@@ -23,13 +24,14 @@ from gateway.store.unit import (
     SetAttributes,
     UpdateDevice,
 )
+from gateway.store.values import INT64_MAX
 
 from .schema import DEVICE_COLUMNS, PROFILE_COLUMNS, placeholders, require_device
 
 __all__ = ["apply"]
 
 
-def apply(conn: sqlite3.Connection, op: Operation) -> Any:
+def apply(conn: sqlite3.Connection, op: Operation, outbox_limit: int | None) -> Any:
     """Run one operation inside the unit's savepoint; its result."""
     match op:
         case CreateDevice():
@@ -88,6 +90,8 @@ def apply(conn: sqlite3.Connection, op: Operation) -> Any:
         case DeleteClaim():
             cur = conn.execute("DELETE FROM claims WHERE device_id=?", (op.device_id,))
             return cur.rowcount > 0
+        case AppendEvent():
+            return _append_event(conn, op, outbox_limit)
         case _:
             assert_never(op)
 
@@ -223,3 +227,28 @@ def _delete_attributes(conn: sqlite3.Connection, op: DeleteAttributes) -> list[s
         if cur.rowcount > 0:
             gone.append(k)
     return gone
+
+
+# -- outbox --------------------------------------------------------------------
+
+
+def _append_event(conn: sqlite3.Connection, op: AppendEvent, limit: int | None) -> int:
+    if (
+        conn.execute(
+            "UPDATE outbox_size SET size=size+1 WHERE id=0 AND size<?",
+            (INT64_MAX if limit is None else limit,),
+        ).rowcount
+        == 0
+    ):
+        raise Unavailable(f"the outbox is full ({limit} events)")
+    (sequence,) = conn.execute(
+        "INSERT INTO event_sequences (device_id, last) VALUES (?, 1) "
+        "ON CONFLICT(device_id) DO UPDATE SET last=last+1 RETURNING last",
+        (op.device_id,),
+    ).fetchone()
+    conn.execute(
+        "INSERT INTO outbox (device_id, sequence, event_id, type, time_ms, received_ms, body) "
+        "VALUES (?,?,?,?,?,?,?)",
+        (op.device_id, sequence, op.event_id, op.type, op.time_ms, op.received_ms, op.body),
+    )
+    return int(sequence)

@@ -78,7 +78,48 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE profiles ADD COLUMN strict_json INTEGER NOT NULL DEFAULT 0;
     """,
+    # The outbox (IOutbox).  No foreign keys: a device's events outlive it.
+    # outbox_size counts the rows so a full outbox is known without a scan,
+    # inside the same transaction as every change to the count.
+    """
+    CREATE TABLE outbox (
+        position INTEGER PRIMARY KEY AUTOINCREMENT,
+        device_id TEXT NOT NULL,
+        sequence INTEGER NOT NULL,
+        event_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        time_ms INTEGER NOT NULL,
+        received_ms INTEGER NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX outbox_device ON outbox(device_id, position);
+    CREATE TABLE outbox_size (
+        id INTEGER PRIMARY KEY CHECK (id = 0),
+        size INTEGER NOT NULL
+    );
+    INSERT INTO outbox_size (id, size) VALUES (0, 0);
+    CREATE TABLE event_sequences (
+        device_id TEXT PRIMARY KEY,
+        last INTEGER NOT NULL
+    );
+    CREATE TABLE dead_letters (
+        position INTEGER PRIMARY KEY,
+        device_id TEXT NOT NULL,
+        sequence INTEGER NOT NULL,
+        event_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        time_ms INTEGER NOT NULL,
+        received_ms INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        failed_ms INTEGER NOT NULL
+    );
+    """,
 ]
+
+#: The columns of an outbox row, in L{OutboxEvent}'s order.
+EVENT_COLUMNS = "position, device_id, sequence, event_id, type, time_ms, received_ms, body"
 
 
 def placeholders(n: int) -> str:

@@ -21,11 +21,12 @@ from gateway.domain.model import (
     Profile,
     TelemetryPoint,
 )
-from gateway.store.interfaces import IStore
-from gateway.store.unit import Operation, UnitOfWork
+from gateway.store.interfaces import IOutbox, IStore
+from gateway.store.unit import DeadLetter, Operation, OutboxEvent, UnitOfWork
 from gateway.store.values import check_text, check_texts, decode_json
 from gateway.store.writes import SingleWrites
 
+from . import outbox
 from .files import private_database
 from .operations import apply
 from .schema import (
@@ -48,24 +49,39 @@ class _Reactor(IReactorTime, IReactorFromThreads):
     """What the store needs of the reactor (for typing only)."""
 
 
-@implementer(IStore)
+#: C{[storage] durability} -> SQLite's C{synchronous}: in WAL mode, FULL
+#: syncs the log at every commit (a commit survives a power cut), NORMAL
+#: only at checkpoints (it survives the process being killed).
+SYNCHRONOUS = {"power-loss": "FULL", "process-crash": "NORMAL"}
+
+
+@implementer(IStore, IOutbox)
 class SQLiteStore(SingleWrites):
     """
     Use L{open_sqlite_store} to get one (it runs the migrations first).
+
+    @ivar outbox_limit: see L{IOutbox.outbox_limit}.
 
     @ivar transactions: number of transactions committed so far (written by
         the writer thread; for tests and metrics).
     """
 
-    def __init__(self, reactor: _Reactor, path: str) -> None:
+    def __init__(
+        self,
+        reactor: _Reactor,
+        path: str,
+        durability: str = "power-loss",
+        outbox_limit: Optional[int] = None,
+    ) -> None:
         self._reactor = reactor
+        self.outbox_limit = outbox_limit
         self._path = path
         self._pending: list[Job] = []
         self._flush_call: Any = None
         self._closing = False
         self._closed = False
         self._closed_waiters: list[Deferred[None]] = []
-        self._writer = Writer(path, reactor, self)
+        self._writer = Writer(path, reactor, self, SYNCHRONOUS[durability])
         self.transactions = 0
         self._writer.start()
 
@@ -114,12 +130,56 @@ class SQLiteStore(SingleWrites):
 
     def commit(self, unit: UnitOfWork) -> "Deferred[list[Any]]":
         operations = unit.operations
+        limit = self.outbox_limit
         # One job for the writer: one savepoint around the whole unit.
-        return self._submit(lambda conn: [apply(conn, op) for op in operations])
+        return self._submit(lambda conn: [apply(conn, op, limit) for op in operations])
 
     def commit_one(self, operation: Operation) -> "Deferred[Any]":
-        # The hot path (a device's uplink): no list to unwrap.
-        return self._submit(lambda conn: apply(conn, operation))
+        # A unit of one: no list to unwrap.
+        limit = self.outbox_limit
+        return self._submit(lambda conn: apply(conn, operation, limit))
+
+    # -- outbox ------------------------------------------------------------
+
+    def peek(self, limit: int, after: int = 0) -> "Deferred[list[OutboxEvent]]":
+        return self._submit(lambda conn: outbox.query(conn, None, None, after, limit))
+
+    def acknowledge(self, positions: Sequence[int]) -> "Deferred[int]":
+        chosen = list(positions)
+        return self._submit(lambda conn: outbox.acknowledge(conn, chosen))
+
+    def size(self) -> "Deferred[int]":
+        return self._submit(outbox.size)
+
+    def query(
+        self,
+        device_id: Optional[str] = None,
+        type: Optional[str] = None,
+        after: int = 0,
+        limit: int = 100,
+    ) -> "Deferred[list[OutboxEvent]]":
+        return self._submit(lambda conn: outbox.query(conn, device_id, type, after, limit))
+
+    def prune(self, received_before_ms: int, keep: int) -> "Deferred[int]":
+        return self._submit(lambda conn: outbox.prune(conn, received_before_ms, keep))
+
+    def dead_letter(
+        self, position: int, status: int, reason: str, at_ms: int
+    ) -> "Deferred[bool]":
+        return self._submit(
+            lambda conn: outbox.dead_letter(conn, position, status, reason, at_ms)
+        )
+
+    def dead_letters(self, limit: int = 100, after: int = 0) -> "Deferred[list[DeadLetter]]":
+        return self._submit(lambda conn: outbox.dead_letters(conn, limit, after))
+
+    def replay(self, positions: Optional[Sequence[int]] = None) -> "Deferred[int]":
+        chosen = None if positions is None else list(positions)
+        return self._submit(lambda conn: outbox.replay(conn, chosen))
+
+    def discard(self, positions: Optional[Sequence[int]] = None) -> "Deferred[int]":
+        chosen = None if positions is None else list(positions)
+        return self._submit(lambda conn: outbox.discard(conn, chosen))
 
     # -- devices -----------------------------------------------------------
 
@@ -286,15 +346,22 @@ def _select(
     return conn.execute(sql + " ORDER BY key", args).fetchall()
 
 
-def open_sqlite_store(reactor: Any, path: str) -> "Deferred[SQLiteStore]":
+def open_sqlite_store(
+    reactor: Any,
+    path: str,
+    durability: str = "power-loss",
+    outbox_limit: Optional[int] = None,
+) -> "Deferred[SQLiteStore]":
     """
     Open (creating if needed, owner-only) the database at C{path}, migrate
     it, and fire with the store.  The parent directory must exist.
 
     @param reactor: provides L{IReactorTime} and L{IReactorFromThreads}.
+    @param durability: a key of L{SYNCHRONOUS}.
+    @param outbox_limit: see L{IOutbox.outbox_limit}.
     """
     private_database(path)
-    store = SQLiteStore(reactor, path)
+    store = SQLiteStore(reactor, path, durability, outbox_limit)
 
     async def migrate() -> SQLiteStore:
         try:

@@ -22,9 +22,10 @@ Job = tuple[Callable[[sqlite3.Connection], Any], "Deferred[Any]"]
 class Writer(threading.Thread):
     """The thread that owns the connection and runs the batches."""
 
-    def __init__(self, path: str, reactor: Any, store: "SQLiteStore") -> None:
+    def __init__(self, path: str, reactor: Any, store: "SQLiteStore", synchronous: str) -> None:
         super().__init__(name=f"sqlite-writer:{path}", daemon=True)
         self.path = path
+        self.synchronous = synchronous
         self.reactor = reactor
         self.store = store
         self.queue: "queue.Queue[Optional[list[Job]]]" = queue.Queue()
@@ -35,7 +36,7 @@ class Writer(threading.Thread):
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=5000")
         except BaseException as e:

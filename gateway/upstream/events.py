@@ -1,0 +1,178 @@
+# -*- test-case-name: tests.upstream.test_events -*-
+"""
+CloudEvents 1.0 for accepted uplinks, written as the outbox stores them.
+
+Each uplink becomes one event in the structured JSON format:
+
+ - C{id}: a random UUID (version 4); C{specversion} C{1.0};
+ - C{source}: C{/coap-gateway/<instance>/devices/<device id>} (percent-encoded);
+ - C{type}: C{io.coap-gateway.<kind>.v1} (L{UplinkKind});
+ - C{subject}: the device's name;
+ - C{time}: the device's own C{ts} when it sent one, else the receive time
+   (RFC 3339, UTC, milliseconds);
+ - C{datacontenttype} C{application/json}, C{data}: the uplink as normalised
+   JSON (telemetry: C{[{"ts": ms, "values": {...}}, ...]});
+ - extensions C{application}, C{device} (name), C{deviceid}, C{dialect},
+   and C{sequence}: the device's own counter, 1, 2, 3 ... with no gaps among
+   committed events, so a consumer can tell a gap from a duplicate.
+
+The store gives the sequence number when the event is committed (inside the
+same unit as the uplink, so a failed unit leaves no gap); L{structured}
+adds it to the stored text.
+
+Why not the SDK's C{CloudEvent} and C{JSONFormat.write} on the hot path: they
+cost about 22 µs per event (attribute validation, a datetime, a generic
+encoder) against about 6 µs here, where the values are already JSON text
+(L{gateway.store.unit.AppendTelemetry}) and every constant part of the
+event is encoded once per device.  The SDK reads what this writes (the
+tests check that), and writes the headers of the binary mode (L{binary}).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import time
+from datetime import datetime, timezone
+from json.encoder import encode_basestring_ascii
+from typing import Any, Callable
+from urllib.parse import quote
+
+import attrs
+from cloudevents.core.bindings.http import HTTPMessage, to_binary
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+
+from gateway.domain.model import Device
+from gateway.store.unit import AppendEvent, AppendTelemetry, JSONItems, OutboxEvent
+
+__all__ = ["EventFactory", "UplinkKind", "binary", "json_object", "structured"]
+
+_FORMAT = JSONFormat()
+
+
+class UplinkKind(enum.Enum):
+    """What a device sent; the value names the CloudEvent C{type}."""
+
+    TELEMETRY = "telemetry"
+    ATTRIBUTES = "attributes"
+    CLAIM = "claim"
+    PROVISION = "provision"
+
+    @property
+    def event_type(self) -> str:
+        return f"io.coap-gateway.{self.value}.v1"
+
+
+#: The last second formatted: uplinks arrive many to a second.
+_last_second: list[Any] = [None, ""]
+
+
+def rfc3339(ms: int) -> str:
+    """Integer ms since the epoch as RFC 3339 UTC with milliseconds."""
+    seconds, millis = divmod(ms, 1000)
+    if _last_second[0] != seconds:
+        _last_second[:] = [seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))]
+    return "%s.%03dZ" % (_last_second[1], millis)
+
+
+def json_object(items: JSONItems) -> str:
+    """The JSON object of (key, JSON text) pairs an operation already checked."""
+    return "{%s}" % ",".join(f"{encode_basestring_ascii(k)}:{text}" for k, text in items)
+
+
+def new_id() -> str:
+    """A random (version 4) UUID: what C{str(uuid.uuid4())} gives, at 40% of its cost."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+
+
+@attrs.define
+class EventFactory:
+    """
+    Builds the outbox operation of each uplink.
+
+    @ivar instance: names this gateway in every event's C{source}.
+    """
+
+    instance: str
+    _new_id: Callable[[], str] = new_id
+    # Per (device, dialect): the encoded attributes that never change, as
+    # long as the device is not renamed (the cache key holds the record).
+    _heads: dict[tuple[Device, str], str] = attrs.field(factory=dict, repr=False)
+
+    def _head(self, device: Device, dialect: str) -> str:
+        key = (device, dialect)
+        head = self._heads.get(key)
+        if head is None:
+            if len(self._heads) >= 65536:
+                self._heads.clear()
+            source = f"/coap-gateway/{quote(self.instance, safe='')}/devices/{quote(device.id)}"
+            head = (
+                f',"source":{encode_basestring_ascii(source)}'
+                f',"subject":{encode_basestring_ascii(device.name)}'
+                ',"datacontenttype":"application/json"'
+                f',"application":{encode_basestring_ascii(device.application)}'
+                f',"device":{encode_basestring_ascii(device.name)}'
+                f',"deviceid":{encode_basestring_ascii(device.id)}'
+                f',"dialect":{encode_basestring_ascii(dialect)}'
+            )
+            self._heads[key] = head
+        return head
+
+    def event(
+        self,
+        kind: UplinkKind,
+        device: Device,
+        dialect: str,
+        received_ms: int,
+        data: str,
+        device_ms: int | None = None,
+    ) -> AppendEvent:
+        """
+        The operation appending one event whose C{data} is the JSON text
+        C{data}; C{device_ms} is the device's own time, if it sent one.
+        """
+        event_id = self._new_id()
+        at = received_ms if device_ms is None else device_ms
+        body = (
+            f'{{"specversion":"1.0","id":"{event_id}","type":"{kind.event_type}"'
+            f'{self._head(device, dialect)},"time":"{rfc3339(at)}","data":{data}}}'
+        )
+        return AppendEvent(device.id, event_id, kind.event_type, at, received_ms, body)
+
+    def telemetry(
+        self,
+        device: Device,
+        dialect: str,
+        received_ms: int,
+        records: AppendTelemetry,
+        device_ms: int | None,
+    ) -> AppendEvent:
+        """The event of a telemetry uplink, from its already-encoded records."""
+        data = ",".join(
+            '{"ts":%d,"values":%s}' % (ts, json_object(values)) for ts, values in records.records
+        )
+        return self.event(
+            UplinkKind.TELEMETRY, device, dialect, received_ms, f"[{data}]", device_ms
+        )
+
+
+def structured(event: OutboxEvent) -> str:
+    """The stored event as CloudEvents JSON, with its sequence number."""
+    # The body is a JSON object written by EventFactory: add one member.
+    return f'{event.body[:-1]},"sequence":{event.sequence}}}'
+
+
+def binary(event: OutboxEvent) -> HTTPMessage:
+    """
+    The stored event in the HTTP binary content mode: the SDK's binding
+    writes the C{ce-*} headers (percent-encoded as the binding asks; its
+    C{ce-time} has microseconds), the body is C{data} as JSON.  (The SDK
+    would write a list C{data} as Python's repr, hence the body here.)
+    """
+    attributes = json.loads(structured(event))
+    data = json.dumps(attributes.pop("data"), separators=(",", ":")).encode("utf-8")
+    attributes["time"] = datetime.fromtimestamp(event.time_ms / 1000, timezone.utc)
+    return to_binary(CloudEvent(attributes, data), _FORMAT)
