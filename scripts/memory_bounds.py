@@ -234,6 +234,9 @@ _OPEN: list[socket.socket] = []
 def _socket(port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # answers are not read
+    # The hostile sender is another host: wrong credentials are throttled
+    # per source address, and the legitimate device must not share its budget.
+    sock.bind(("127.0.0.2", 0))
     sock.connect(("127.0.0.1", port))
     sock.setblocking(False)
     _OPEN.append(sock)
