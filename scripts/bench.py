@@ -17,6 +17,15 @@ re-opened about every second (new source ports), RSS sampled every 2 s.
 Add a scenario by appending a ``Scenario`` to ``SCENARIOS``, and a server by
 appending a ``Server`` to ``SERVERS``; a scenario may be limited to some
 servers (``servers=("gateway-tb",)``) and may name its own path and payload.
+
+The ThingsBoard telemetry scenario also runs on the whole gateway:
+``gateway-tb`` (events committed to the outbox and kept there),
+``gateway-tb-crash`` (the same, durability process-crash) and ``gateway-up`` /
+``gateway-up-crash``, which forward them to a child ``upstream_sink.py``
+pinned to the generator's core.  For those the table adds the events the
+sink received per second of the measured window, the backlog left at its
+end, and how long the rest took to arrive (at most ``DRAIN_SECONDS``).  CPU
+per request is always the server process's own; the sink's is shown apart.
 """
 
 from __future__ import annotations
@@ -98,12 +107,24 @@ def _libcoap_setup(port: int) -> None:
     raise RuntimeError("libcoap: could not create /dyn")
 
 
+TB_PATH = "api/v1/BENCH_TOKEN/telemetry"
+
 SERVERS: list[Server] = [
     Server("gateway", _py_server("gateway"),
            available=_has_module("gateway.coap.layer"), note="our engine"),
-    Server("gateway-tb", _py_server("gateway-tb"), path="api/v1/BENCH_TOKEN/telemetry",
+    Server("gateway-tb", _py_server("gateway-tb"), path=TB_PATH,
            available=_has_module("gateway.tap"), scenarios=("TB telemetry POST w=16",),
-           note="whole gateway: ThingsBoard route, token auth, JSON, SQLite store"),
+           note="whole gateway: ThingsBoard route, token auth, JSON, SQLite store + "
+                "outbox commit (no upstream: events stay local), durability power-loss"),
+    Server("gateway-tb-crash", _py_server("gateway-tb-crash"), path=TB_PATH,
+           available=_has_module("gateway.tap"), scenarios=("TB telemetry POST w=16",),
+           note="gateway-tb with durability process-crash (SQLite synchronous=NORMAL)"),
+    Server("gateway-up", _py_server("gateway-up"), path=TB_PATH,
+           available=_has_module("gateway.tap"), scenarios=("TB telemetry POST w=16",),
+           note="gateway-tb + forwarder (batch) into upstream_sink.py, durability power-loss"),
+    Server("gateway-up-crash", _py_server("gateway-up-crash"), path=TB_PATH,
+           available=_has_module("gateway.tap"), scenarios=("TB telemetry POST w=16",),
+           note="gateway-up with durability process-crash"),
     Server("aiocoap", _py_server("aiocoap"), available=_has_module("aiocoap"),
            note="aiocoap 0.4.17"),
     Server("txthings", _py_server("txthings"), available=_has_module("txthings"),
@@ -116,7 +137,8 @@ SERVERS: list[Server] = [
     Server("rawecho", _py_server("rawecho"),
            note="plain socket loop, generator ceiling (not CoAP)"),
 ]
-DEFAULT_SERVERS = ("gateway", "gateway-tb", "aiocoap", "txthings", "libcoap")
+DEFAULT_SERVERS = ("gateway", "gateway-tb", "gateway-tb-crash", "gateway-up",
+                   "gateway-up-crash", "aiocoap", "txthings", "libcoap")
 
 
 # --------------------------------------------------------------------------
@@ -159,7 +181,8 @@ SCENARIOS: list[Scenario] = [
     # trivial POST resource of the others.
     Scenario("TB telemetry POST w=16", method="POST", window=16, payload=TELEMETRY,
              content_format=50, expect=["2.01", "2.04"],
-             servers=("gateway-tb", "gateway", "aiocoap")),
+             servers=("gateway-tb", "gateway-tb-crash", "gateway-up", "gateway-up-crash",
+                      "gateway", "aiocoap")),
 ]
 #: The scenario the throughput ratios are computed on.
 RATIO_SCENARIO = "CON GET w=16"
@@ -187,6 +210,13 @@ def pin_generator() -> None:
         os.sched_setaffinity(0, {GENERATOR_CPU})
 
 
+def _proc_cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # fields[0] is the state (field 3); utime and stime are fields 14, 15.
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
 class Running:
     """One started server process."""
 
@@ -201,6 +231,9 @@ class Running:
             stderr=self.stderr, preexec_fn=_pin_server,
         )
         self.pid = self.proc.pid
+        #: gateway-up*: the upstream sink's port and pid (``SINK <port> <pid>``).
+        self.sink_port: int | None = None
+        self.sink_pid: int | None = None
         if server.announces_port:
             self.port = self._read_port(timeout=20.0)
         else:
@@ -224,6 +257,8 @@ class Running:
                     break
                 buf += chunk
                 for line in buf.splitlines():
+                    if line.startswith(b"SINK "):
+                        self.sink_port, self.sink_pid = map(int, line.split()[1:3])
                     if line.startswith(b"PORT "):
                         return int(line.split()[1])
             if self.proc.poll() is not None:
@@ -232,10 +267,24 @@ class Running:
         raise RuntimeError(f"{self.server.name}: no PORT line (got {buf[-200:]!r})")
 
     def cpu_seconds(self) -> float:
-        with open(f"/proc/{self.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        # fields[0] is the state (field 3); utime and stime are fields 14, 15.
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        """This process's own CPU (children, such as the sink, are not in it)."""
+        return _proc_cpu_seconds(self.pid)
+
+    def sink_cpu_seconds(self) -> float:
+        if self.sink_pid is None:
+            return 0.0
+        try:
+            return _proc_cpu_seconds(self.sink_pid)
+        except OSError:
+            return 0.0
+
+    def sink_stats(self, timeout: float = 2.0) -> dict[str, Any]:
+        """The upstream sink's GET /stats (loopback, bounded by C{timeout})."""
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.sink_port}/stats",
+                                    timeout=timeout) as r:
+            return dict(json.load(r))
 
     def rss_mb(self) -> float:
         with open(f"/proc/{self.pid}/status") as f:
@@ -321,6 +370,7 @@ class Meter:
         self.core0 = CoreSample.take(SERVER_CPU)
         self.gen0 = CoreSample.take(GENERATOR_CPU)
         self.own0 = _own_cpu_seconds()
+        self.sink0 = srv.sink_cpu_seconds()
 
     def figures(self, responses: int) -> dict[str, Any]:
         wall = max(1e-9, time.monotonic() - self.t0)
@@ -328,15 +378,19 @@ class Meter:
         core1 = CoreSample.take(SERVER_CPU)
         gen1 = CoreSample.take(GENERATOR_CPU)
         own = _own_cpu_seconds() - self.own0
+        # The upstream sink runs on the generator's core by design: its CPU is
+        # reported on its own, not counted as foreign there (nor as the server's).
+        sink = self.srv.sink_cpu_seconds() - self.sink0
         ticks = max(1, core1.total - self.core0.total)
         gen_ticks = max(1, gen1.total - self.gen0.total)
         server_foreign = (core1.busy - self.core0.busy) - cpu * CLK_TCK
-        gen_foreign = (gen1.busy - self.gen0.busy) - own * CLK_TCK
+        gen_foreign = (gen1.busy - self.gen0.busy) - (own + sink) * CLK_TCK
         out = {
             "server_cpu_s": round(cpu, 3),
             "server_cpu_pct": round(100.0 * cpu / wall, 1),
             "server_us_per_req": round(1e6 * cpu / responses, 1) if responses else None,
             "generator_cpu_pct": round(100.0 * own / wall, 1),
+            "sink_cpu_pct": round(100.0 * sink / wall, 1),
             "steal_pct": round(100.0 * (core1.steal - self.core0.steal) / ticks, 1),
             "foreign_cpu_pct": round(max(0.0, 100.0 * server_foreign / ticks), 1),
             "generator_core_foreign_pct": round(max(0.0, 100.0 * gen_foreign / gen_ticks), 1),
@@ -352,17 +406,65 @@ def _run_scenario_once(server: Server, sc: Scenario, duration: float,
     srv = Running(server)
     try:
         rss_before = srv.rss_mb()
+        accepted = 0
         if warmup > 0:
-            loadgen.run(sc.spec(server, srv.port, warmup))
+            accepted += loadgen.run(sc.spec(server, srv.port, warmup))["responses"]
+        up0 = srv.sink_stats()["unique"] if srv.sink_port else 0
         meter = Meter(srv)
         res = loadgen.run(sc.spec(server, srv.port, duration))
         res.update(meter.figures(res["responses"]))
+        if srv.sink_port:
+            res.update(_upstream_figures(srv, up0, accepted + res["responses"],
+                                         res["duration_s"], res["requests_per_s"]))
         res["rss_before_mb"] = round(rss_before, 1)
         res["rss_after_mb"] = round(srv.rss_mb(), 1)
         res["server_alive"] = srv.proc.poll() is None
         return res
     finally:
         srv.stop()
+
+
+#: After the measured run, how long the bench waits for the forwarder to
+#: deliver what is still in the outbox.
+DRAIN_SECONDS = 5.0
+#: The forwarder keeps up when, at the end of the measured window, what is not
+#: yet upstream is at most this many seconds of the accepted traffic: a partial
+#: batch waits ``upstream.flush_interval`` (1 s by default) once, so a backlog
+#: swings between 0 and about 1 s worth even when delivery is fast enough.
+MAX_BACKLOG_SECONDS = 2.0
+
+
+def _upstream_figures(srv: Running, unique0: int, accepted: int, window: float,
+                      accepted_per_s: float) -> dict[str, Any]:
+    """
+    Events delivered upstream: unique events the sink received during the
+    measured window per second of it, the backlog left at its end, then a
+    bounded drain (C{DRAIN_SECONDS}) until every request accepted in the run
+    (warm-up included) is upstream.
+    """
+    unique1 = srv.sink_stats()["unique"]
+    delivered_per_s = (unique1 - unique0) / window if window else 0.0
+    backlog = max(0, accepted - unique1)
+    backlog_s = backlog / accepted_per_s if accepted_per_s else 0.0
+    t0 = time.monotonic()
+    final = unique1
+    while final < accepted and time.monotonic() - t0 < DRAIN_SECONDS:
+        time.sleep(0.05)
+        final = srv.sink_stats()["unique"]
+    drained = final >= accepted
+    stats = srv.sink_stats()
+    return {
+        "upstream_delivered_per_s": round(delivered_per_s, 1),
+        "upstream_accepted": accepted,
+        "upstream_unique": final,
+        "upstream_backlog_events": backlog,
+        "upstream_backlog_s": round(backlog_s, 2),
+        "upstream_drain_s": round(time.monotonic() - t0, 2) if drained else None,
+        "upstream_keeps_up": drained and backlog_s <= MAX_BACKLOG_SECONDS,
+        "upstream_duplicates": stats["duplicates"],
+        "upstream_gaps": stats["gaps"],
+        "upstream_requests": stats["requests"],
+    }
 
 
 def run_soak(server: Server, seconds: float) -> dict[str, Any]:
@@ -434,8 +536,27 @@ def render_table(results: dict[str, Any]) -> str:
             return (f"{r['server_us_per_req']} µs · {r['server_cpu_pct']:.0f}% · "
                     f"{r['rss_before_mb']:.0f}→{r['rss_after_mb']:.0f} MB")
 
+        def upstream_cell(n: str, sc: str = sc) -> str:
+            r = results["runs"].get(n, {}).get(sc)
+            if not r or "error" in r or "upstream_delivered_per_s" not in r:
+                return "–"
+            drained = (f"all {_fmt_int(r['upstream_accepted'])} in "
+                       f"{r['upstream_drain_s']:.1f} s" if r["upstream_drain_s"] is not None
+                       else f"⚠ {_fmt_int(r['upstream_unique'])}/"
+                            f"{_fmt_int(r['upstream_accepted'])} after {DRAIN_SECONDS:g} s")
+            flags = "" if r["upstream_keeps_up"] else " ⚠ behind"
+            if r["upstream_duplicates"] or r["upstream_gaps"]:
+                flags += f" ⚠ {r['upstream_duplicates']} dup/{r['upstream_gaps']} gaps"
+            return (f"**{_fmt_int(r['upstream_delivered_per_s'])}**/s{flags} · backlog "
+                    f"{r['upstream_backlog_s']:.1f} s · {drained} · "
+                    f"sink {r['sink_cpu_pct']:.0f}%")
+
         row(f"{sc}: req/s · p50/p99 ms", main_cell)
         row(f"{sc}: CPU/req · CPU · RSS", cpu_cell)
+        if any("upstream_delivered_per_s" in results["runs"].get(n, {}).get(sc, {})
+               for n in names):
+            row(f"{sc}: events delivered/s upstream · backlog at end · drain · sink CPU (core "
+                f"{GENERATOR_CPU})", upstream_cell)
 
     def soak_cell(n: str) -> str:
         r = results["soak"].get(n)
@@ -533,7 +654,11 @@ def main(argv: list[str] | None = None) -> int:
                       f"p99 {r['p99_ms']:.2f} ms  {r['server_us_per_req']} µs/req  "
                       f"to={r['timeouts']} mm={r['mismatches']} steal={r['steal_pct']}% "
                       f"foreign={r['foreign_cpu_pct']}%/{r['generator_core_foreign_pct']}% "
-                      f"gen={r['generator_cpu_pct']}%",
+                      f"gen={r['generator_cpu_pct']}%"
+                      + (f" upstream={r['upstream_delivered_per_s']}/s "
+                         f"backlog={r['upstream_backlog_s']} s "
+                         f"drain={r['upstream_drain_s']} s sink={r['sink_cpu_pct']}%"
+                         if "upstream_delivered_per_s" in r else ""),
                       file=sys.stderr)
             except Exception as e:  # keep going with the other servers
                 r = {"error": repr(e)}

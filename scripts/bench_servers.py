@@ -9,8 +9,8 @@ Every server offers the same resource::
 
 Usage::
 
-    python scripts/bench_servers.py {aiocoap,txthings,gateway,rawecho}
-        [--host 127.0.0.1] [--port 0] [--log FILE] [--cpu N]
+    python scripts/bench_servers.py {aiocoap,txthings,gateway,gateway-tb,...,rawecho}
+        [--host 127.0.0.1] [--port 0] [--log FILE] [--cpu N] [--sink-cpu N]
 
 The server binds, then prints ``PORT <n>`` on stdout (one line, flushed) and
 serves until killed.  ``--port 0`` picks an ephemeral port.  ``gateway`` runs
@@ -18,14 +18,24 @@ our engine (``gateway.coap.udp.UDPTransport`` over ``MessageLayer``) and logs wi
 ``twisted.logger`` to ``--log`` (default: stderr) so the fuzzer can count
 errors in it.  ``rawecho`` is a plain-socket loop that turns each CON into a
 piggy-backed 2.05: it is the ceiling of the load generator, not a CoAP server.
+``gateway-tb`` is the whole gateway on its ThingsBoard route (events stay in
+the outbox), ``gateway-tb-crash`` the same with ``durability =
+"process-crash"``; ``gateway-up`` and ``gateway-up-crash`` also forward the
+events to a child ``upstream_sink.py`` and print ``SINK <port> <pid>`` first.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
+import json
 import os
+import select
+import signal
 import socket
+import subprocess
 import sys
+from pathlib import Path
 
 PAYLOAD = b'{"t":21.5}'
 CONTENT_FORMAT_JSON = 50
@@ -146,12 +156,53 @@ def serve_gateway(host: str, port: int, log: str | None) -> None:
 BENCH_TOKEN = "BENCH_TOKEN"
 
 
-def serve_gateway_tb(host: str, port: int, log: str | None) -> None:
+def _start_sink(cpu: int | None) -> tuple[subprocess.Popen[bytes], int]:
+    """
+    Start C{upstream_sink.py} on an ephemeral loopback port; return it and its port.
+
+    The sink is pinned to C{cpu} (the bench passes the generator's core,
+    1): left unpinned it would inherit this process's affinity (core 0) and
+    take CPU from the gateway it is measuring; on the generator's core its
+    CPU is visible to the bench, which reads it from C{/proc} and keeps it
+    apart from the gateway's own (it is never part of CPU per request).
+    """
+
+    def pin() -> None:
+        try:  # Linux: the sink gets SIGTERM if this process dies, even by SIGKILL
+            import ctypes
+
+            ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+        if cpu is not None and hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
+            os.sched_setaffinity(0, {cpu})
+
+    sink = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve().parent / "upstream_sink.py"),
+         "--port", "0", "--bind", "127.0.0.1", "--report", "3600"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, preexec_fn=pin,
+    )
+    assert sink.stdout is not None
+    ready, _, _ = select.select([sink.stdout], [], [], 20.0)
+    line = sink.stdout.readline() if ready else b""
+    if not line:
+        sink.kill()
+        raise RuntimeError("upstream_sink.py did not announce its port")
+    return sink, int(json.loads(line)["listening"])
+
+
+def serve_gateway_tb(
+    host: str, port: int, log: str | None, *, durability: str = "power-loss",
+    upstream: bool = False, sink_cpu: int | None = None,
+) -> None:
     """
     The whole gateway (SQLite store in a temporary data dir, ThingsBoard
     dialect, API) with one device whose access token is C{BENCH_TOKEN}: a
     POST to /api/v1/BENCH_TOKEN/telemetry authenticates, parses the JSON and
-    stores the telemetry before it is answered.
+    stores the telemetry and its CloudEvent (the outbox) before it is
+    answered.  Without C{upstream} the events stay in the outbox; with it a
+    child C{upstream_sink.py} receives them (batch mode), and its port and
+    pid are printed as C{SINK <port> <pid>} before C{PORT <n>}.
     """
     import tempfile
 
@@ -167,9 +218,25 @@ def serve_gateway_tb(host: str, port: int, log: str | None) -> None:
         Override("coap", "port", str(port), "bench"),
         Override("api", "port", "0", "bench"),
         Override("storage", "data_dir", data_dir, "bench"),
+        Override("storage", "durability", durability, "bench"),
         Override("log", "level", "warn", "bench"),
     ]
+    sink: subprocess.Popen[bytes] | None = None
+    if upstream:
+        sink, sink_port = _start_sink(sink_cpu)
+        overrides.append(
+            Override("upstream", "url", f"http://127.0.0.1:{sink_port}/events", "bench")
+        )
+        sys.stdout.write(f"SINK {sink_port} {sink.pid}\n")
     gateway = build_service(load_config(None, {}, overrides), reactor)
+
+    def stop_sink() -> None:
+        if sink is not None and sink.poll() is None:
+            sink.terminate()
+            try:
+                sink.wait(5)
+            except subprocess.TimeoutExpired:
+                sink.kill()
 
     async def start() -> None:
         await gateway.whenListening()
@@ -180,10 +247,33 @@ def serve_gateway_tb(host: str, port: int, log: str | None) -> None:
         assert transport is not None
         _announce(transport.getHost().port)
 
+    # SIGTERM from the bench: stop the gateway, then the sink.
+    reactor.addSystemEventTrigger("before", "shutdown", gateway.stopService)
+    reactor.addSystemEventTrigger("after", "shutdown", stop_sink)
+    atexit.register(stop_sink)
     gateway.startService()
     ensureDeferred(start()).addErrback(lambda f: (f.printTraceback(), reactor.stop()))
-    reactor.addSystemEventTrigger("before", "shutdown", gateway.stopService)
     reactor.run()  # type: ignore[attr-defined]
+
+
+def serve_gateway_tb_crash(host: str, port: int, log: str | None) -> None:
+    """C{gateway-tb} with C{durability = "process-crash"} (SQLite synchronous=NORMAL)."""
+    serve_gateway_tb(host, port, log, durability="process-crash")
+
+
+def serve_gateway_up(host: str, port: int, log: str | None) -> None:
+    """C{gateway-tb} forwarding to a child C{upstream_sink.py}, durability power-loss."""
+    serve_gateway_tb(host, port, log, upstream=True, sink_cpu=_SINK_CPU)
+
+
+def serve_gateway_up_crash(host: str, port: int, log: str | None) -> None:
+    """C{gateway-up} with C{durability = "process-crash"}."""
+    serve_gateway_tb(host, port, log, durability="process-crash", upstream=True,
+                     sink_cpu=_SINK_CPU)
+
+
+#: The core the upstream sink is pinned to (C{--sink-cpu}; the bench's generator core).
+_SINK_CPU: int | None = 1
 
 
 def serve_rawecho(host: str, port: int, log: str | None) -> None:
@@ -206,6 +296,9 @@ SERVERS = {
     "txthings": serve_txthings,
     "gateway": serve_gateway,
     "gateway-tb": serve_gateway_tb,
+    "gateway-tb-crash": serve_gateway_tb_crash,
+    "gateway-up": serve_gateway_up,
+    "gateway-up-crash": serve_gateway_up_crash,
     "rawecho": serve_rawecho,
 }
 
@@ -217,7 +310,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--log", default=None, help="log file (gateway and txthings)")
     p.add_argument("--cpu", type=int, default=None, help="pin to this core")
+    p.add_argument("--sink-cpu", type=int, default=1,
+                   help="gateway-up*: pin the upstream sink to this core (-1: unpinned)")
     a = p.parse_args(argv)
+    global _SINK_CPU
+    _SINK_CPU = None if a.sink_cpu < 0 else a.sink_cpu
     if a.cpu is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {a.cpu})
     SERVERS[a.server](a.host, a.port, a.log)

@@ -55,3 +55,32 @@ def test_fuzz_short_run_leaves_the_engine_alive(gateway_server) -> None:  # type
     assert res["probes_failed"] == 0 and res["final_probe_ok"]
     assert res["probes_ok"] >= 3
     assert res["log_counts"]["Traceback"] == 0
+
+
+def test_gateway_up_forwards_accepted_posts_to_its_sink() -> None:
+    """The gateway-up bench server answers ThingsBoard POSTs and its sink receives every event."""
+    import bench
+    import loadgen
+
+    server = {s.name: s for s in bench.SERVERS}["gateway-up"]
+    if not server.available():
+        pytest.fail("the gateway (gateway.tap) is not importable: run make test")
+    running = bench.Running(server)
+    try:
+        assert running.sink_port is not None and running.sink_pid is not None
+        r = loadgen.run(loadgen.LoadSpec(
+            port=running.port, path=server.path, method="POST", payload=b'{"t":1}',
+            content_format=50, clients=4, window=4, duration=1.0, timeout=1.0,
+            max_requests=200, expect=["2.01", "2.04"],
+        ))
+        assert r["responses"] > 0
+        assert (r["mismatches"], r["timeouts"], r["unexpected"]) == (0, 0, 0)
+        # The bench's own bounded drain (at most bench.DRAIN_SECONDS) waits for delivery.
+        up = bench._upstream_figures(running, 0, r["responses"], r["duration_s"],
+                                     r["requests_per_s"])
+        assert up["upstream_drain_s"] is not None
+        assert up["upstream_unique"] >= r["responses"]
+        assert (up["upstream_duplicates"], up["upstream_gaps"]) == (0, 0)
+    finally:
+        running.stop()
+    assert running.proc.returncode is not None
