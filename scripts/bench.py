@@ -416,6 +416,7 @@ def _run_scenario_once(server: Server, sc: Scenario, duration: float,
         if srv.sink_port:
             res.update(_upstream_figures(srv, up0, accepted + res["responses"],
                                          res["duration_s"], res["requests_per_s"]))
+            res["upstream_backlog_start_events"] = max(0, accepted - up0)
         res["rss_before_mb"] = round(rss_before, 1)
         res["rss_after_mb"] = round(srv.rss_mb(), 1)
         res["server_alive"] = srv.proc.poll() is None
