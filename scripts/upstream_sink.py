@@ -13,7 +13,8 @@ Failure on demand: --fail 503:20 answers the first 20 POSTs with 503
 (with Retry-After: --retry-after), --fail 400:3 refuses 3 with 400,
 --fail drop:5 drops the connection of 5 without answering.  Several --fail
 apply in order.  --record FILE appends every batch-mode event to FILE, one
-JSON object a line (the crash test reads it).
+JSON object a line (the crash test reads it), and prints a "recorded" line
+after each batch.
 
     python scripts/upstream_sink.py --port 9000
     GATEWAY_UPSTREAM_URL=http://127.0.0.1:9000/events make run
@@ -120,6 +121,8 @@ class Sink(Resource):
                         self.record.write(json.dumps(event) + "\n")
                 if self.record is not None:
                     self.record.flush()
+                    # A line per recorded batch: what a waiting test wakes on.
+                    print(json.dumps({"recorded": self.stats.events}), flush=True)
             else:
                 self.stats.take(
                     request.getHeader("ce-id") or "",

@@ -8,20 +8,19 @@ the same data directory; every value answered 2.01 reaches the upstream
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
-import pytest
-
-from tests.interop.gateway_process import REPO, VENV_BIN, GatewayProcess, clean_environ
+from tests.interop.gateway_process import REPO, GatewayProcess, clean_environ
+from tests.interop.peers import find_peer
 from tests.interop.watch import OutputWatcher
 
 
-def _sink(workdir: Path, record: Path) -> tuple[subprocess.Popen[bytes], int]:
+def _sink(
+    workdir: Path, record: Path
+) -> tuple[subprocess.Popen[bytes], OutputWatcher, int]:
     proc = subprocess.Popen(
         [sys.executable, str(REPO / "scripts" / "upstream_sink.py"), "--port", "0",
          "--record", str(record), "--report", "60"],
@@ -31,7 +30,7 @@ def _sink(workdir: Path, record: Path) -> tuple[subprocess.Popen[bytes], int]:
     watcher = OutputWatcher(proc.stdout, workdir / "sink.log")
     line = watcher.wait_until(lambda text: '"listening"' in text and text, 10, "sink did not start")
     port = json.loads(str(line).strip().splitlines()[0])["listening"]
-    return proc, port
+    return proc, watcher, port
 
 
 def _received(record: Path) -> list[dict[str, object]]:
@@ -42,11 +41,9 @@ def _received(record: Path) -> list[dict[str, object]]:
 
 def test_sigkill_loses_no_acknowledged_event(tmp_path: Path) -> None:
     """Every telemetry value whose 2.01 the client got before a SIGKILL arrives upstream."""
-    client = shutil.which("coap-client-notls")
-    if client is None or not (VENV_BIN / "twistd").exists():
-        pytest.skip("needs coap-client-notls and the venv's twistd")
+    client = find_peer("coap-client-notls")
     record = tmp_path / "received.jsonl"
-    sink, port = _sink(tmp_path, record)
+    sink, sink_output, port = _sink(tmp_path, record)
     environ = {
         "GATEWAY_UPSTREAM_URL": f"http://127.0.0.1:{port}/events",
         "GATEWAY_UPSTREAM_FLUSH_INTERVAL": "0.05",
@@ -58,6 +55,7 @@ def test_sigkill_loses_no_acknowledged_event(tmp_path: Path) -> None:
             {"name": "crash", "credentials": {"type": "access_token", "token": "CRASH1"}},
         )
         acknowledged: list[int] = []
+        enough = threading.Event()
         stop = threading.Event()
 
         def post() -> None:
@@ -73,12 +71,12 @@ def test_sigkill_loses_no_acknowledged_event(tmp_path: Path) -> None:
                     continue
                 if reply.code == "2.01":
                     acknowledged.append(n)
+                    if len(acknowledged) >= 40:
+                        enough.set()
 
         poster = threading.Thread(target=post)
         poster.start()
-        deadline = time.monotonic() + 10
-        while len(acknowledged) < 40 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        enough.wait(10)
         gateway.proc.kill()
         gateway.proc.wait(timeout=10)
         stop.set()
@@ -86,14 +84,17 @@ def test_sigkill_loses_no_acknowledged_event(tmp_path: Path) -> None:
         assert len(acknowledged) >= 40
         gateway = GatewayProcess.start(tmp_path, environ=environ)
         wanted = set(acknowledged)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            events = _received(record)
-            got = {e["data"][0]["values"]["n"] for e in events}  # type: ignore[index]
-            if wanted <= got:
-                break
-            time.sleep(0.1)
-        assert wanted - got == set()
+
+        def values() -> set[object]:
+            return {e["data"][0]["values"]["n"] for e in _received(record)}  # type: ignore[index]
+
+        # Wakes on each batch the sink records (its "recorded" lines).
+        try:
+            sink_output.wait_until(lambda _: wanted <= values(), 20, "not all events arrived")
+        except TimeoutError:
+            pass
+        events = _received(record)
+        assert wanted - values() == set()
         # At least once: a repeat is the same event (same id, same sequence).
         by_id: dict[object, object] = {}
         for e in events:
