@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import sys
-from functools import partial
 from typing import Any, NoReturn, Optional
 
 from txthings import coap as tx
@@ -49,6 +48,10 @@ def _refuse_constant(name: str) -> NoReturn:
     raise PayloadError(f"{name} is not valid JSON")
 
 
+#: One decoder for every payload: json.loads builds a new one per call when given options.
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
 def parse_json(payload: bytes, lenient: bool = False) -> JSONValue:
     """
     Decode a UTF-8 JSON payload; an empty one is an error.  With C{lenient},
@@ -61,7 +64,7 @@ def parse_json(payload: bytes, lenient: bool = False) -> JSONValue:
     except UnicodeDecodeError:
         raise PayloadError("payload is not UTF-8") from None
     check_text(text)
-    decode = partial(json.loads, parse_constant=_refuse_constant)
+    decode = _DECODER.decode
     try:
         return decode_lenient(text, decode) if lenient else decode(text)
     except json.JSONDecodeError as e:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Mapping, Optional, Sequence
 
 import attrs
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
 from zope.interface import implementer
 
@@ -73,19 +73,22 @@ class TelemetryService:
     def record(
         self, device_id: str, records: Sequence[TelemetryRecord], dialect: str = "api"
     ) -> "Deferred[None]":
-        async def run() -> None:
+        # Plain calls, no coroutine: this is every telemetry uplink's path.
+        try:
             device = self._cache.device(device_id)
             if device is None:
                 raise NotFound(f"no device {device_id!r}")
             now = now_ms(self._clock)
             batch, device_ms = _normalise(records, now)
             self._limits.check_keys(sum(len(values) for _, values in batch), "data points")
-            if batch:
-                write = AppendTelemetry(device_id, batch)
-                event = self._events.telemetry(device, dialect, now, write, device_ms)
-                await commit_uplink(self._store, UnitOfWork((write, event)), self._retry_after)
-
-        return Deferred.fromCoroutine(run())
+            if not batch:
+                return succeed(None)
+            write = AppendTelemetry(device_id, batch)
+            event = self._events.telemetry(device, dialect, now, write, device_ms)
+        except Exception:
+            return fail()
+        d = commit_uplink(self._store, UnitOfWork((write, event)), self._retry_after)
+        return d.addCallback(lambda _: None)
 
     def latest(
         self, device_id: str, keys: Optional[Sequence[str]] = None

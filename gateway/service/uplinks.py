@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
 
 from gateway.domain.errors import Unavailable
 from gateway.store.interfaces import IStore
@@ -29,10 +30,11 @@ def fixed_retry_after() -> int:
 def commit_uplink(store: IStore, unit: UnitOfWork, retry_after: RetryAfter) -> "Deferred[Any]":
     """C{store.commit(unit)}, a full outbox's L{Unavailable} carrying C{retry_after()}."""
 
-    async def run() -> Any:
-        try:
-            return await store.commit(unit)
-        except Unavailable as e:
-            raise Unavailable(e.message, retry_after()) from None
+    # A plain callback chain: this runs for every uplink, a coroutine costs more.
+    def full(failure: Failure) -> Failure:
+        e = failure.value
+        if isinstance(e, Unavailable):
+            return Failure(Unavailable(e.message, retry_after()))
+        return failure
 
-    return Deferred.fromCoroutine(run())
+    return store.commit(unit).addErrback(full)

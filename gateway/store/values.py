@@ -84,6 +84,14 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 def encode_json(value: JSONValue) -> str:
     """C{value} as compact JSON text (ASCII: other characters escaped)."""
+    # Devices send mostly plain numbers: write those as the encoder would,
+    # without building its machinery for one value.
+    kind = type(value)
+    if kind is float:
+        if math.isfinite(value):
+            return float.__repr__(value)
+    elif kind is int and -_FAST_INT <= value <= _FAST_INT:
+        return int.__repr__(value)
     try:
         text = _ENCODER.encode(value)
     except (TypeError, ValueError, RecursionError) as e:
@@ -92,6 +100,10 @@ def encode_json(value: JSONValue) -> str:
     if lone_surrogate(text) is not None:
         raise InvalidArgument("a JSON value is not valid Unicode (a lone surrogate)")
     return text
+
+
+#: Integers written directly; longer ones meet the encoder's digit limit.
+_FAST_INT = 2**64
 
 
 def decode_json(text: str) -> JSONValue:
