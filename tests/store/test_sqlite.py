@@ -166,6 +166,34 @@ async def test_failure_in_batch_isolated(tmp_path: Path) -> None:
 
 
 @pytest_twisted.ensureDeferred
+async def test_failed_unit_leaves_no_gap_in_a_batch(tmp_path: Path) -> None:
+    """Around a unit that fails, a batch's events keep sequences 1, 2 and the outbox counts two."""
+    store = await open_sqlite_store(_reactor(), str(tmp_path / "g.db"))
+    try:
+        await store.put_profile(Profile("default"))
+        await store.create_device(Device("d1", "one"))
+        before = store.transactions
+        first = store.commit_one(AppendEvent("d1", "e1", "t", 1, 1, "{}"))
+        clash = store.commit(
+            UnitOfWork.of(
+                AppendEvent("d1", "e2", "t", 2, 2, "{}"), CreateDevice(Device("d2", "one"))
+            )
+        )
+        second = store.commit_one(AppendEvent("d1", "e3", "t", 3, 3, "{}"))
+        assert await first == 1
+        with pytest.raises(Conflict):
+            await clash
+        assert await second == 2
+        assert store.transactions == before + 1
+        assert await store.size() == 2
+        # The next batch, clean, is committed as well.
+        assert await store.commit_one(AppendEvent("d1", "e4", "t", 4, 4, "{}")) == 3
+        assert [e.sequence for e in await store.peek(10)] == [1, 2, 3]
+    finally:
+        await store.close()
+
+
+@pytest_twisted.ensureDeferred
 async def test_units_of_one_tick_share_a_transaction(tmp_path: Path) -> None:
     """Units committed within one tick are one transaction, each unit all or nothing in it."""
     store = await open_sqlite_store(_reactor(), str(tmp_path / "g.db"))

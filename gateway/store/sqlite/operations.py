@@ -33,7 +33,24 @@ __all__ = ["apply"]
 
 def apply(conn: sqlite3.Connection, op: Operation, outbox_limit: int | None) -> Any:
     """Run one operation inside the unit's savepoint; its result."""
+    # An uplink's operations first: match tries the cases in order.
     match op:
+        case AppendEvent():
+            return _append_event(conn, op, outbox_limit)
+        case AppendTelemetry():
+            require_device(conn, op.device_id)
+            conn.executemany(
+                "INSERT INTO telemetry_latest (device_id, key, value, ts) "
+                "VALUES (?,?,?,?) ON CONFLICT(device_id, key) DO UPDATE SET "
+                "value=excluded.value, ts=excluded.ts "
+                "WHERE excluded.ts >= telemetry_latest.ts",
+                [
+                    (op.device_id, k, text, ts)
+                    for ts, values in op.records
+                    for k, text in values
+                ],
+            )
+            return None
         case CreateDevice():
             return _create_device(conn, op.device)
         case UpdateDevice():
@@ -64,20 +81,6 @@ def apply(conn: sqlite3.Connection, op: Operation, outbox_limit: int | None) -> 
             return None
         case DeleteAttributes():
             return _delete_attributes(conn, op)
-        case AppendTelemetry():
-            require_device(conn, op.device_id)
-            conn.executemany(
-                "INSERT INTO telemetry_latest (device_id, key, value, ts) "
-                "VALUES (?,?,?,?) ON CONFLICT(device_id, key) DO UPDATE SET "
-                "value=excluded.value, ts=excluded.ts "
-                "WHERE excluded.ts >= telemetry_latest.ts",
-                [
-                    (op.device_id, k, text, ts)
-                    for ts, values in op.records
-                    for k, text in values
-                ],
-            )
-            return None
         case PutClaim():
             c = op.claim
             require_device(conn, c.device_id)
@@ -90,8 +93,6 @@ def apply(conn: sqlite3.Connection, op: Operation, outbox_limit: int | None) -> 
         case DeleteClaim():
             cur = conn.execute("DELETE FROM claims WHERE device_id=?", (op.device_id,))
             return cur.rowcount > 0
-        case AppendEvent():
-            return _append_event(conn, op, outbox_limit)
         case _:
             assert_never(op)
 

@@ -29,6 +29,8 @@ class Writer(threading.Thread):
         self.reactor = reactor
         self.store = store
         self.queue: "queue.Queue[Optional[list[Job]]]" = queue.Queue()
+        #: Whether batches run with a savepoint per job (see L{_run_batch}).
+        self._careful = False
 
     def run(self) -> None:
         conn: Optional[sqlite3.Connection] = None
@@ -57,8 +59,7 @@ class Writer(threading.Thread):
                 batch.extend(more)
             if conn is None:
                 assert error is not None
-                failure = Failure(error)
-                self.reactor.callFromThread(_deliver, [(d, False, failure) for _, d in batch])
+                self.reactor.callFromThread(_deliver, _failed(batch, Failure(error)))
             else:
                 self.reactor.callFromThread(_deliver, self._run_batch(conn, batch))
         if conn is not None:
@@ -68,12 +69,45 @@ class Writer(threading.Thread):
     def _run_batch(
         self, conn: sqlite3.Connection, batch: list[Job]
     ) -> list[tuple["Deferred[Any]", bool, Any]]:
+        # Optimistic: the whole batch in one transaction, no savepoint per job.
+        # When a job fails, the transaction is rolled back and the batch redone
+        # with a savepoint around each job, and batches stay careful until one
+        # passes without a failure (a full outbox fails job after job).  Jobs
+        # only touch the database, so running one twice changes nothing.
+        if not self._careful:
+            results = self._run_optimistic(conn, batch)
+            if results is not None:
+                return results
+        results = self._run_careful(conn, batch)
+        self._careful = not all(ok for _, ok, _ in results)
+        return results
+
+    def _run_optimistic(
+        self, conn: sqlite3.Connection, batch: list[Job]
+    ) -> Optional[list[tuple["Deferred[Any]", bool, Any]]]:
+        """The batch's results, or C{None} (and nothing kept) when a job failed."""
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            return _failed(batch, Failure())
+        results: list[tuple[Deferred[Any], bool, Any]] = []
+        try:
+            for fn, d in batch:
+                results.append((d, True, fn(conn)))
+        except BaseException:
+            conn.execute("ROLLBACK")
+            self._careful = True
+            return None
+        return self._commit(conn, batch, results)
+
+    def _run_careful(
+        self, conn: sqlite3.Connection, batch: list[Job]
+    ) -> list[tuple["Deferred[Any]", bool, Any]]:
         results: list[tuple[Deferred[Any], bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
         except BaseException:
-            f = Failure()
-            return [(d, False, f) for _, d in batch]
+            return _failed(batch, Failure())
         for fn, d in batch:
             # A failing job leaves nothing of itself, and the others stay.
             conn.execute("SAVEPOINT job")
@@ -91,6 +125,14 @@ class Writer(threading.Thread):
             else:
                 conn.execute("RELEASE job")
                 results.append((d, True, value))
+        return self._commit(conn, batch, results)
+
+    def _commit(
+        self,
+        conn: sqlite3.Connection,
+        batch: list[Job],
+        results: list[tuple["Deferred[Any]", bool, Any]],
+    ) -> list[tuple["Deferred[Any]", bool, Any]]:
         try:
             conn.execute("COMMIT")
         except BaseException:
@@ -99,9 +141,13 @@ class Writer(threading.Thread):
                 conn.execute("ROLLBACK")
             except sqlite3.Error:
                 pass
-            return [(d, False, f) for _, d in batch]
+            return _failed(batch, f)
         self.store.transactions += 1
         return results
+
+
+def _failed(batch: list[Job], failure: Failure) -> list[tuple["Deferred[Any]", bool, Any]]:
+    return [(d, False, failure) for _, d in batch]
 
 
 def _deliver(results: list[tuple["Deferred[Any]", bool, Any]]) -> None:
