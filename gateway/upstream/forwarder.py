@@ -216,23 +216,39 @@ class Forwarder(Service):
     async def _run(self) -> None:
         s = self._settings
         size = 1 if s.mode == "binary" else s.batch_size
-        try:
-            while self.running:
-                events = await self._outbox.peek(size)
+        events: list[OutboxEvent] = []
+        while self.running:
+            try:
                 if not events:
-                    await self._sleep(s.poll_interval)
-                    continue
+                    events = await self._outbox.peek(size)
+                    if not events:
+                        await self._sleep(s.poll_interval)
+                        continue
                 if len(events) < size and s.flush_interval > 0:
                     await self._sleep(s.flush_interval)
                     if not self.running:
                         return
                     events = await self._outbox.peek(size)
-                await self._deliver(events)
-        except CancelledError:
-            # A wait or a request cut short by stopService.
-            return
+                events = await self._deliver(events, size)
+            except CancelledError:
+                # A wait or a request cut short by stopService.
+                return
+            except Exception as e:
+                # The store failed: what it holds stays there; look again later.
+                events = []
+                self.status.last_error = f"outbox: {type(e).__name__}: {e}"
+                log.error(
+                    "upstream: {error}; trying again in {delay} s",
+                    error=self.status.last_error,
+                    delay=s.retry_initial,
+                )
+                try:
+                    await self._sleep(s.retry_initial)
+                except CancelledError:
+                    return
 
-    async def _deliver(self, events: list[OutboxEvent]) -> None:
+    async def _deliver(self, events: list[OutboxEvent], size: int) -> list[OutboxEvent]:
+        """Deliver C{events} (or dead-letter them); the next events to deliver."""
         while self.running:
             try:
                 status, body = await self._send(events)
@@ -246,9 +262,17 @@ class Forwarder(Service):
             positions = [e.position for e in events]
             if 200 <= status <= 299:
                 self.status.connected = True
-                await self._outbox.acknowledge(positions)
+                # Asked together, the acknowledgement and the next peek share
+                # one store round trip (and the peek runs after the delete).
+                acknowledged = self._outbox.acknowledge(positions)
+                following = self._outbox.peek(size)
+                try:
+                    await acknowledged
+                except Exception:
+                    following.addErrback(lambda _: None)
+                    raise
                 self.status.delivered += len(events)
-                return
+                return await following
             reason = body.decode("utf-8", "replace")[:_BODY_LIMIT]
             at_ms = int(self._clock.seconds() * 1000)
             for position in positions:
@@ -260,7 +284,8 @@ class Forwarder(Service):
                 count=len(events),
                 status=status,
             )
-            return
+            return await self._outbox.peek(size)
+        return []
 
     async def _send(self, events: list[OutboxEvent]) -> tuple[int, bytes]:
         headers, body = _request(self._settings.mode, events)

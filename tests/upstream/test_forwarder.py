@@ -260,6 +260,44 @@ def test_new_events_are_found_by_polling() -> None:
     assert len(sink.requests) == 1
 
 
+class _FailingOnce:
+    """An outbox whose first C{peek} fails, as a store in trouble would."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+        self.failed = False
+
+    def peek(self, limit: int, after: int = 0) -> "Deferred[Any]":
+        if not self.failed:
+            self.failed = True
+            return fail(OSError("disk I/O error"))
+        return self._store.peek(limit, after)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+def test_a_failing_store_is_tried_again_and_nothing_is_lost() -> None:
+    """An outbox that cannot be read is reported, and after retry_initial its events go."""
+    clock, sink = Clock(), Sink()
+    store = _store((A, 1), (B, 2))
+    outbox = _FailingOnce(store)
+    forwarder = Forwarder(
+        outbox,  # type: ignore[arg-type]
+        StubTreq(sink),
+        clock,
+        ForwarderSettings(url=URL, flush_interval=0.0, retry_initial=2.0),
+        random=lambda: 0.5,
+    )
+    forwarder.startService()
+    assert outbox.failed and sink.requests == []
+    assert forwarder.status.last_error == "outbox: OSError: disk I/O error"
+    clock.advance(2.0)
+    [(_, body)] = sink.requests
+    assert [e["data"][0]["values"]["v"] for e in json.loads(body)] == [1, 2]
+    assert result(store.size()) == 0
+
+
 def test_partial_batch_waits_the_flush_interval_once() -> None:
     """A batch short of batch_size waits flush_interval for more, then goes as it is."""
     clock, sink = Clock(), Sink()
