@@ -62,7 +62,10 @@ class UplinkKind(enum.Enum):
 
     @property
     def event_type(self) -> str:
-        return f"io.coap-gateway.{self.value}.v1"
+        return _EVENT_TYPES[self]
+
+
+_EVENT_TYPES = {kind: f"io.coap-gateway.{kind.value}.v1" for kind in UplinkKind}
 
 
 #: The last second formatted: uplinks arrive many to a second.
@@ -110,27 +113,28 @@ class EventFactory:
 
     instance: str
     _new_id: Callable[[], str] = new_id
-    # Per (device, dialect): the encoded attributes that never change, as
-    # long as the device is not renamed (the cache key holds the record).
-    _heads: dict[tuple[Device, str], str] = attrs.field(factory=dict, repr=False)
+    # Per (device id, dialect): the record the encoded attributes that never
+    # change were made of (a renamed device has a new one), and that text.
+    _heads: dict[tuple[str, str], tuple[Device, str]] = attrs.field(factory=dict, repr=False)
 
     def _head(self, device: Device, dialect: str) -> str:
-        key = (device, dialect)
-        head = self._heads.get(key)
-        if head is None:
-            if len(self._heads) >= 65536:
-                self._heads.clear()
-            source = f"/coap-gateway/{quote(self.instance, safe='')}/devices/{quote(device.id)}"
-            head = (
-                f',"source":{encode_basestring_ascii(source)}'
-                f',"subject":{encode_basestring_ascii(device.name)}'
-                ',"datacontenttype":"application/json"'
-                f',"application":{encode_basestring_ascii(device.application)}'
-                f',"device":{encode_basestring_ascii(device.name)}'
-                f',"deviceid":{encode_basestring_ascii(device.id)}'
-                f',"dialect":{encode_basestring_ascii(dialect)}'
-            )
-            self._heads[key] = head
+        key = (device.id, dialect)
+        found = self._heads.get(key)
+        if found is not None and (found[0] is device or found[0] == device):
+            return found[1]
+        if len(self._heads) >= 65536:
+            self._heads.clear()
+        source = f"/coap-gateway/{quote(self.instance, safe='')}/devices/{quote(device.id)}"
+        head = (
+            f',"source":{encode_basestring_ascii(source)}'
+            f',"subject":{encode_basestring_ascii(device.name)}'
+            ',"datacontenttype":"application/json"'
+            f',"application":{encode_basestring_ascii(device.application)}'
+            f',"device":{encode_basestring_ascii(device.name)}'
+            f',"deviceid":{encode_basestring_ascii(device.id)}'
+            f',"dialect":{encode_basestring_ascii(dialect)}'
+        )
+        self._heads[key] = (device, head)
         return head
 
     def event(
