@@ -25,7 +25,7 @@ refuses changes to a context once used, so each is configured whole here.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence, cast
+from typing import Any, Callable, Optional, Sequence
 
 import attrs
 from cryptography import x509
@@ -70,8 +70,25 @@ SIGALGS = (
     "RSA+SHA256:RSA+SHA384:RSA+SHA512"
 )
 
-#: Typed optional by pyOpenSSL; every OpenSSL with DTLS has it.
-_NO_QUERY_MTU = cast(int, SSL.OP_NO_QUERY_MTU)
+
+
+def _all(*flags: Optional[int]) -> int:
+    # pyOpenSSL types some flags optional (absent from old OpenSSLs); the
+    # bundled OpenSSL has them all.
+    out = 0
+    for flag in flags:
+        assert flag is not None
+        out |= flag
+    return out
+
+
+_OPTIONS = _all(
+    SSL.OP_NO_QUERY_MTU,  # the MTU is set per session: a memory BIO has none to query
+    SSL.OP_CIPHER_SERVER_PREFERENCE,
+    SSL.OP_NO_TICKET,
+    SSL.OP_NO_RENEGOTIATION,
+    SSL.OP_COOKIE_EXCHANGE,
+)
 
 _STRICT_IDS = frozenset(STRICT_SUITES.values())
 _CCM8_IDS = frozenset(CCM8_SUITES.values())
@@ -246,13 +263,7 @@ class Contexts:
         ctx = SSL.Context(SSL.DTLS_SERVER_METHOD)
         ctx.set_min_proto_version(DTLS_1_2)
         ctx.set_max_proto_version(DTLS_1_2)
-        ctx.set_options(
-            _NO_QUERY_MTU
-            | SSL.OP_CIPHER_SERVER_PREFERENCE
-            | SSL.OP_NO_TICKET
-            | SSL.OP_NO_RENEGOTIATION
-            | SSL.OP_COOKIE_EXCHANGE
-        )
+        ctx.set_options(_OPTIONS)
         ctx.set_mode(SSL.MODE_RELEASE_BUFFERS)
         ctx.set_cipher_list(":".join(suites).encode())
         psk.set_sigalgs(ctx, SIGALGS)
