@@ -18,7 +18,9 @@ import socket
 import time
 from typing import Any, Optional
 
+from cryptography import x509
 from cryptography.hazmat.bindings.openssl.binding import Binding
+from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL, crypto
 
 __all__ = ["MemoryClient", "handshake", "PSK_CIPHERS", "CERT_CIPHERS", "CCM8_CIPHERS"]
@@ -66,14 +68,13 @@ class MemoryClient:
             self._psk = _ffi.callback(_PSK_CLIENT, callback)
             _lib.SSL_CTX_set_psk_client_callback(ctx._context, self._psk)
         if certificate is not None:
-            ctx.use_certificate(crypto.load_certificate(crypto.FILETYPE_PEM, certificate[0]))
-            ctx.use_privatekey(crypto.load_privatekey(crypto.FILETYPE_PEM, certificate[1]))
+            ctx.use_certificate(x509.load_pem_x509_certificate(certificate[0]))
+            ctx.use_privatekey(serialization.load_pem_private_key(certificate[1], None))  # type: ignore[arg-type]
         if ca is not None:
             store = ctx.get_cert_store()
             assert store is not None
-            for pem in ca.split(b"-----END CERTIFICATE-----")[:-1]:
-                store.add_cert(crypto.load_certificate(
-                    crypto.FILETYPE_PEM, pem + b"-----END CERTIFICATE-----\n"))
+            for cert in x509.load_pem_x509_certificates(ca):
+                store.add_cert(crypto.X509.from_cryptography(cert))
             ctx.set_verify(SSL.VERIFY_PEER, lambda *args: bool(args[-1]))
         self.conn = SSL.Connection(ctx, None)
         self.conn.set_connect_state()

@@ -267,10 +267,10 @@ class Contexts:
         ctx.set_mode(SSL.MODE_RELEASE_BUFFERS)
         ctx.set_cipher_list(":".join(suites).encode())
         psk.set_sigalgs(ctx, SIGALGS)
-        ctx.use_certificate(crypto.X509.from_cryptography(server.chain[0]))
+        ctx.use_certificate(server.chain[0])
         for extra in server.chain[1:]:
-            ctx.add_extra_chain_cert(crypto.X509.from_cryptography(extra))
-        ctx.use_privatekey(crypto.PKey.from_cryptography_key(server.key))
+            ctx.add_extra_chain_cert(extra)
+        ctx.use_privatekey(server.key)
         ctx.check_privatekey()
         if server.ca_file:
             ctx.load_verify_locations(server.ca_file)
