@@ -217,6 +217,7 @@ def serve_gateway_tb(
         Override("coap", "bind", host, "bench"),
         Override("coap", "port", str(port), "bench"),
         Override("api", "port", "0", "bench"),
+        Override("dtls", "enabled", "false", "bench"),
         Override("storage", "data_dir", data_dir, "bench"),
         Override("storage", "durability", durability, "bench"),
         Override("log", "level", "warn", "bench"),

@@ -132,8 +132,10 @@ def key_pem(key: ec.EllipticCurvePrivateKey, password: str = "") -> bytes:
 
 
 def _write(path: Path, data: bytes, private: bool = False) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
+    mode = 0o600 if private else 0o644
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "wb") as f:
+        os.fchmod(f.fileno(), mode)
         f.write(data)
 
 
@@ -164,7 +166,8 @@ class TestCA:
 
 def ensure_test_ca(directory: Path, hosts: Sequence[str] = DEFAULT_HOSTS) -> tuple[TestCA, bool]:
     """
-    The test CA and server certificate in C{directory}, made (keys 0600) if
+    The test CA and server certificate in C{directory}, made (the directory
+    0700, keys 0600, whatever the umask) if
     the server certificate or key is missing; the second value says whether
     they were made now.
     """
@@ -172,6 +175,7 @@ def ensure_test_ca(directory: Path, hosts: Sequence[str] = DEFAULT_HOSTS) -> tup
     if found.certificate.exists() and found.private_key.exists():
         return found, False
     directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)  # private keys: whatever the umask
     ca = make_ca()
     server = make_server(ca, hosts)
     _write(found.ca, cert_pem(ca.cert))
