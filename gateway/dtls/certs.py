@@ -28,6 +28,7 @@ __all__ = [
     "make_device",
     "cert_pem",
     "key_pem",
+    "write_pem",
     "TestCA",
     "ensure_test_ca",
 ]
@@ -131,7 +132,8 @@ def key_pem(key: ec.EllipticCurvePrivateKey, password: str = "") -> bytes:
     )
 
 
-def _write(path: Path, data: bytes, private: bool = False) -> None:
+def write_pem(path: Path, data: bytes, private: bool = False) -> None:
+    """Write a PEM file: 0600 if C{private} (a key), else 0644, whatever the umask."""
     mode = 0o600 if private else 0o644
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "wb") as f:
@@ -178,8 +180,8 @@ def ensure_test_ca(directory: Path, hosts: Sequence[str] = DEFAULT_HOSTS) -> tup
     directory.chmod(0o700)  # private keys: whatever the umask
     ca = make_ca()
     server = make_server(ca, hosts)
-    _write(found.ca, cert_pem(ca.cert))
-    _write(found.ca_key, key_pem(ca.key), private=True)
-    _write(found.certificate, cert_pem(server.cert, ca.cert))
-    _write(found.private_key, key_pem(server.key), private=True)
+    write_pem(found.ca, cert_pem(ca.cert))
+    write_pem(found.ca_key, key_pem(ca.key), private=True)
+    write_pem(found.certificate, cert_pem(server.cert, ca.cert))
+    write_pem(found.private_key, key_pem(server.key), private=True)
     return found, True
