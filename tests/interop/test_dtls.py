@@ -342,7 +342,7 @@ def test_unknown_psk_identity_fails(dtls: Dtls, client: str) -> None:
 
 @pytest.mark.parametrize("client", CLIENTS)
 def test_wrong_psk_key_fails(dtls: Dtls, client: str) -> None:
-    """A known identity with a wrong key stalls (DTLS sends no alert) and is dropped at the deadline."""
+    """A known identity with a wrong key stalls (no alert in DTLS), dropped at the deadline."""
     _, identity = dtls.psk_device()
     before = dtls.status()["handshakes"]["psk"]["timeout"]
     run = coaps(find_peer(client), "-v", "6", "-B", "3", "-u", identity, "-k", "wrong key",
