@@ -28,6 +28,7 @@ from zope.interface import implementer
 from gateway.coap.params import TransmissionParameters
 from gateway.coap.peer import IPeer, PeerIdentity, normalise_host
 
+from .fastpath import RecordIO
 from .records import pack, single_record
 from .settings import DTLSSettings
 
@@ -36,6 +37,8 @@ __all__ = ["DTLSSession", "SessionOwner", "State"]
 #: Receive buffer: more than any datagram the transport accepts.
 _READ_SIZE = 16384
 _APPLICATION_DATA = 23
+#: The application-data path's buffers, shared by every session of the process.
+_RECORDS = RecordIO(_READ_SIZE)
 
 
 class State(enum.Enum):
@@ -122,12 +125,14 @@ class DTLSSession:
         if self.state is not State.OPEN:
             return
         try:
-            self._conn.send(data)
+            out = _RECORDS.encrypt(self._conn, data)
         except SSL.Error as e:
             self.refusal = f"cannot encrypt: {_reason(e)}"
             self.close("error", notify=False)
             return
-        self._flush()
+        mtu = self._owner.settings.mtu
+        for datagram in pack(out, mtu) if len(out) > mtu else (out,):
+            self._owner.sendto(datagram, self.address)
 
     @property
     def host(self) -> str:
@@ -155,19 +160,19 @@ class DTLSSession:
         """One datagram from the client."""
         self.last_seen = self._owner.clock.seconds()
         conn = self._conn
-        conn.bio_write(data)
-        if self.state is State.HANDSHAKE:
-            self._handshake()
-            return
-        if data[0] == _APPLICATION_DATA and single_record(data):
+        if self.state is State.OPEN and data[0] == _APPLICATION_DATA and single_record(data):
             try:
-                plain = conn.recv(_READ_SIZE)
+                plain = _RECORDS.decrypt(conn, data)
             except SSL.WantReadError:
                 return  # a record that does not decrypt is dropped, as RFC 6347 asks
             except SSL.Error as e:
                 self._read_failed(e)
                 return
             self._owner.deliver(self, plain)
+            return
+        conn.bio_write(data)
+        if self.state is State.HANDSHAKE:
+            self._handshake()
             return
         self._read_all()
         if self.state is State.OPEN:

@@ -186,6 +186,10 @@ def test_ca_signed_certificate_accepted_with_a_ca_file(tmp_path: Path) -> None:
 
 
 def test_private_pyopenssl_names_still_exist() -> None:
-    """The two private pyOpenSSL names the PSK callback relies on are there."""
-    assert hasattr(SSL.Context(SSL.DTLS_SERVER_METHOD), "_context")
+    """The private pyOpenSSL names the PSK callback and the record path rely on are there."""
+    ctx = SSL.Context(SSL.DTLS_SERVER_METHOD)
+    assert hasattr(ctx, "_context")
     assert hasattr(SSL.Connection, "_reverse_mapping")
+    conn = SSL.Connection(ctx, None)
+    for name in ("_ssl", "_into_ssl", "_from_ssl", "_raise_ssl_error"):
+        assert hasattr(conn, name), name
