@@ -277,3 +277,18 @@ def test_engine_state_goes_with_the_session() -> None:
     tb.connect(tb.psk_client())
     assert len(layer.observations) == 0
 
+
+
+def test_session_is_an_engine_peer() -> None:
+    """A DTLS session provides the engine's IPeer, with a key of its own per session."""
+    from zope.interface.verify import verifyObject
+
+    from gateway.coap.peer import IPeer
+
+    tb = Harness()
+    tb.connect(tb.psk_client())
+    first = tb.transport.session(ADDRESS)
+    assert first is not None and verifyObject(IPeer, first)
+    tb.connect(tb.psk_client())
+    second = tb.transport.session(ADDRESS)
+    assert second is not None and second.key != first.key and second.address == first.address
