@@ -98,7 +98,8 @@ def build_service(
                     dtls_config.port,
                     secure,
                     interface=dtls_config.bind,
-                    maxPacketSize=coap.max_packet_size,
+                    # A record adds at most 37 bytes (GCM) to the largest CoAP datagram.
+                    maxPacketSize=coap.max_packet_size + 64,
                 ),
                 "CoAP over DTLS on udp",
                 "--dtls-port",
