@@ -200,6 +200,9 @@ def _parser() -> argparse.ArgumentParser:
     for action in ("show", "delete"):
         pr.add_parser(action, help=f"{action} a profile", parents=[_OUTPUT]).add_argument("name")
     cli_upstream.add_commands(top, _OUTPUT)
+    dtls = top.add_parser("dtls", help="the DTLS listener", parents=[_OUTPUT])
+    dt = dtls.add_subparsers(dest="action", required=True, metavar="ACTION")
+    dt.add_parser("status", help="sessions and handshake counters", parents=[_OUTPUT])
     return p
 
 
@@ -363,6 +366,8 @@ def _execute(client: Client, args: argparse.Namespace) -> Any:
         if action == "set":
             return client.call("POST", f"{path}/{args.scope}", _pairs(args.pairs))
         return client.call("DELETE", f"{path}/{args.scope}", query={"keys": ",".join(args.keys)})
+    if group == "dtls":
+        return client.call("GET", "/api/v1/dtls")
     if group == "telemetry":
         device = client.device(args.device)
         return client.call(

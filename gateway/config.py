@@ -24,6 +24,7 @@ from attrs import validators as v
 
 from gateway.coap.params import EngineLimits, TransmissionParameters
 from gateway.dialect import IDialect
+from gateway.dtls.settings import DTLSSettings
 from gateway.service.limits import ServiceLimits
 from gateway.store.backends import BACKENDS, DURABILITIES
 from gateway.upstream.forwarder import MODES as UPSTREAM_MODES
@@ -63,11 +64,18 @@ TB_ALIASES: Mapping[str, tuple[str, str]] = {
     "COAP_BIND_ADDRESS": ("coap", "bind"),
     "COAP_BIND_PORT": ("coap", "port"),
     "COAP_DTLS_ENABLED": ("dtls", "enabled"),
+    "COAP_DTLS_CREDENTIALS_TYPE": ("dtls", "credentials_type"),
     "COAP_DTLS_BIND_ADDRESS": ("dtls", "bind"),
     "COAP_DTLS_BIND_PORT": ("dtls", "port"),
     "COAP_DTLS_PEM_CERT": ("dtls", "certificate"),
     "COAP_DTLS_PEM_KEY": ("dtls", "private_key"),
     "COAP_DTLS_PEM_KEY_PASSWORD": ("dtls", "private_key_password"),
+}
+
+#: ThingsBoard's variables in other units: (section, key, factor to ours).
+TB_SCALED: Mapping[str, tuple[str, str, float]] = {
+    # Milliseconds in ThingsBoard, seconds here.
+    "TB_COAP_X509_DTLS_SESSION_INACTIVITY_TIMEOUT": ("dtls", "inactivity_timeout", 0.001),
 }
 
 
@@ -131,19 +139,32 @@ class CoapConfig:
 @attrs.frozen
 class DtlsConfig:
     """
-    CoAP over DTLS (ThingsBoard's C{COAP_DTLS_*} variables are aliases).
+    CoAP over DTLS (ThingsBoard's C{COAP_DTLS_*} variables are aliases). In
+    TOML the fields of C{session} sit flat in C{[dtls]}.
     """
 
-    enabled: bool = False
+    enabled: bool = True
     bind: str = attrs.field(default="::", validator=_ip_literal)
     port: int = attrs.field(default=5684, validator=_port)
-    #: PEM server certificate (chain) file.
+    #: ThingsBoard's COAP_DTLS_CREDENTIALS_TYPE: only PEM files are read.
+    credentials_type: str = attrs.field(default="PEM", validator=v.in_(("PEM",)))
+    #: PEM server certificate (chain) file; empty (with private_key) means
+    #: the test CA made under C{<data_dir>/tls/} on first start.
     certificate: str = ""
     #: PEM private key file, and its password if it is encrypted.
     private_key: str = ""
     private_key_password: str = ""
-    #: PEM file of CAs that client certificates are checked against.
+    #: PEM file of CAs that client certificates may chain to instead of
+    #: being registered (still matched to devices by fingerprint).
     ca_certificates: str = ""
+    #: PSK identity hint sent to clients ("" = none).
+    psk_identity_hint: str = ""
+    session: DTLSSettings = attrs.field(factory=DTLSSettings)
+
+    @property
+    def test_ca(self) -> bool:
+        """Whether the server's certificate is the self-made test CA's."""
+        return not self.certificate and not self.private_key
 
 
 @attrs.frozen
@@ -446,6 +467,15 @@ def _read_environ(environ: Mapping[str, str]) -> dict[str, dict[str, _Setting]]:
     for variable, (name, key) in TB_ALIASES.items():
         if variable in environ:
             found.setdefault(name, {})[key] = _Setting(environ[variable], variable, True)
+    for variable, (name, key, factor) in TB_SCALED.items():
+        if variable in environ:
+            try:
+                value = float(environ[variable]) * factor
+            except ValueError:
+                raise ConfigError(
+                    f"{variable}: expected a number, got {environ[variable]!r}"
+                ) from None
+            found.setdefault(name, {})[key] = _Setting(repr(value), variable, True)
     for variable in sorted(environ):
         if not variable.startswith(ENV_PREFIX):
             continue

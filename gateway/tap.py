@@ -28,6 +28,8 @@ from gateway.dialect import find_dialects
 OVERRIDE_OPTIONS: Mapping[str, tuple[str, str]] = {
     "coap-bind": ("coap", "bind"),
     "coap-port": ("coap", "port"),
+    "dtls-bind": ("dtls", "bind"),
+    "dtls-port": ("dtls", "port"),
     "api-port": ("api", "port"),
     "data-dir": ("storage", "data_dir"),
     "log-level": ("log", "level"),
@@ -50,6 +52,8 @@ class Options(usage.Options):
         ["config", "c", None, "TOML configuration file."],
         ["coap-bind", None, None, "Address for plain CoAP (coap.bind; '::' = all)."],
         ["coap-port", None, None, "UDP port for plain CoAP (coap.port)."],
+        ["dtls-bind", None, None, "Address for CoAP over DTLS (dtls.bind; '::' = all)."],
+        ["dtls-port", None, None, "UDP port for CoAP over DTLS (dtls.port)."],
         ["api-port", None, None, "TCP port of the northbound API (api.port)."],
         ["data-dir", None, None, "Directory for state (storage.data_dir)."],
         ["log-level", None, None, "debug, info, warn, error or critical (log.level)."],

@@ -13,6 +13,7 @@ re-opened about every second (new source ports), RSS sampled every 2 s.
     python scripts/bench.py                 # full: ~5 s per run, 60 s soak
     python scripts/bench.py --quick         # about a minute and a half
     python scripts/bench.py --servers gateway,aiocoap --duration 3 --json out.json
+    python scripts/bench.py --only dtls      # the DTLS rows alone (bench_dtls.py)
 
 Add a scenario by appending a ``Scenario`` to ``SCENARIOS``, and a server by
 appending a ``Server`` to ``SERVERS``; a scenario may be limited to some
@@ -26,6 +27,11 @@ pinned to the generator's core.  For those the table adds the events the
 sink received per second of the measured window, the backlog left at its
 end, and how long the rest took to arrive (at most ``DRAIN_SECONDS``).  CPU
 per request is always the server process's own; the sink's is shown apart.
+
+The DTLS rows (``bench_dtls.py``) follow in the same run: full handshakes
+per second per core (PSK, ECDHE-ECDSA one-way and mutual), server CPU per
+request on an established PSK session beside plain CoAP, and RSS per
+established session at 5,000 sessions, each against its target.
 """
 
 from __future__ import annotations
@@ -234,6 +240,8 @@ class Running:
         #: gateway-up*: the upstream sink's port and pid (``SINK <port> <pid>``).
         self.sink_port: int | None = None
         self.sink_pid: int | None = None
+        #: gateway-dtls: the same engine's plain UDP port (``PLAIN <port>``).
+        self.plain_port: int | None = None
         if server.announces_port:
             self.port = self._read_port(timeout=20.0)
         else:
@@ -259,6 +267,8 @@ class Running:
                 for line in buf.splitlines():
                     if line.startswith(b"SINK "):
                         self.sink_port, self.sink_pid = map(int, line.split()[1:3])
+                    if line.startswith(b"PLAIN "):
+                        self.plain_port = int(line.split()[1])
                     if line.startswith(b"PORT "):
                         return int(line.split()[1])
             if self.proc.poll() is not None:
@@ -604,6 +614,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="comma separated: " + ",".join(s.name for s in SERVERS))
     p.add_argument("--scenarios", default="", help="comma separated names (default all)")
     p.add_argument("--json", default=None, metavar="FILE")
+    p.add_argument("--only", choices=("dtls",), default=None,
+                   help="run only these rows: dtls = the DTLS rows (bench_dtls.py)")
+    p.add_argument("--no-dtls", action="store_true", help="leave out the DTLS rows")
     p.add_argument("--retries", type=int, default=2,
                    help=f"repeat a run when >{MAX_FOREIGN_PCT:.0f}%% of the server core "
                         "went to other processes")
@@ -626,6 +639,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         servers.append(s)
     scenarios = SCENARIOS
+    if a.only == "dtls":
+        servers, scenarios, soak = [], [], 0.0
     if a.scenarios:
         keep = {x.strip() for x in a.scenarios.split(",")}
         scenarios = [sc for sc in SCENARIOS if sc.name in keep]
@@ -679,13 +694,29 @@ def main(argv: list[str] | None = None) -> int:
                 r = {"error": repr(e)}
                 print(f" ERROR {e!r}", file=sys.stderr)
             results["soak"][s.name] = r
+    if not a.no_dtls and _has_module("gateway.dtls.transport")():
+        import bench_dtls
+
+        print("# gateway-dtls handshakes, requests and sessions ...", file=sys.stderr, flush=True)
+        try:
+            results["dtls"] = bench_dtls.run_dtls(duration, warmup)
+        except Exception as e:
+            results["dtls"] = {"error": repr(e)}
+            print(f" ERROR {e!r}", file=sys.stderr)
     results["ratios"] = compute_ratios(results)
     results["elapsed_s"] = round(time.monotonic() - t_start, 1)
 
     print(f"\n## CoAP bench ({results['mode']} mode: {duration:g} s runs after {warmup:g} s "
           f"warm-up, 100 clients, server on core {SERVER_CPU}, generator on core "
           f"{GENERATOR_CPU}; total {results['elapsed_s']:.0f} s)\n")
-    print(render_table(results))
+    if servers:
+        print(render_table(results))
+    if "dtls" in results:
+        import bench_dtls
+
+        print("\n### DTLS (gateway-dtls: our engine behind the DTLS transport)\n")
+        dtls = results["dtls"]
+        print(f"error: {dtls['error']}" if "error" in dtls else bench_dtls.render_dtls(dtls))
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=2, default=str)
@@ -693,7 +724,7 @@ def main(argv: list[str] | None = None) -> int:
     bad = any(
         "error" in r or r.get("mismatches") for runs in results["runs"].values()
         for r in runs.values()
-    )
+    ) or "error" in results.get("dtls", {})
     return 1 if bad else 0
 
 

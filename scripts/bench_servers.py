@@ -111,18 +111,27 @@ def serve_txthings(host: str, port: int, log: str | None) -> None:
 
 
 def serve_gateway(host: str, port: int, log: str | None) -> None:
-    from twisted.internet import defer, reactor
+    from twisted.internet import reactor
+
+    from gateway.coap.layer import MessageLayer
+    from gateway.coap.udp import UDPTransport
+
+    _log_to(log)
+    server = UDPTransport(MessageLayer(_telemetry_root(), reactor))
+    lp = reactor.listenUDP(  # type: ignore[attr-defined]
+        port, server, interface=host, maxPacketSize=server.max_packet_size
+    )
+    _announce(lp.getHost().port)
+    reactor.run()  # type: ignore[attr-defined]
+
+
+def _log_to(log: str | None) -> None:
     from twisted.logger import (
         FileLogObserver,
         Logger,
         formatEventAsClassicLogText,
         globalLogBeginner,
     )
-    from txthings import coap
-
-    from gateway.coap.layer import MessageLayer
-    from gateway.coap.resource import Resource
-    from gateway.coap.udp import UDPTransport
 
     if log:
         stream = open(log, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
@@ -131,6 +140,14 @@ def serve_gateway(host: str, port: int, log: str | None) -> None:
     observer = FileLogObserver(stream, lambda e: (formatEventAsClassicLogText(e) or ""))
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
     Logger(namespace="bench").info("bench gateway server starting")
+
+
+def _telemetry_root():  # type: ignore[no-untyped-def]
+    """Our engine's resource tree with the bench's /telemetry."""
+    from twisted.internet import defer
+    from txthings import coap
+
+    from gateway.coap.resource import Resource
 
     class Telemetry(Resource):
         isLeaf = True
@@ -145,12 +162,57 @@ def serve_gateway(host: str, port: int, log: str | None) -> None:
 
     root = Resource()
     root.putChild(b"telemetry", Telemetry())
-    server = UDPTransport(MessageLayer(root, reactor))
-    lp = reactor.listenUDP(  # type: ignore[attr-defined]
-        port, server, interface=host, maxPacketSize=server.max_packet_size
+    return root
+
+
+#: The DTLS bench's PSK device (``gateway-dtls``).
+DTLS_PSK_IDENTITY = "bench"
+DTLS_PSK_KEY = b"bench-psk-key-16"
+
+
+def serve_gateway_dtls(host: str, port: int, log: str | None) -> None:
+    """
+    Our engine's /telemetry behind the DTLS transport on C{port}, and the
+    same engine on a plain UDP port (printed first as C{PLAIN <port>}), so
+    CPU per request is compared on one process.  The certificates come from
+    C{--pki} (C{scripts/certs.py} layout: server.pem/.key, and device.pem,
+    registered); the PSK device is L{DTLS_PSK_IDENTITY}.  No per-source
+    handshake limit: the bench handshakes from one address.
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from twisted.internet import reactor
+
+    from gateway.coap.layer import MessageLayer
+    from gateway.coap.udp import UDPTransport
+    from gateway.dtls.context import ServerCredentials
+    from gateway.dtls.credentials import MemoryCredentials
+    from gateway.dtls.settings import DTLSSettings
+    from gateway.dtls.transport import DTLSTransport
+
+    _log_to(log)
+    pki = Path(_PKI)
+    device = x509.load_pem_x509_certificate((pki / "device.pem").read_bytes())
+    credentials = MemoryCredentials(
+        psk={DTLS_PSK_IDENTITY: DTLS_PSK_KEY},
+        certificates={device.fingerprint(hashes.SHA256()).hex()},
     )
+    layer = MessageLayer(_telemetry_root(), reactor)
+    plain = UDPTransport(layer)
+    settings = DTLSSettings(max_sessions=50_000, handshakes_per_source=1_000_000)
+    dtls = DTLSTransport(
+        layer, ServerCredentials.load(str(pki / "server.pem"), str(pki / "server.key")),
+        reactor, settings, credentials=credentials,
+    )
+    plain_port = reactor.listenUDP(0, plain, interface=host)  # type: ignore[attr-defined]
+    sys.stdout.write(f"PLAIN {plain_port.getHost().port}\n")
+    lp = reactor.listenUDP(port, dtls, interface=host)  # type: ignore[attr-defined]
     _announce(lp.getHost().port)
     reactor.run()  # type: ignore[attr-defined]
+
+
+#: The certificates of C{gateway-dtls} (C{--pki}).
+_PKI = ""
 
 
 BENCH_TOKEN = "BENCH_TOKEN"
@@ -217,6 +279,7 @@ def serve_gateway_tb(
         Override("coap", "bind", host, "bench"),
         Override("coap", "port", str(port), "bench"),
         Override("api", "port", "0", "bench"),
+        Override("dtls", "enabled", "false", "bench"),
         Override("storage", "data_dir", data_dir, "bench"),
         Override("storage", "durability", durability, "bench"),
         Override("log", "level", "warn", "bench"),
@@ -300,6 +363,7 @@ SERVERS = {
     "gateway-up": serve_gateway_up,
     "gateway-up-crash": serve_gateway_up_crash,
     "rawecho": serve_rawecho,
+    "gateway-dtls": serve_gateway_dtls,
 }
 
 
@@ -312,8 +376,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--cpu", type=int, default=None, help="pin to this core")
     p.add_argument("--sink-cpu", type=int, default=1,
                    help="gateway-up*: pin the upstream sink to this core (-1: unpinned)")
+    p.add_argument("--pki", default="", help="gateway-dtls: directory of its certificates")
     a = p.parse_args(argv)
-    global _SINK_CPU
+    global _SINK_CPU, _PKI
+    _PKI = a.pki
     _SINK_CPU = None if a.sink_cpu < 0 else a.sink_cpu
     if a.cpu is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {a.cpu})

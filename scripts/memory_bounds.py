@@ -84,6 +84,7 @@ class Gateway:
         config.write_text(
             "[coap]\nbind = \"127.0.0.1\"\nport = 0\n"
             + "".join(f"{key} = {value}\n" for key, value in BOUNDS.items())
+            + "[dtls]\nenabled = false\n"
             + f"[api]\nport = 0\n[storage]\ndata_dir = \"{workdir / 'data'}\"\n"
             + "[log]\nlevel = \"warn\"\n"
         )

@@ -261,7 +261,7 @@ async def test_over_real_http(tmp_path: Path) -> None:
     options = Options(environ={})
     options.parseOptions(
         ["--data-dir", str(tmp_path), "--coap-bind", "127.0.0.1", "--coap-port", "0",
-         "--api-port", "0"]
+         "--api-port", "0", "--dtls-port", "0"]
     )
     top = build_service(options["settings"], reactor, LogPublisher())
     top.startService()

@@ -57,3 +57,11 @@ def test_dead_letters_replay_and_discard(ctl: Ctl) -> None:
     assert ctl.requests[-1][1].endswith(f"/replay?ids={held[1].position}")
     assert ctl.json("upstream", "discard") == {"discarded": 2}
     assert ctl.json("upstream", "replay") == {"replayed": 0}
+
+
+def test_dtls_status(ctl: Ctl) -> None:
+    """dtls status prints the listener's report (here: DTLS not served), and as a table."""
+    assert ctl.json("dtls", "status") == {"enabled": False}
+    code, out, _ = ctl.run("dtls", "status", "--table")
+    assert code == 0 and out.split() == ["key", "value", "enabled", "false"]
+    assert ("GET", "http://127.0.0.1:8080/api/v1/dtls") in ctl.requests

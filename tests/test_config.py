@@ -49,10 +49,11 @@ def test_shipped_file_lists_every_key() -> None:
 
 
 def test_defaults() -> None:
-    """Without file or environment the gateway serves CoAP on [::]:5683 with data in ./var."""
+    """Without file or environment the gateway serves CoAP on [::]:5683 and DTLS on 5684."""
     config = load_config(None, {})
     assert (config.coap.bind, config.coap.port) == ("::", 5683)
-    assert (config.dtls.enabled, config.dtls.port) == (False, 5684)
+    assert (config.dtls.enabled, config.dtls.port) == (True, 5684)
+    assert config.dtls.test_ca
     assert (config.api.bind, config.api.port, config.api.key) == ("127.0.0.1", 8080, "")
     assert config.storage.data_dir == "./var"
     assert config.storage.database_path == Path("var/gateway.db")
@@ -322,3 +323,31 @@ def test_options_refused_together_name_the_table(tmp_path: Path) -> None:
     path = write(tmp_path, "[dialects.exclusive]\na = 1\nb = 2\n")
     with pytest.raises(ConfigError, match=r"^dialects\.exclusive: a and b exclude each other$"):
         load_config(path, {}, dialects={"exclusive": Exclusive()})
+
+
+def test_thingsboard_dtls_session_variables() -> None:
+    """ThingsBoard's inactivity timeout (ms) and credentials type set the [dtls] keys."""
+    config = load_config(None, {
+        "TB_COAP_X509_DTLS_SESSION_INACTIVITY_TIMEOUT": "1800000",
+        "COAP_DTLS_CREDENTIALS_TYPE": "PEM",
+    })
+    assert config.dtls.session.inactivity_timeout == 1800.0
+    assert config.dtls.credentials_type == "PEM"
+
+
+@pytest.mark.parametrize(
+    "environ, message",
+    [
+        ({"COAP_DTLS_CREDENTIALS_TYPE": "KEYSTORE"}, "COAP_DTLS_CREDENTIALS_TYPE: "),
+        ({"TB_COAP_X509_DTLS_SESSION_INACTIVITY_TIMEOUT": "soon"},
+         "TB_COAP_X509_DTLS_SESSION_INACTIVITY_TIMEOUT: expected a number"),
+        ({"TB_COAP_X509_DTLS_SESSION_INACTIVITY_TIMEOUT": "0"},
+         "TB_COAP_X509_DTLS_SESSION_INACTIVITY_TIMEOUT: "),
+        ({"GATEWAY_DTLS_MTU": "100"}, "GATEWAY_DTLS_MTU: "),
+    ],
+)
+def test_bad_dtls_settings_name_their_origin(environ: dict[str, str], message: str) -> None:
+    """A KEYSTORE credentials type, or a DTLS timer or MTU out of range, names its variable."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, environ)
+    assert str(caught.value).startswith(message)

@@ -25,6 +25,8 @@ _DIALECT = (
 RULES: dict[str, tuple[str, ...]] = {
     "gateway.domain": ("gateway.domain",),
     "gateway.coap": ("gateway.coap",),
+    # The transport below the engine: it hands the engine peers, nothing else.
+    "gateway.dtls": ("gateway.dtls", "gateway.coap.peer", "gateway.coap.params"),
     "gateway.store": ("gateway.store", "gateway.domain"),
     "gateway.service": (
         "gateway.service",
@@ -118,6 +120,10 @@ def test_every_layer_imports_only_downwards() -> None:
          "from gateway.service.interfaces import IDeviceServices\nimport json\n",
          ["gateway.service.build.Services", "gateway.service.credentials"]),
         ("plugins.toy", "import gateway.store.memory\n", ["gateway.store.memory"]),
+        ("gateway.dtls.transport",
+         "from gateway.coap.peer import IPeer\nfrom gateway.service.credentials import X\n"
+         "from ..dialects import toolkit\n",
+         ["gateway.dialects.toolkit", "gateway.service.credentials.X"]),
     ],
 )
 def test_checker_catches_every_import_form(module: str, source: str, expected: list[str]) -> None:

@@ -84,3 +84,37 @@ def test_gateway_up_forwards_accepted_posts_to_its_sink() -> None:
     finally:
         running.stop()
     assert running.proc.returncode is not None
+
+
+def test_certs_script_makes_a_usable_pki(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """certs.py writes a CA, a server certificate the gateway loads, and device certificates."""
+    import certs
+
+    from gateway.dtls.context import ServerCredentials
+
+    assert certs.main([str(tmp_path), "--device", "d1", "--self-signed", "d2",
+                       "--key-password", "pw"]) == 0
+    loaded = ServerCredentials.load(str(tmp_path / "server.pem"), str(tmp_path / "server.key"),
+                                    "pw")
+    assert len(loaded.chain) == 2
+    printed = capsys.readouterr().out
+    assert "d1 sha256 " in printed and "d2 sha256 " in printed
+    assert oct((tmp_path / "d1.key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_dtls_flood_short_run_keeps_no_state(tmp_path: Path) -> None:
+    """A short spoofed-ClientHello flood is answered statelessly while a real device posts."""
+    import json
+
+    import dtls_flood
+
+    report_file = tmp_path / "flood.json"
+    assert dtls_flood.main(["--count", "3000", "--rate", "3000", "--max-seconds", "3",
+                            "--settle", "6", "--json", str(report_file)]) == 0
+    report = json.loads(report_file.read_text())
+    assert report["gateway_hello_verify_requests"] >= 2000
+    assert report["gateway_handshakes_failed"] == 0
+    assert report["sessions_after"]["handshaking"] == 0
+    assert report["real_devices"]["during_flood"]["posts_ok"] >= 1

@@ -15,7 +15,7 @@ from twisted.application import service
 from twisted.application.service import IServiceMaker
 from twisted.internet.defer import Deferred
 from twisted.internet.protocol import DatagramProtocol
-from twisted.logger import LogLevel, LogPublisher, capturedLogs
+from twisted.logger import LogPublisher, capturedLogs
 from twisted.plugin import getPlugins
 from twisted.python import usage
 
@@ -45,7 +45,8 @@ def parse(argv: list[str], environ: dict[str, str] | None = None) -> Options:
 
 def local_options(tmp_path: Path, *extra: str) -> Options:
     return parse(
-        ["--data-dir", str(tmp_path / "var"), "--coap-port", "0", "--api-port", "0", *extra]
+        ["--data-dir", str(tmp_path / "var"), "--coap-port", "0", "--api-port", "0",
+         "--dtls-port", "0", *extra]
     )
 
 
@@ -210,14 +211,46 @@ def test_engine_gets_configured_parameters(tmp_path: Path) -> None:
     assert top.coap.layer.limits.max_peers == 3
 
 
-def test_dtls_configured_is_logged_not_fatal(tmp_path: Path) -> None:
-    """With COAP_DTLS_ENABLED=true the gateway still builds and warns that DTLS is not served."""
-    options = parse(["--data-dir", str(tmp_path)], {"COAP_DTLS_ENABLED": "true"})
+def test_dtls_is_served_by_default_with_a_test_ca(tmp_path: Path) -> None:
+    """By default a DTLS listener is composed, its test CA made under <data_dir>/tls and logged."""
     with capturedLogs() as events:
-        build_service(options["settings"], _reactor(), LogPublisher())
-    warnings = [e for e in events if e["log_level"] == LogLevel.warn]
-    assert len(warnings) == 1
-    assert warnings[0]["dtls_port"] == 5684
+        top = build_service(local_options(tmp_path)["settings"], _reactor(), LogPublisher())
+    assert isinstance(top, GatewayService) and top.dtls is not None
+    assert top.getServiceNamed("dtls") is not None
+    ca = tmp_path / "var" / "tls" / "ca.pem"
+    assert ca.is_file() and (ca.parent / "server.key").stat().st_mode & 0o777 == 0o600
+    assert [e["ca"] for e in events if "ca" in e] == [str(ca)]
+
+
+def test_dtls_can_be_turned_off(tmp_path: Path) -> None:
+    """With COAP_DTLS_ENABLED=false there is no DTLS listener and no test CA."""
+    options = parse(["--data-dir", str(tmp_path)], {"COAP_DTLS_ENABLED": "false"})
+    top = build_service(options["settings"], _reactor(), LogPublisher())
+    assert top.dtls is None
+    with pytest.raises(KeyError):
+        top.getServiceNamed("dtls")
+    assert not (tmp_path / "tls").exists()
+
+
+def test_bad_dtls_key_password_stops_start_up(tmp_path: Path) -> None:
+    """A wrong key password stops makeService with one line naming the setting and its variable."""
+    from gateway.dtls import certs
+
+    ca = certs.make_ca()
+    server = certs.make_server(ca)
+    (tmp_path / "s.pem").write_bytes(certs.cert_pem(server.cert))
+    (tmp_path / "s.key").write_bytes(certs.key_pem(server.key, "right"))
+    options = parse(
+        ["--data-dir", str(tmp_path)],
+        {"COAP_DTLS_PEM_CERT": str(tmp_path / "s.pem"),
+         "COAP_DTLS_PEM_KEY": str(tmp_path / "s.key"),
+         "COAP_DTLS_PEM_KEY_PASSWORD": "wrong"},
+    )
+    with pytest.raises(StartupError) as caught:
+        makeService(options)
+    message = str(caught.value)
+    assert message.startswith("dtls.private_key_password (COAP_DTLS_PEM_KEY_PASSWORD): ")
+    assert "\n" not in message
 
 
 @pytest_twisted.ensureDeferred

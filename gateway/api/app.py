@@ -11,6 +11,7 @@ from typing import Any
 
 from gateway.api.attributes import attribute_routes
 from gateway.api.devices import device_routes
+from gateway.api.dtls import DtlsReport, dtls_off, dtls_routes
 from gateway.api.openapi import openapi_document
 from gateway.api.profiles import profile_routes
 from gateway.api.router import Call, Reply, Route, Router
@@ -27,7 +28,9 @@ def _local_only() -> Mapping[str, Any]:
     return {"forwarding": False, "url": None, "mode": None}
 
 
-def build_routes(services: Services, upstream: UpstreamReport = _local_only) -> list[Route]:
+def build_routes(
+    services: Services, upstream: UpstreamReport = _local_only, dtls: DtlsReport = dtls_off
+) -> list[Route]:
     """Every route of the API, the OpenAPI document's included."""
     routes: list[Route] = []
     routes += device_routes(services)
@@ -36,6 +39,7 @@ def build_routes(services: Services, upstream: UpstreamReport = _local_only) -> 
     routes += profile_routes(services)
     routes += status_routes(services)
     routes += upstream_routes(services, upstream)
+    routes += dtls_routes(dtls)
     document: dict[str, Any] = {}
 
     async def health(call: Call) -> Reply:
@@ -55,10 +59,14 @@ def build_routes(services: Services, upstream: UpstreamReport = _local_only) -> 
 
 
 def build_api(
-    services: Services, key: str, upstream: UpstreamReport = _local_only
+    services: Services,
+    key: str,
+    upstream: UpstreamReport = _local_only,
+    dtls: DtlsReport = dtls_off,
 ) -> Router:
     """
     The API resource over C{services}, guarded by the bearer C{key};
-    C{upstream} reports the state of what drains the outbox.
+    C{upstream} reports the state of what drains the outbox, C{dtls} the
+    DTLS listener's.
     """
-    return Router(build_routes(services, upstream), key)
+    return Router(build_routes(services, upstream, dtls), key)

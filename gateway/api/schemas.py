@@ -29,6 +29,15 @@ _EVENT_ENTRY: dict[str, Any] = {
 }
 _NEXT = {"type": "integer", "nullable": True, "description": "'after' for the next page."}
 
+_MODE_COUNTS = {
+    "type": "object",
+    "properties": {mode: {"type": "integer"} for mode in ("psk", "x509", "one_way")},
+}
+_OUTCOMES = {
+    "type": "object",
+    "properties": {outcome: {"type": "integer"} for outcome in ("ok", "failed", "timeout")},
+}
+
 COMPONENTS: dict[str, Any] = {
     "Error": {
         "type": "object",
@@ -253,6 +262,43 @@ COMPONENTS.update({
             "last_error": _NULLABLE_STRING,
             "backoff": {"type": "number", "description": "Seconds of the wait in progress."},
             "connected": {"type": "boolean"},
+        },
+    },
+    "DtlsStatus": {
+        "type": "object",
+        "required": ["enabled"],
+        "properties": {
+            "enabled": {"type": "boolean", "description": "Whether DTLS is served."},
+            "sessions": {
+                "type": "object",
+                "properties": {
+                    "open": {"type": "integer"},
+                    "handshaking": {"type": "integer"},
+                    "by_mode": _MODE_COUNTS,
+                    "max": {"type": "integer"},
+                },
+            },
+            "handshakes": {
+                "type": "object",
+                "description": "Finished handshakes by mode (psk, x509, one_way) and outcome.",
+                "properties": {mode: _OUTCOMES for mode in ("psk", "x509", "one_way")},
+            },
+            "hello_verify_requests": {"type": "integer",
+                                      "description": "ClientHellos answered with a cookie."},
+            "cookie_rejections": {"type": "integer",
+                                  "description": "ClientHellos with a wrong or stale cookie."},
+            "not_client_hello": {"type": "integer",
+                                 "description": "Datagrams from strangers that were dropped."},
+            "rate_limited": {"type": "integer",
+                             "description": "Handshakes refused: the source's budget was spent."},
+            "session_limit": {"type": "integer",
+                              "description": "Handshakes refused: the session table was full."},
+            "replaced": {"type": "integer",
+                         "description": "Sessions replaced by a new handshake (same address)."},
+            "idle_timeouts": {"type": "integer"},
+            "closed_by_client": {"type": "integer"},
+            "send_errors": {"type": "integer"},
+            "settings": {"type": "object", "additionalProperties": {"type": "number"}},
         },
     },
     "Replayed": {"type": "object", "properties": {"replayed": {"type": "integer"}}},

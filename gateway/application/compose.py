@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from twisted.logger import Logger, LogLevel, LogPublisher, globalLogPublisher
+from twisted.logger import LogLevel, LogPublisher, globalLogPublisher
 from twisted.web.resource import Resource as WebResource
 
 from gateway.api.site import ApiSite
@@ -17,11 +17,13 @@ from gateway.coap.layer import MessageLayer
 from gateway.coap.resource import Resource
 from gateway.coap.udp import UDPTransport
 from gateway.config import GatewayConfig
+from gateway.dtls.transport import DTLSTransport
 from gateway.service.build import open_services
 from gateway.store.backends import check_store
 from gateway.store.interfaces import StoreUnusable
 
 from .datadir import prepare_data_dir
+from .dtls import server_credentials
 from .gateway import GatewayService
 from .listeners import Listener
 from .loglevel import LogLevelService
@@ -29,9 +31,6 @@ from .startup import StartupError
 from .upstream import Upstream, outbox_limit
 
 __all__ = ["build_service"]
-
-# The namespace this warning had before the split, so log filters still match.
-log = Logger(namespace="gateway.tap")
 
 
 def build_service(
@@ -55,15 +54,15 @@ def build_service(
     except StoreUnusable as e:
         raise StartupError(str(e)) from None
 
-    # The dialects mount under this root once the service layer is open.
-    coap = UDPTransport(
-        MessageLayer(
-            Resource(),
-            reactor,
-            params=config.coap.transmission,
-            limits=config.coap.limits,
-        )
+    # The dialects mount under this root once the service layer is open;
+    # plain CoAP and DTLS feed the same engine.
+    layer = MessageLayer(
+        Resource(),
+        reactor,
+        params=config.coap.transmission,
+        limits=config.coap.limits,
     )
+    coap = UDPTransport(layer)
     udp = Listener(
         "coap",
         lambda: reactor.listenUDP(
@@ -80,13 +79,40 @@ def build_service(
         "--api-port",
     )
 
+    listeners = [udp, api]
+    dtls = None
+    if config.dtls.enabled:
+        dtls_config = config.dtls
+        dtls = DTLSTransport(
+            layer,
+            server_credentials(dtls_config, storage.data_dir),
+            reactor,
+            dtls_config.session,
+            dtls_config.psk_identity_hint,
+        )
+        secure = dtls
+        listeners.append(
+            Listener(
+                "dtls",
+                lambda: reactor.listenUDP(
+                    dtls_config.port,
+                    secure,
+                    interface=dtls_config.bind,
+                    # A record adds at most 37 bytes (GCM) to the largest CoAP datagram.
+                    maxPacketSize=coap.max_packet_size + 64,
+                ),
+                "CoAP over DTLS on udp",
+                "--dtls-port",
+            )
+        )
+
     upstream = Upstream(config.upstream, reactor)
 
     top = GatewayService(
         config,
         coap,
         api_site,
-        [udp, api],
+        listeners,
         reactor,
         lambda: open_services(
             reactor,
@@ -100,13 +126,7 @@ def build_service(
         api_key,
         on_fatal,
         upstream.make,
+        dtls,
     )
     LogLevelService(LogLevel.levelWithName(config.log.level), log_publisher).setServiceParent(top)
-
-    if config.dtls.enabled:
-        log.warn(
-            "DTLS is enabled in the configuration but not yet available in this"
-            " version; udp port {dtls_port} is not served, plain CoAP is.",
-            dtls_port=config.dtls.port,
-        )
     return top

@@ -19,11 +19,15 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from gateway.api.app import build_api
+from gateway.api.dtls import dtls_off
 from gateway.api.site import ApiSite
 from gateway.coap.udp import UDPTransport
 from gateway.config import GatewayConfig
 from gateway.dialect import install_dialects
+from gateway.dtls.transport import DTLSTransport
 from gateway.service.build import Services
+
+from .dtls import CacheCredentials
 
 __all__ = ["GatewayService", "UpstreamService"]
 
@@ -68,6 +72,7 @@ class GatewayService(service.MultiService):
         api_key: str,
         on_fatal: Callable[[], None] = lambda: None,
         upstream: Callable[[Services], UpstreamService] | None = None,
+        dtls: DTLSTransport | None = None,
     ) -> None:
         """
         @param listeners: the services that serve the network (CoAP over
@@ -77,6 +82,9 @@ class GatewayService(service.MultiService):
         @param upstream: makes what drains the outbox (forwarding, pruning)
             once the store is open; it starts before the listeners, stops
             after them and before the store closes, and reports to the API.
+        @param dtls: the DTLS transport (its listener is among C{listeners}),
+            given the credential cache once the store is open, and reporting
+            to the API.
         """
         super().__init__()
         self.config = config
@@ -89,6 +97,7 @@ class GatewayService(service.MultiService):
         self._api_key = api_key
         self._on_fatal = on_fatal
         self._make_upstream = upstream
+        self.dtls = dtls
         self._upstream: UpstreamService | None = None
         self._starting: Deferred[None] | None = None
         for listener in self._listeners:
@@ -128,11 +137,17 @@ class GatewayService(service.MultiService):
             enabled=dialects.names,
             options=dialects.options,
         )
+        dtls_report = dtls_off
+        if self.dtls is not None:
+            self.dtls.credentials = CacheCredentials(services.credentials)
+            dtls_report = self._dtls_report
         if self._make_upstream is None:
-            self.api_site.resource = build_api(services, self._api_key)
+            self.api_site.resource = build_api(services, self._api_key, dtls=dtls_report)
         else:
             upstream = self._make_upstream(services)
-            self.api_site.resource = build_api(services, self._api_key, upstream.report)
+            self.api_site.resource = build_api(
+                services, self._api_key, upstream.report, dtls_report
+            )
         if not self.running:
             return
         if self._make_upstream is not None:
@@ -146,6 +161,10 @@ class GatewayService(service.MultiService):
         gc.freeze()
         self._log_listening(installed)
 
+    def _dtls_report(self) -> Mapping[str, Any]:
+        assert self.dtls is not None
+        return {"enabled": True, **self.dtls.report()}
+
     def _failed(self, failure: Failure) -> None:
         log.failure("coap-gateway could not start", failure)
         self._on_fatal()
@@ -156,14 +175,24 @@ class GatewayService(service.MultiService):
         host = transport.getHost()
         dual_stack = _is_dual_stack(transport)
         api = self.api_address()
+        secure = self.dtls.transport if self.dtls is not None else None
+        dtls = secure.getHost() if secure is not None else None
         log.info(
             "coap-gateway listening: CoAP on udp [{coap_host}]:{coap_port}"
-            "{dual_stack_note}; API on http://{api_host}:{api_port}; dialects"
+            "{dual_stack_note}{dtls_note}; API on http://{api_host}:{api_port}; dialects"
             " {dialects}; data in {data_dir}",
             coap_host=host.host,
             coap_port=host.port,
             dual_stack=dual_stack,
             dual_stack_note=" (IPv6 and IPv4)" if dual_stack else "",
+            dtls_host=dtls.host if dtls is not None else None,
+            dtls_port=dtls.port if dtls is not None else None,
+            dtls_note=(
+                f"; CoAP over DTLS on udp [{dtls.host}]:{dtls.port}"
+                + (" (IPv6 and IPv4)" if _is_dual_stack(secure) else "")
+                if dtls is not None
+                else ""
+            ),
             api_host=api[0] if api else None,
             api_port=api[1] if api else None,
             dialects=", ".join(dialects) or "none",

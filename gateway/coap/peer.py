@@ -21,7 +21,10 @@ class IPeer(Interface):
 
     key = Attribute("A hashable value naming this peer in the engine's tables.")
     address = Attribute("The (host, port) the peer's datagrams come from.")
-    identity = Attribute("The authenticated identity (DTLS), or None for plain UDP.")
+    identity = Attribute(
+        "The L{PeerIdentity} a DTLS session authenticated, or None (plain UDP,"
+        " or a DTLS session whose client showed only the server's certificate)."
+    )
     params = Attribute(
         "The L{TransmissionParameters} for this peer: its timers, NSTART and"
         " dedup lifetimes.  Transports start every peer on the engine's"
@@ -30,6 +33,22 @@ class IPeer(Interface):
 
     def send(data: bytes) -> None:
         """Send one datagram to the peer."""
+
+
+@attrs.frozen
+class PeerIdentity:
+    """
+    Who a DTLS session's client proved to be.
+
+    @ivar kind: C{"psk"} (C{value} is the PSK identity) or C{"x509"}
+        (C{value} is the SHA-256 hex of the client certificate's DER).
+    """
+
+    kind: str = attrs.field(validator=attrs.validators.in_(("psk", "x509")))
+    value: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"
 
 
 #: Sends one datagram to an address; errors are the sender's to handle.

@@ -18,7 +18,9 @@ The resources a dialect's tree is made of.
    is a per-device cap.  The outcome of each confirmable notification is
    reported as device activity (an ACK: seen; a timeout: unreachable), and a
    device removed or disabled has its observations ended.
- - L{authenticate_peer}: the device of a DTLS session's identity.
+ - L{authenticate_peer}: the device of a DTLS session's identity;
+   L{authenticate_token}: the device of a URL's access token, where one may
+   be used.
  - L{request_source}, L{check_source}: the address a request counts
    against, and the 4.29 for a throttled one.
 """
@@ -31,10 +33,10 @@ import attrs
 from twisted.internet.defer import Deferred
 
 from gateway.coap import errors
-from gateway.coap.peer import normalise_host
+from gateway.coap.peer import PeerIdentity, normalise_host
 from gateway.coap.resource import NotificationRenderer, Resource
 from gateway.dialects.failures import TooManyRequests
-from gateway.domain.model import Device
+from gateway.domain.model import CredentialKind, Device
 from gateway.service.interfaces import IDeviceServices
 
 __all__ = [
@@ -42,6 +44,7 @@ __all__ = [
     "Refuse",
     "Authenticate",
     "authenticate_peer",
+    "authenticate_token",
     "request_source",
     "check_source",
     "DeviceRoute",
@@ -81,12 +84,31 @@ class Refuse(Leaf):
     render_POST = render_GET
 
 
+#: The credential each kind of DTLS identity (L{PeerIdentity.kind}) is registered as.
+_IDENTITY_KINDS = {"psk": CredentialKind.PSK, "x509": CredentialKind.X509}
+
+
 def authenticate_peer(devices: IDeviceServices, request: Any) -> Optional[Device]:
-    """The device of the request's DTLS identity; C{None} over plain UDP."""
+    """
+    The device of the request's DTLS identity; C{None} over plain UDP and
+    on sessions without a client identity.
+    """
     identity = request.peer.identity
-    if not isinstance(identity, str) or not identity:
+    if not isinstance(identity, PeerIdentity):
         return None
-    return devices.authenticate_identity(identity)
+    return devices.authenticate_identity(_IDENTITY_KINDS[identity.kind], identity.value)
+
+
+def authenticate_token(devices: IDeviceServices, request: Any, token: str) -> Optional[Device]:
+    """
+    The device of an access token from the URL: only on plain UDP or on a
+    DTLS session without a client identity (a PSK or certificate session
+    is its device's alone), and never for a device holding a PSK or
+    certificate (L{IDeviceServices.authenticate_token}).
+    """
+    if not token or request.peer.identity is not None:
+        return None
+    return devices.authenticate_token(token)
 
 
 def request_source(request: Any) -> str:

@@ -176,6 +176,9 @@ class CredentialCache:
             self._index.get((CredentialKind.X509, sha256_hex.lower()))
         )
 
+    def holds(self, device_id: str, kind: CredentialKind) -> bool:
+        return (device_id, kind) in self._by_device
+
     def _memo(self, encoded: str, password: str) -> bytes:
         return hmac.new(
             self._memo_key,

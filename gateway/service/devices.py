@@ -18,6 +18,7 @@ from gateway.domain.model import (
     Attribute,
     AttributeScope,
     Claim,
+    CredentialKind,
     Device,
     JSONValue,
     Profile,
@@ -42,6 +43,9 @@ from gateway.service.interfaces import (
 
 __all__ = ["DeviceServices"]
 
+#: Credentials a DTLS session proves: a device holding one never uses a token.
+_SESSION_KINDS = (CredentialKind.PSK, CredentialKind.X509)
+
 
 @implementer(IDeviceServices)
 @attrs.frozen
@@ -62,14 +66,20 @@ class DeviceServices:
     # -- authentication ----------------------------------------------------
 
     def authenticate_token(self, token: str) -> Optional[Device]:
-        return self._credentials.authenticate_token(token)
-
-    def authenticate_identity(self, identity: str) -> Optional[Device]:
-        device = self._credentials.authenticate_certificate_sha256(identity)
-        if device is None:
-            psk = self._credentials.psk_for_identity(identity)
-            device = psk[0] if psk is not None else None
+        device = self._credentials.authenticate_token(token)
+        if device is None or any(
+            self._credentials.holds(device.id, kind) for kind in _SESSION_KINDS
+        ):
+            return None
         return device
+
+    def authenticate_identity(self, kind: CredentialKind, lookup: str) -> Optional[Device]:
+        if kind is CredentialKind.X509:
+            return self._credentials.authenticate_certificate_sha256(lookup)
+        if kind is CredentialKind.PSK:
+            psk = self._credentials.psk_for_identity(lookup)
+            return psk[0] if psk is not None else None
+        return None
 
     def authenticate_basic(
         self, username: str, password: str

@@ -207,6 +207,9 @@ class ICredentialCache(Interface):
     def authenticate_certificate_sha256(sha256_hex: str) -> Optional[Device]:
         """Same, by the SHA-256 hex of the DER."""
 
+    def holds(device_id: str, kind: CredentialKind) -> bool:
+        """Whether the device holds a credential of this kind."""
+
     def authenticate_basic(
         username: str, password: str
     ) -> "Deferred[Optional[Device]]":
@@ -458,12 +461,16 @@ class IDeviceServices(Interface):
     """
 
     def authenticate_token(token: str) -> Optional[Device]:
-        """The enabled device holding this access token."""
-
-    def authenticate_identity(identity: str) -> Optional[Device]:
         """
-        The enabled device of a DTLS identity: the SHA-256 hex of a client
-        certificate, else a PSK identity.
+        The enabled device holding this access token, unless it also holds
+        a PSK or an X.509 credential: such a device authenticates by its
+        DTLS session only, never falling back to a token.
+        """
+
+    def authenticate_identity(kind: CredentialKind, lookup: str) -> Optional[Device]:
+        """
+        The enabled device of a DTLS session's identity: C{kind} X509 with
+        the SHA-256 hex of the client certificate, or PSK with the identity.
         """
 
     def authenticate_basic(

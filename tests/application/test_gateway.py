@@ -237,3 +237,35 @@ def test_privileged_start_binds_the_listeners_first() -> None:
     gw.top.coap.makeConnection(FakeDatagramTransport())  # type: ignore[arg-type]
     gw.opening.callback(gw.services)
     assert events == ["bind coap", "bind api", "start coap", "start api"]
+
+
+def test_dtls_gets_the_credential_cache_and_reports_to_the_api() -> None:
+    """Once the store is open, DTLS looks keys up in the cache and GET /api/v1/dtls reports it."""
+    import json
+
+    from treq.testing import StubTreq
+
+    from gateway.application.dtls import CacheCredentials
+    from gateway.dtls.transport import DTLSTransport
+    from tests.dtls.support import test_ca
+
+    gw = gateway()
+    _, server = test_ca()
+    dtls = DTLSTransport(gw.top.coap.layer, server, Clock())
+    site = ApiSite(WebResource())
+    top = GatewayService(
+        GatewayConfig(), gw.top.coap, site, [UDPListener(gw.top.coap, gw.events)],
+        Clock(), lambda: gw.opening, "key", dtls=dtls,
+    )
+    top.startService()
+    gw.opening.callback(gw.services)
+    assert isinstance(dtls.credentials, CacheCredentials)
+    result(gw.services.registry.create_device("d", generate_token=False))
+    device = result(gw.services.registry.find_device("d"))
+    result(gw.services.registry.set_psk(device.id, "ident", b"key"))
+    assert dtls.credentials.psk_key("ident") == b"key"
+    stub = StubTreq(site.resource)
+    response = result(stub.get("http://gw.invalid/api/v1/dtls",
+                               headers={b"Authorization": [b"Bearer key"]}))
+    body = json.loads(result(stub.content(response)))
+    assert body["enabled"] is True and body["sessions"]["open"] == 0

@@ -14,6 +14,7 @@ from twisted.internet.task import Clock, deferLater
 from gateway.coap import codec
 from gateway.coap import numbers as n
 from gateway.coap.params import TransmissionParameters
+from gateway.coap.peer import PeerIdentity
 from gateway.dialects.thingsboard import ThingsBoardDialect
 from gateway.dialects.thingsboard.payload import JSONRules
 from gateway.domain.model import AttributeScope, Profile, TelemetryPoint
@@ -265,7 +266,7 @@ def test_telemetry_point_type(tb: Harness) -> None:
 class DTLSPeer:
     """A peer as a DTLS session presents it: an authenticated identity."""
 
-    def __init__(self, identity: str) -> None:
+    def __init__(self, identity: PeerIdentity | None) -> None:
         self.address = ("10.0.0.9", 5684)
         self.key = ("dtls", self.address)
         self.identity = identity
@@ -279,13 +280,38 @@ class DTLSPeer:
 def test_tokenless_form_uses_dtls_identity(tb: Harness) -> None:
     """Without a token, the DTLS peer's PSK identity authenticates the device."""
     result(tb.services.registry.set_psk(tb.device_id, "psk-id", b"k" * 16))
-    peer = DTLSPeer("psk-id")
+    peer = DTLSPeer(PeerIdentity("psk", "psk-id"))
     tb.server.receive(peer, request(n.POST, "api/v1/telemetry", mid=900, payload=b'{"d":1}'))
     assert codec.decode(peer.sent[0]).code == n.CREATED
     assert latest(tb)["d"][0] == 1
-    stranger = DTLSPeer("unknown-id")
+    stranger = DTLSPeer(PeerIdentity("psk", "unknown-id"))
     tb.server.receive(stranger, request(n.POST, "api/v1/telemetry", mid=901, payload=b"{}"))
     assert codec.decode(stranger.sent[0]).code == n.UNAUTHORIZED
+
+
+def test_token_on_a_session_with_identity_is_refused(tb: Harness) -> None:
+    """A token in the URL is 4.01 on a PSK session, even the session's own device's token."""
+    result(tb.services.registry.create_device("other", access_token="OTHER"))
+    result(tb.services.registry.set_psk(tb.device_id, "psk-id", b"k" * 16))
+    peer = DTLSPeer(PeerIdentity("psk", "psk-id"))
+    tb.server.receive(peer, request(n.POST, "api/v1/OTHER/telemetry", mid=910, payload=b"{}"))
+    assert codec.decode(peer.sent[0]).code == n.UNAUTHORIZED
+
+
+def test_tokenless_routes_need_a_session_identity(tb: Harness) -> None:
+    """The token-less forms are 4.01 on a session without client identity; a token works there."""
+    peer = DTLSPeer(None)
+    tb.server.receive(peer, request(n.POST, "api/v1/telemetry", mid=920, payload=b'{"a":1}'))
+    tb.server.receive(peer, request(n.POST, TELEMETRY, mid=921, payload=b'{"a":2}'))
+    assert [codec.decode(d).code for d in peer.sent] == [n.UNAUTHORIZED, n.CREATED]
+    assert latest(tb)["a"][0] == 2
+
+
+def test_device_holding_a_psk_does_not_use_its_token(tb: Harness) -> None:
+    """Once a device holds a PSK, its access token no longer authenticates it (plain UDP too)."""
+    assert tb.ask(n.POST, TELEMETRY, b'{"a":1}').code == n.CREATED
+    result(tb.services.registry.set_psk(tb.device_id, "psk-id", b"k" * 16))
+    assert tb.ask(n.POST, TELEMETRY, b'{"a":2}').code == n.UNAUTHORIZED
 
 
 def test_well_known_core_lists_the_fixed_routes(tb: Harness) -> None:

@@ -36,6 +36,8 @@ LISTENING = re.compile(
     r"coap-gateway listening: CoAP on udp \[(?P<coap_host>[^\]]*)\]:(?P<coap_port>\d+)"
     r".*?; API on http://(?P<api_host>[^:;\s]+):(?P<api_port>\d+)"
 )
+#: The DTLS part of the "listening" line, when DTLS is served.
+DTLS_LISTENING = re.compile(r"CoAP over DTLS on udp \[(?P<host>[^\]]*)\]:(?P<port>\d+)")
 #: A response line of C{coap-client-notls -v 6}: type, numeric code, payload.
 RESPONSE_LINE = re.compile(
     r"^v:1 t:(?P<type>ACK|CON|NON|RST) c:(?P<code>\d\.\d\d) i:\S+ .*?(?: :: '(?P<payload>.*)')?$",
@@ -82,6 +84,8 @@ class GatewayProcess:
     output: OutputWatcher
     data_dir: Path
     coap_port: int = 0
+    #: 0 when DTLS is not served.
+    dtls_port: int = 0
     api_port: int = 0
     api_key: str = ""
 
@@ -105,7 +109,7 @@ class GatewayProcess:
         log_path = workdir / "gateway.log"
         argv = [
             str(VENV_BIN / "twistd"), "-n", "--pidfile=", "coap-gateway",
-            "--coap-port", "0", "--api-port", "0",
+            "--coap-port", "0", "--api-port", "0", "--dtls-port", "0",
             "--data-dir", "data" if relative_data_dir else str(data_dir),
         ]
         if config:
@@ -122,6 +126,8 @@ class GatewayProcess:
                 LISTENING.search, STARTUP_TIMEOUT, "the gateway logged no 'listening' line"
             )
             gateway.coap_port = int(match["coap_port"])
+            dtls = DTLS_LISTENING.search(match.string)
+            gateway.dtls_port = int(dtls["port"]) if dtls else 0
             gateway.api_port = int(match["api_port"])
             gateway.api_key = (data_dir / "api-key").read_text().strip()
         except BaseException:

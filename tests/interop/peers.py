@@ -17,6 +17,10 @@ __all__ = ["INSTALL_HINTS", "find_peer"]
 #: How to get each peer.
 INSTALL_HINTS = {
     "coap-client-notls": "install Debian's libcoap3-bin (make test does, when run as root)",
+    "coap-client-openssl": "install Debian's libcoap3-bin (make test does, when run as root)",
+    "coap-client-gnutls": "install Debian's libcoap3-bin (make test does, when run as root)",
+    "openssl": "install Debian's openssl (make test does, when run as root)",
+    "stdbuf": "install Debian's coreutils",
     "aiocoap-client": "it comes with the test extra: pip install -e '.[test]'",
 }
 

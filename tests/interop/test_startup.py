@@ -30,6 +30,8 @@ from tests.interop.gateway_process import (
 )
 
 TWISTD = str(VENV_BIN / "twistd")
+#: For the tests of the data directory's own files: no test CA under it.
+NO_DTLS = {"COAP_DTLS_ENABLED": "false"}
 
 
 def twistd(workdir: Path, *args: str, prefix: tuple[str, ...] = ()) -> tuple[int, str]:
@@ -39,6 +41,8 @@ def twistd(workdir: Path, *args: str, prefix: tuple[str, ...] = ()) -> tuple[int
         argv += ["--coap-port", "0"]
     if "--api-port" not in args:
         argv += ["--api-port", "0"]
+    if "--dtls-port" not in args:
+        argv += ["--dtls-port", "0"]
     done = subprocess.run(
         argv, cwd=workdir, env=clean_environ(), capture_output=True, timeout=STARTUP_TIMEOUT,
         check=False,
@@ -75,12 +79,13 @@ def test_corrupt_database(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("kind", "option", "what"),
     [(socket.SOCK_DGRAM, "--coap-port", "CoAP on udp"), (socket.SOCK_STREAM, "--api-port",
-                                                          "the API on tcp")],
+                                                          "the API on tcp"),
+     (socket.SOCK_DGRAM, "--dtls-port", "CoAP over DTLS on udp")],
 )
 def test_port_in_use(tmp_path: Path, kind: int, option: str, what: str) -> None:
-    """A UDP or API port in use: one line naming the port and the option, exit status 1."""
-    family = socket.AF_INET6 if option == "--coap-port" else socket.AF_INET
-    host = "::" if option == "--coap-port" else "127.0.0.1"
+    """A UDP, DTLS or API port in use: one line naming the port and the option, exit status 1."""
+    family = socket.AF_INET if option == "--api-port" else socket.AF_INET6
+    host = "127.0.0.1" if option == "--api-port" else "::"
     with socket.socket(family, kind) as taken:
         taken.bind((host, 0))
         if kind == socket.SOCK_STREAM:
@@ -154,7 +159,7 @@ def test_empty_data_directory_not_writable(shared_dir: Path) -> None:
 
 def test_read_only_data_directory_with_a_database(shared_dir: Path) -> None:
     """A read-only data directory with a database is refused at start-up, not at a first write."""
-    GatewayProcess.start(shared_dir).stop()
+    GatewayProcess.start(shared_dir, environ=NO_DTLS).stop()
     data = shared_dir / "data"
     assert sorted(p.name for p in data.iterdir()) == ["api-key", "gateway.db"]
     with not_writable(data) as prefix:
@@ -180,7 +185,7 @@ def test_bad_option_is_one_line_and_a_hint(tmp_path: Path) -> None:
 
 def test_key_generated_logged_once_files_owner_only(tmp_path: Path) -> None:
     """The first start logs where the API key went (not the key), paths absolute; files are 0600."""
-    first = GatewayProcess.start(tmp_path, umask=0, relative_data_dir=True)
+    first = GatewayProcess.start(tmp_path, umask=0, relative_data_dir=True, environ=NO_DTLS)
     try:
         modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in first.data_dir.iterdir()}
     finally:

@@ -13,7 +13,7 @@ import pytest_twisted
 from zope.interface.verify import verifyObject
 
 from gateway.domain.errors import InvalidArgument
-from gateway.domain.model import AttributeScope
+from gateway.domain.model import AttributeScope, CredentialKind
 from gateway.service.build import Services, open_services
 from gateway.service.interfaces import ActivityEvent, DeviceSeen, DeviceUnreachable, IDeviceServices
 
@@ -57,9 +57,33 @@ def test_dtls_identity_is_certificate_hash_or_psk_identity(services: Services) -
     result(services.registry.set_certificate(by_cert.id, CERT_PEM))
     result(services.registry.set_psk(by_psk.id, "psk-ident", b"k" * 16))
     sha256 = hashlib.sha256(ssl.PEM_cert_to_DER_cert(CERT_PEM)).hexdigest()
-    assert services.devices.authenticate_identity(sha256) == by_cert
-    assert services.devices.authenticate_identity("psk-ident") == by_psk
-    assert services.devices.authenticate_identity("stranger") is None
+    assert services.devices.authenticate_identity(CredentialKind.X509, sha256) == by_cert
+    assert services.devices.authenticate_identity(CredentialKind.PSK, "psk-ident") == by_psk
+    assert services.devices.authenticate_identity(CredentialKind.PSK, "stranger") is None
+
+
+def test_identity_kinds_do_not_mix(services: Services) -> None:
+    """A PSK identity spelled like a certificate hash is not that certificate's device."""
+    by_cert = result(services.registry.create_device("c", generate_token=False)).device
+    by_psk = result(services.registry.create_device("p", generate_token=False)).device
+    sha256 = result(services.registry.set_certificate(by_cert.id, CERT_PEM))
+    result(services.registry.set_psk(by_psk.id, sha256, b"k" * 16))
+    assert services.devices.authenticate_identity(CredentialKind.PSK, sha256) == by_psk
+    assert services.devices.authenticate_identity(CredentialKind.X509, sha256) == by_cert
+
+
+def test_token_of_a_session_device_is_refused(services: Services) -> None:
+    """A device holding a PSK or a certificate is not authenticated by its access token."""
+    for kind in (CredentialKind.PSK, CredentialKind.X509):
+        name = f"d-{kind.value}"
+        created = result(services.registry.create_device(name, access_token=kind.value))
+        if kind is CredentialKind.PSK:
+            result(services.registry.set_psk(created.device.id, "ident", b"k"))
+        else:
+            result(services.registry.set_certificate(created.device.id, CERT_PEM))
+        assert services.devices.authenticate_token(kind.value) is None
+        result(services.registry.delete_credential(created.device.id, kind))
+        assert services.devices.authenticate_token(kind.value) == created.device
 
 
 def test_password_forms(services: Services) -> None:

@@ -72,6 +72,7 @@ from gateway.dialects.toolkit import (
     ObservedResources,
     Refuse,
     authenticate_peer,
+    authenticate_token,
     check_source,
 )
 from gateway.domain.model import AttributeScope, Device, JSONValue
@@ -121,10 +122,11 @@ def _authenticate(
 ) -> Optional[Device]:
     """
     The device of an access token, or without one of the DTLS identity
-    (certificate SHA-256 or PSK identity); C{None} when neither matches.
+    (certificate SHA-256 or PSK identity); C{None} when neither matches, and
+    for a token on a session that has a client identity.
     """
     if token is not None:
-        return devices.authenticate_token(token) if token else None
+        return authenticate_token(devices, request, token)
     return authenticate_peer(devices, request)
 
 
