@@ -16,8 +16,9 @@ L{Forwarder}: drains the outbox to the upstream URL over HTTP (treq).
    C{retry_initial} and C{retry_initial * 2**attempt}, never above
    C{retry_max}), or after the C{Retry-After} the upstream gave (at most
    C{retry_max}).  Any other
-   status: every event of the request moves to the dead letters with the
-   status and the response body.
+   status: the event moves to the dead letters with the status and the
+   response body; a refused batch is sent again as two halves, and so on,
+   so that only the refused events are dead-lettered.
  - An empty outbox is looked at again every C{poll_interval} seconds.
  - Stopping takes no new events, lets the request in flight finish for up
    to C{grace} seconds (then cancels it), and leaves the rest in the outbox.
@@ -249,6 +250,17 @@ class Forwarder(Service):
 
     async def _deliver(self, events: list[OutboxEvent], size: int) -> list[OutboxEvent]:
         """Deliver C{events} (or dead-letter them); the next events to deliver."""
+        following = await self._settle(events, size)
+        return await following
+
+    async def _settle(
+        self, events: list[OutboxEvent], size: int
+    ) -> "Deferred[list[OutboxEvent]]":
+        """
+        Send C{events} until they are answered, then acknowledge or
+        dead-letter them; a Deferred of the next peek, asked together with
+        the acknowledgement so that both share one store round trip.
+        """
         while self.running:
             try:
                 status, body = await self._send(events)
@@ -262,8 +274,6 @@ class Forwarder(Service):
             positions = [e.position for e in events]
             if 200 <= status <= 299:
                 self.status.connected = True
-                # Asked together, the acknowledgement and the next peek share
-                # one store round trip (and the peek runs after the delete).
                 acknowledged = self._outbox.acknowledge(positions)
                 following = self._outbox.peek(size)
                 try:
@@ -272,20 +282,27 @@ class Forwarder(Service):
                     following.addErrback(lambda _: None)
                     raise
                 self.status.delivered += len(events)
-                return await following
+                return following
+            if len(events) > 1:
+                # One bad event must not take a batch of good ones with it:
+                # the halves go again, in order, until the refused are alone.
+                half = len(events) // 2
+                (await self._settle(events[:half], size)).addErrback(lambda _: None)
+                return await self._settle(events[half:], size)
+            [event] = events
             reason = body.decode("utf-8", "replace")[:_BODY_LIMIT]
-            at_ms = int(self._clock.seconds() * 1000)
-            for position in positions:
-                await self._outbox.dead_letter(position, status, reason, at_ms)
-            self.status.dead += len(events)
+            await self._outbox.dead_letter(
+                event.position, status, reason, int(self._clock.seconds() * 1000)
+            )
+            self.status.dead += 1
             self.status.last_error = f"HTTP {status}: {reason}"
             log.warn(
-                "upstream refused {count} events with HTTP {status}: moved to the dead letters",
-                count=len(events),
+                "upstream refused event {id} with HTTP {status}: moved to the dead letters",
+                id=event.event_id,
                 status=status,
             )
-            return await self._outbox.peek(size)
-        return []
+            return self._outbox.peek(size)
+        return succeed([])
 
     async def _send(self, events: list[OutboxEvent]) -> tuple[int, bytes]:
         headers, body = _request(self._settings.mode, events)

@@ -163,6 +163,36 @@ def test_client_errors_go_to_the_dead_letters_and_later_events_follow() -> None:
     assert forwarder.status.dead == 1 and forwarder.status.delivered == 1
 
 
+class Picky(Sink):
+    """Refuses, with a 400, every batch that holds an event of value 3."""
+
+    def render_POST(self, request: Request) -> bytes:
+        body = request.content.read()
+        self.requests.append(({}, body))
+        if any(e["data"][0]["values"]["v"] == 3 for e in json.loads(body)):
+            request.setResponseCode(400)
+            return b"value 3 is refused"
+        return b""
+
+
+def test_a_refused_batch_is_halved_until_only_the_bad_event_is_dead() -> None:
+    """A 400 on a batch sends its halves again, in order: only the refused event goes dead."""
+    clock, sink = Clock(), Picky()
+    store = _store(*((A, v) for v in range(1, 7)))
+    forwarder = _forwarder(store, StubTreq(sink), clock, batch_size=6)
+    forwarder.startService()
+    [dead] = result(store.dead_letters())
+    assert (dead.event.sequence, dead.status, dead.reason) == (3, 400, "value 3 is refused")
+    delivered = [
+        e["sequence"] for _, body in sink.requests
+        if not any(e["data"][0]["values"]["v"] == 3 for e in json.loads(body))
+        for e in json.loads(body)
+    ]
+    assert delivered == [1, 2, 4, 5, 6]
+    assert result(store.size()) == 0
+    assert forwarder.status.dead == 1 and forwarder.status.delivered == 5
+
+
 class Refusing:
     """A client that cannot connect C{times} times, then posts to C{sink}."""
 
