@@ -8,10 +8,14 @@ Each uplink becomes one event in the structured JSON format:
  - C{source}: C{/coap-gateway/<instance>/devices/<device id>} (percent-encoded);
  - C{type}: C{io.coap-gateway.<kind>.v1} (L{UplinkKind});
  - C{subject}: the device's name;
+ - (a dialect with an L{EventShape} of its own names C{type}, C{source} and
+   C{subject} its way);
  - C{time}: the device's own C{ts} when it sent one, else the receive time
    (RFC 3339, UTC, milliseconds);
  - C{datacontenttype} C{application/json}, C{data}: the uplink as normalised
-   JSON (telemetry: C{[{"ts": ms, "values": {...}}, ...]});
+   JSON (telemetry: C{[{"ts": ms, "values": {...}}, ...]}); an uplink that is
+   not JSON (L{EventFactory.raw_event}) has its own content type and its
+   bytes in C{data_base64};
  - extensions C{application}, C{device} (name), C{deviceid}, C{dialect},
    and C{sequence}: the device's own counter, 1, 2, 3 ... with no gaps among
    committed events, so a consumer can tell a gap from a duplicate.
@@ -30,13 +34,14 @@ tests check that), and writes the headers of the binary mode (L{binary}).
 
 from __future__ import annotations
 
+import base64
 import enum
 import json
 import random
 import time
 from datetime import datetime, timezone
 from json.encoder import encode_basestring_ascii
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 from urllib.parse import quote
 
 import attrs
@@ -103,16 +108,49 @@ _V4_CLEAR = ~(0xF000 << 64 | 0xC000 << 48) & (2**128 - 1)
 _V4_SET = 0x4000 << 64 | 0x8000 << 48
 
 
+def default_type(kind: UplinkKind) -> str:
+    """C{io.coap-gateway.<kind>.v1}."""
+    return kind.event_type
+
+
+def default_source(instance: str, device: Device) -> str:
+    """C{/coap-gateway/<instance>/devices/<device id>}, percent-encoded."""
+    return f"/coap-gateway/{quote(instance, safe='')}/devices/{quote(device.id)}"
+
+
+def default_subject(device: Device) -> str:
+    """The device's name."""
+    return device.name
+
+
+@attrs.frozen
+class EventShape:
+    """
+    How a dialect names its events (Drogue's own shape comes with its
+    dialect): the C{type} of each kind, the C{source} of a device of this
+    gateway instance, and its C{subject}.
+    """
+
+    type: Callable[[UplinkKind], str] = default_type
+    source: Callable[[str, Device], str] = default_source
+    subject: Callable[[Device], str] = default_subject
+
+
+DEFAULT_SHAPE = EventShape()
+
+
 @attrs.define
 class EventFactory:
     """
     Builds the outbox operation of each uplink.
 
     @ivar instance: names this gateway in every event's C{source}.
+    @ivar shapes: the L{EventShape} of the dialects that have their own.
     """
 
     instance: str
     _new_id: Callable[[], str] = new_id
+    shapes: Mapping[str, EventShape] = attrs.field(factory=dict)
     # Per (device id, dialect): the record the encoded attributes that never
     # change were made of (a renamed device has a new one), and that text.
     _heads: dict[tuple[str, str], tuple[Device, str]] = attrs.field(factory=dict, repr=False)
@@ -124,11 +162,10 @@ class EventFactory:
             return found[1]
         if len(self._heads) >= 65536:
             self._heads.clear()
-        source = f"/coap-gateway/{quote(self.instance, safe='')}/devices/{quote(device.id)}"
+        shape = self.shapes.get(dialect, DEFAULT_SHAPE)
         head = (
-            f',"source":{encode_basestring_ascii(source)}'
-            f',"subject":{encode_basestring_ascii(device.name)}'
-            ',"datacontenttype":"application/json"'
+            f',"source":{encode_basestring_ascii(shape.source(self.instance, device))}'
+            f',"subject":{encode_basestring_ascii(shape.subject(device))}'
             f',"application":{encode_basestring_ascii(device.application)}'
             f',"device":{encode_basestring_ascii(device.name)}'
             f',"deviceid":{encode_basestring_ascii(device.id)}'
@@ -136,6 +173,10 @@ class EventFactory:
         )
         self._heads[key] = (device, head)
         return head
+
+    def _type(self, kind: UplinkKind, dialect: str) -> str:
+        shape = self.shapes.get(dialect)
+        return kind.event_type if shape is None else shape.type(kind)
 
     def event(
         self,
@@ -150,13 +191,45 @@ class EventFactory:
         The operation appending one event whose C{data} is the JSON text
         C{data}; C{device_ms} is the device's own time, if it sent one.
         """
+        return self._append(
+            kind, device, dialect, received_ms, device_ms,
+            f'"datacontenttype":"application/json","data":{data}',
+        )
+
+    def raw_event(
+        self,
+        kind: UplinkKind,
+        device: Device,
+        dialect: str,
+        received_ms: int,
+        payload: bytes,
+        content_type: str,
+        device_ms: int | None = None,
+    ) -> AppendEvent:
+        """The event of an uplink that is not JSON: its bytes as C{data_base64}."""
+        data = base64.b64encode(payload).decode("ascii")
+        return self._append(
+            kind, device, dialect, received_ms, device_ms,
+            f'"datacontenttype":{encode_basestring_ascii(content_type)},"data_base64":"{data}"',
+        )
+
+    def _append(
+        self,
+        kind: UplinkKind,
+        device: Device,
+        dialect: str,
+        received_ms: int,
+        device_ms: int | None,
+        content: str,
+    ) -> AppendEvent:
         event_id = self._new_id()
         at = received_ms if device_ms is None else device_ms
+        event_type = self._type(kind, dialect)
         body = (
-            f'{{"specversion":"1.0","id":"{event_id}","type":"{kind.event_type}"'
-            f'{self._head(device, dialect)},"time":"{rfc3339(at)}","data":{data}}}'
+            f'{{"specversion":"1.0","id":"{event_id}","type":{encode_basestring_ascii(event_type)}'
+            f'{self._head(device, dialect)},"time":"{rfc3339(at)}",{content}}}'
         )
-        return AppendEvent(device.id, event_id, kind.event_type, at, received_ms, body)
+        return AppendEvent(device.id, event_id, event_type, at, received_ms, body)
 
     def telemetry(
         self,
@@ -185,10 +258,14 @@ def binary(event: OutboxEvent) -> HTTPMessage:
     """
     The stored event in the HTTP binary content mode: the SDK's binding
     writes the C{ce-*} headers (percent-encoded as the binding asks; its
-    C{ce-time} has microseconds), the body is C{data} as JSON.  (The SDK
-    would write a list C{data} as Python's repr, hence the body here.)
+    C{ce-time} has microseconds) and C{Content-Type}, the body is C{data} as
+    JSON, or the bytes of C{data_base64}.  (The SDK would write a list
+    C{data} as Python's repr, hence the body here.)
     """
     attributes = json.loads(structured(event))
-    data = json.dumps(attributes.pop("data"), separators=(",", ":")).encode("utf-8")
+    if "data_base64" in attributes:
+        data = base64.b64decode(attributes.pop("data_base64"))
+    else:
+        data = json.dumps(attributes.pop("data"), separators=(",", ":")).encode("utf-8")
     attributes["time"] = datetime.fromtimestamp(event.time_ms / 1000, timezone.utc)
     return to_binary(CloudEvent(attributes, data), _FORMAT)

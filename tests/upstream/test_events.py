@@ -16,6 +16,7 @@ from gateway.domain.model import Device
 from gateway.store.unit import AppendTelemetry, OutboxEvent
 from gateway.upstream.events import (
     EventFactory,
+    EventShape,
     UplinkKind,
     binary,
     new_id,
@@ -152,3 +153,39 @@ def test_binary_mode_round_trips_through_the_sdk() -> None:
     attributes = event.get_attributes()
     attributes.pop("time")
     assert attributes == expected
+
+
+def test_raw_payload_goes_base64_with_its_content_type() -> None:
+    """A non-JSON uplink keeps its content type: data_base64 in JSON, its bytes in binary mode."""
+    op = _ids().raw_event(
+        UplinkKind.TELEMETRY, DEVICE, "tb", 1700000000123, b"\x08\x96\x01\xff",
+        "application/x-protobuf",
+    )
+    event = json.loads(structured(_held(op)))
+    assert event["datacontenttype"] == "application/x-protobuf"
+    assert event["data_base64"] == "CJYB/w=="
+    assert "data" not in event
+    message = binary(_held(op))
+    assert message.body == b"\x08\x96\x01\xff"
+    assert message.headers["content-type"] == "application/x-protobuf"
+    assert "ce-data_base64" not in message.headers
+
+
+def test_a_dialect_shape_names_type_source_and_subject() -> None:
+    """A dialect's EventShape names its events' type, source and subject; others keep ours."""
+    shape = EventShape(
+        type=lambda kind: f"io.drogue.event.{kind.value}",
+        source=lambda instance, device: f"{device.application}",
+        subject=lambda device: "telemetry-channel",
+    )
+    factory = EventFactory("gw-1", shapes={"drogue": shape})
+    records = AppendTelemetry("abc123", [(1, {"t": 1})])
+    drogue = json.loads(structured(_held(factory.telemetry(DEVICE, "drogue", 1, records, None))))
+    ours = json.loads(structured(_held(factory.telemetry(DEVICE, "tb", 1, records, None))))
+    assert (drogue["type"], drogue["source"], drogue["subject"]) == (
+        "io.drogue.event.telemetry", "plant", "telemetry-channel",
+    )
+    assert (ours["type"], ours["source"], ours["subject"]) == (
+        "io.coap-gateway.telemetry.v1", "/coap-gateway/gw-1/devices/abc123", "boiler 1",
+    )
+    assert factory.telemetry(DEVICE, "drogue", 1, records, None).type == "io.drogue.event.telemetry"
