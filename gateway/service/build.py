@@ -109,7 +109,9 @@ def build_services(
         events = EventFactory(instance)
         attributes = AttributeService(store, cache, clock, events, retry_after, limits)
         telemetry = TelemetryService(store, cache, clock, events, retry_after, limits)
-        provisioning = ProvisioningService(store, registry, attributes, clock, events)
+        provisioning = ProvisioningService(
+            store, registry, attributes, clock, events, retry_after
+        )
         claiming = ClaimingService(store, cache, clock, events, retry_after)
         activity = DeviceActivity(clock)
         guard = CredentialGuard(

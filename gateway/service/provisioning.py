@@ -33,7 +33,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from gateway.domain.errors import ServiceError
+from gateway.domain.errors import ServiceError, Unavailable
 from gateway.domain.model import (
     DEFAULT_APPLICATION,
     AttributeScope,
@@ -48,6 +48,7 @@ from gateway.service.interfaces import (
     ProvisionStatus,
 )
 from gateway.service.registry import DeviceRegistry
+from gateway.service.uplinks import RetryAfter, fixed_retry_after
 from gateway.store.interfaces import IStore
 from gateway.store.unit import SetAttributes, UnitOfWork
 from gateway.store.values import encode_json
@@ -72,6 +73,7 @@ class ProvisioningService:
     _attributes: AttributeService
     _clock: IReactorTime
     _events: EventFactory
+    _retry_after: RetryAfter = fixed_retry_after
 
     def provision(
         self, request: ProvisionRequest, dialect: str = "api"
@@ -145,6 +147,9 @@ class ProvisioningService:
                 token = await self._registry.set_access_token(
                     device.id, request.token, also=self._mark_provisioned(dialect, created=False)
                 )
+        except Unavailable as e:
+            # Not the device's mistake: it is to try again (5.03 + Max-Age).
+            raise Unavailable(e.message, self._retry_after()) from None
         except ServiceError as e:
             log.debug(
                 "provisioning {name!r} failed: {error}", name=name, error=e.message

@@ -4,8 +4,10 @@ ThingsBoard provisioning semantics.
 
 from __future__ import annotations
 
+from twisted.internet.task import Clock
 from zope.interface.verify import verifyObject
 
+from gateway.domain.errors import Unavailable
 from gateway.domain.model import (
     AttributeScope,
     Credential,
@@ -15,14 +17,15 @@ from gateway.domain.model import (
     ProvisionStrategy,
     token_digest,
 )
-from gateway.service.build import Services
+from gateway.service.build import Services, build_services
 from gateway.service.interfaces import (
     IProvisioningService,
     ProvisionRequest,
     ProvisionStatus,
 )
+from gateway.store.memory import MemoryStore
 
-from .conftest import RecordingStore, result
+from .conftest import FAST_HASHER, RecordingStore, failure, result
 
 
 def _profile(services: Services, strategy: ProvisionStrategy, name: str = "p") -> None:
@@ -162,3 +165,13 @@ def _token_held_elsewhere(store: RecordingStore, token: str) -> None:
     result(store.create_device(Device("other", "other")))
     taken = Credential("other", CredentialKind.ACCESS_TOKEN, token_digest(token))
     result(store.put_credential(taken))
+
+
+def test_full_outbox_is_unavailable_not_a_failure(clock: Clock) -> None:
+    """With the outbox full, provisioning is Unavailable with the retry time, and keeps nothing."""
+    store = MemoryStore(outbox_limit=0)
+    services = result(build_services(store, clock, FAST_HASHER, retry_after=lambda: 7))
+    _profile(services, ProvisionStrategy.ALLOW_CREATE_NEW)
+    refused = failure(services.provisioning.provision(_request()), Unavailable).value
+    assert isinstance(refused, Unavailable) and refused.retry_after == 7
+    assert result(services.registry.list_devices()) == []

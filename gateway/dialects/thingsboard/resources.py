@@ -174,7 +174,7 @@ class ProvisionResource(Leaf):
         provision = rules_.provision_request(request.payload, lenient=True)
         d = self._devices.provision(provision)
         d.addCallback(self._counted, source)
-        d.addCallback(self._answer)
+        d.addCallbacks(self._answer, service_failure)
         return d
 
     def _counted(self, result: ProvisionResult, source: str) -> ProvisionResult:
