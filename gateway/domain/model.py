@@ -248,8 +248,8 @@ class Rpc:
     A server-side RPC queued for a device.  Times are integer ms since the
     epoch.
 
-    @ivar id: given by the store when queued (0 before), increasing, never
-        reused: the order the device's RPCs go out in.
+    @ivar id: increasing across all devices and never reused: the order the
+        device's RPCs go out in.
     @ivar timeout_ms: how long a two-way RPC waits for its reply once sent
         (a one-way one, for the device's acknowledgement).
     @ivar expires_at: a QUEUED RPC not sent by then is EXPIRED.

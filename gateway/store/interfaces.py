@@ -299,9 +299,13 @@ class ICommandQueue(Interface):
     (L{gateway.store.unit.EnqueueRpc}, L{gateway.store.unit.UpdateRpc}),
     each with its upstream event (L{gateway.store.unit.AppendEvent}), so
     every state change is durable together with the event that reports it.
-    Ids increase across all devices and are never reused: a device's RPCs
-    go out in id order.  A device's RPCs are deleted with it.
+    Ids are the caller's, increasing across all devices and never reused
+    (L{last_rpc_id}): a device's RPCs go out in id order.  A device's RPCs
+    are deleted with it.
     """
+
+    def last_rpc_id() -> "Deferred[int]":
+        """The highest RPC id ever queued (0 if none), deleted ones included."""
 
     def get_rpc(device_id: str, rpc_id: int) -> "Deferred[Optional[Rpc]]":
         """The device's RPC with this id, or C{None}."""

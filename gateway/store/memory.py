@@ -587,10 +587,11 @@ class MemoryStore(SingleWrites):
         finished = [r.id for r in mine if r.state not in _UNFINISHED]
         for rpc_id in finished[: max(len(finished) - op.keep_finished, 0)]:
             j.pop(self._rpcs, rpc_id)
-        rpc_id = self._counters["rpc"] + 1
-        j.put(self._counters, "rpc", rpc_id)
-        rpc = attrs.evolve(op.rpc, id=rpc_id)
-        j.put(self._rpcs, rpc_id, _rpc_row(rpc))
+        rpc = op.rpc
+        if rpc.id <= self._counters["rpc"]:
+            raise Conflict(f"rpc id {rpc.id} was given before")
+        j.put(self._counters, "rpc", rpc.id)
+        j.put(self._rpcs, rpc.id, _rpc_row(rpc))
         return rpc
 
     def _update_rpc(self, j: _Journal, op: UpdateRpc) -> Rpc:
@@ -613,6 +614,13 @@ class MemoryStore(SingleWrites):
         )
         j.put(self._rpcs, rpc.id, _rpc_row(rpc))
         return rpc
+
+    def last_rpc_id(self) -> "Deferred[int]":
+        def op() -> int:
+            self._check_open()
+            return self._counters["rpc"]
+
+        return _run(op)
 
     def get_rpc(self, device_id: str, rpc_id: int) -> "Deferred[Optional[Rpc]]":
         def op() -> Optional[Rpc]:

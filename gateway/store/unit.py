@@ -364,11 +364,12 @@ class DeadLetter:
 @attrs.frozen
 class EnqueueRpc:
     """
-    Queue an RPC for its device, giving it the next id (increasing across
-    all devices, never reused).  L{NotFound} if the device is absent,
-    L{Conflict} if it already holds C{limit} unfinished RPCs.  Finished RPCs
-    of the device beyond the C{keep_finished} newest are deleted.  Result:
-    the L{Rpc} with its id.
+    Queue an RPC for its device under its id, which the caller takes above
+    L{gateway.store.interfaces.ICommandQueue.last_rpc_id} (so that the
+    upstream event committed with it can name it).  L{NotFound} if the
+    device is absent, L{Conflict} if the id was ever given or the device
+    already holds C{limit} unfinished RPCs.  Finished RPCs of the device
+    beyond the C{keep_finished} newest are deleted.  Result: the L{Rpc}.
     """
 
     rpc: Rpc = attrs.field(converter=_rpc)

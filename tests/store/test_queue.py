@@ -40,7 +40,11 @@ async def _devices(store: IStore, *ids: str) -> None:
 
 
 async def enqueue(store: IStore, r: Rpc, limit: int = 100, keep: int = 100) -> Rpc:
-    (stored,) = await store.commit(UnitOfWork.of(EnqueueRpc(r, limit, keep)))
+    """Queue C{r} under the next id."""
+    last = await ICommandQueue(store).last_rpc_id()
+    (stored,) = await store.commit(
+        UnitOfWork.of(EnqueueRpc(attrs.evolve(r, id=last + 1), limit, keep))
+    )
     assert isinstance(stored, Rpc)
     return stored
 
@@ -51,8 +55,8 @@ def test_provides_interface(store: IStore) -> None:
 
 
 @pytest_twisted.ensureDeferred
-async def test_enqueue_gives_increasing_ids_and_reads_back(store: IStore) -> None:
-    """Queued RPCs get increasing ids across devices and read back as queued."""
+async def test_enqueue_keeps_ids_and_reads_back(store: IStore) -> None:
+    """Queued RPCs keep their increasing ids across devices and read back as queued."""
     await _devices(store, "d1", "d2")
     first = await enqueue(store, rpc("d1", "a"))
     second = await enqueue(store, rpc("d2", "b"))
@@ -70,7 +74,7 @@ async def test_params_are_a_snapshot(store: IStore) -> None:
     """Changing the params after queueing changes nothing stored."""
     await _devices(store, "d1")
     params = {"n": [1]}
-    op = EnqueueRpc(rpc(params=params), 10, 10)
+    op = EnqueueRpc(rpc(id=1, params=params), 10, 10)
     params["n"].append(2)
     (stored,) = await store.commit(UnitOfWork.of(op))
     assert (await ICommandQueue(store).get_rpc("d1", stored.id)).params == {"n": [1]}
@@ -168,6 +172,19 @@ async def test_list_by_state_and_unfinished(store: IStore) -> None:
 
 
 @pytest_twisted.ensureDeferred
+async def test_ids_are_never_given_twice(store: IStore) -> None:
+    """An id at or below the last one given is a Conflict, even once its RPC was deleted."""
+    await _devices(store, "d1")
+    queued = await enqueue(store, rpc())
+    await store.delete_device("d1")
+    await _devices(store, "d1")
+    assert await ICommandQueue(store).last_rpc_id() == queued.id
+    for taken in (queued.id, queued.id - 1):
+        with pytest.raises(Conflict, match="given before"):
+            await store.commit(UnitOfWork.of(EnqueueRpc(rpc(id=taken), 10, 10)))
+
+
+@pytest_twisted.ensureDeferred
 async def test_deleting_the_device_deletes_its_rpcs(store: IStore) -> None:
     """A device's RPCs go with it."""
     await _devices(store, "d1")
@@ -183,8 +200,9 @@ async def test_failed_unit_leaves_no_rpc(store: IStore) -> None:
     """An RPC queued in a unit that fails later is not stored."""
     await _devices(store, "d1")
     with pytest.raises(NotFound):
-        await store.commit(UnitOfWork.of(EnqueueRpc(rpc(), 10, 10), DeleteProfile("nope")))
+        await store.commit(UnitOfWork.of(EnqueueRpc(rpc(id=1), 10, 10), DeleteProfile("nope")))
     assert await ICommandQueue(store).list_rpcs("d1") == []
+    assert await ICommandQueue(store).last_rpc_id() == 0
 
 
 def test_bad_values_are_refused_when_built() -> None:

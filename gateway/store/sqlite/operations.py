@@ -6,8 +6,6 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, assert_never
 
-import attrs
-
 from gateway.domain.errors import Conflict, InvalidArgument, NotFound, Unavailable
 from gateway.domain.model import Credential, Device, Profile, Rpc, RpcState
 from gateway.store.unit import (
@@ -36,6 +34,7 @@ from .schema import (
     RPC_COLUMNS,
     UNFINISHED_SQL,
     device_values,
+    last_rpc_id,
     placeholders,
     require_device,
     rpc_from_row,
@@ -279,12 +278,13 @@ def _enqueue_rpc(conn: sqlite3.Connection, op: EnqueueRpc) -> Rpc:
         f"AND state NOT IN {UNFINISHED_SQL} ORDER BY id DESC LIMIT -1 OFFSET ?)",
         (rpc.device_id, op.keep_finished),
     )
-    cur = conn.execute(
-        "INSERT INTO rpcs (device_id, method, params, oneway, timeout_ms, expires_at, "
-        "created, state, retries, sent_at, updated, response, error) "
-        f"VALUES ({placeholders(13)})",
+    if rpc.id <= last_rpc_id(conn):
+        raise Conflict(f"rpc id {rpc.id} was given before")
+    conn.execute(
+        f"INSERT INTO rpcs ({RPC_COLUMNS}) VALUES ({placeholders(14)})",
         (
             rpc.device_id,
+            rpc.id,
             rpc.method,
             encode_json(rpc.params),
             int(rpc.oneway),
@@ -299,8 +299,7 @@ def _enqueue_rpc(conn: sqlite3.Connection, op: EnqueueRpc) -> Rpc:
             rpc.error,
         ),
     )
-    assert cur.lastrowid is not None
-    return attrs.evolve(rpc, id=cur.lastrowid)
+    return rpc
 
 
 def _update_rpc(conn: sqlite3.Connection, op: UpdateRpc) -> Rpc:

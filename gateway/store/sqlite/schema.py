@@ -227,6 +227,12 @@ RPC_COLUMNS = (
 UNFINISHED_SQL = "('QUEUED', 'SENT', 'DELIVERED')"
 
 
+def last_rpc_id(conn: sqlite3.Connection) -> int:
+    """The highest RPC id ever inserted (AUTOINCREMENT keeps it past deletions)."""
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name='rpcs'").fetchone()
+    return 0 if row is None else int(row[0])
+
+
 def rpc_from_row(row: Sequence[Any]) -> Rpc:
     return Rpc(
         device_id=row[0],

@@ -38,6 +38,7 @@ from .schema import (
     UNFINISHED_SQL,
     credential_from_row,
     device_from_row,
+    last_rpc_id,
     migrate,
     placeholders,
     profile_from_row,
@@ -338,6 +339,9 @@ class SQLiteStore(SingleWrites):
         return self._submit(op)
 
     # -- RPC queue ---------------------------------------------------------
+
+    def last_rpc_id(self) -> "Deferred[int]":
+        return self._submit(last_rpc_id)
 
     def get_rpc(self, device_id: str, rpc_id: int) -> "Deferred[Optional[Rpc]]":
         def op(conn: sqlite3.Connection) -> Optional[Rpc]:
