@@ -153,6 +153,14 @@ def _rpc(rpc: Rpc) -> Rpc:
     )
 
 
+def _count(n: int) -> int:
+    return check_int64("rpc count", n)
+
+
+def _states(states: Sequence[RpcState]) -> tuple[RpcState, ...]:
+    return tuple(states)
+
+
 def _json_items(values: Mapping[str, JSONValue]) -> JSONItems:
     return tuple((check_text("key", k), encode_json(v)) for k, v in values.items())
 
@@ -373,8 +381,8 @@ class EnqueueRpc:
     """
 
     rpc: Rpc = attrs.field(converter=_rpc)
-    limit: int = attrs.field(converter=lambda n: check_int64("rpc limit", n))
-    keep_finished: int = attrs.field(converter=lambda n: check_int64("rpcs kept", n))
+    limit: int = attrs.field(converter=_count)
+    keep_finished: int = attrs.field(converter=_count)
 
 
 @attrs.frozen
@@ -388,7 +396,7 @@ class UpdateRpc:
     """
 
     rpc: Rpc = attrs.field(converter=_rpc)
-    expect: tuple[RpcState, ...] = attrs.field(converter=tuple)
+    expect: tuple[RpcState, ...] = attrs.field(converter=_states)
 
 
 #: Every operation a unit may hold.  A new kind is added to this union;
