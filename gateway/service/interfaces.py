@@ -18,7 +18,7 @@ L{gateway.service.build.memory_services} (tests).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Literal, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Optional, Sequence, Union
 
 import attrs
 from twisted.internet.defer import Deferred
@@ -100,10 +100,13 @@ class IDeviceRegistry(Interface):
         access_token: Optional[str] = None,
         generate_token: bool = True,
         also: Optional[Callable[[Device], "UnitOfWork"]] = None,
+        power: Optional[Mapping[str, Any]] = None,
     ) -> "Deferred[CreatedDevice]":
         """
         Create a device.  With C{access_token} it gets that token; without
-        one and with C{generate_token} a random URL-safe token is made.  The
+        one and with C{generate_token} a random URL-safe token is made;
+        C{power} holds its own power-saving settings (C{power_mode}, a
+        L{PowerMode}, and the timers in ms).  The
         device, its token and the writes C{also(device)} returns are one
         unit of work: all or nothing.
         L{Conflict} for a taken name or token, L{InvalidArgument} for an
@@ -128,8 +131,13 @@ class IDeviceRegistry(Interface):
         name: Optional[str] = None,
         profile: Optional[str] = None,
         enabled: Optional[bool] = None,
+        power: Optional[Mapping[str, Any]] = None,
     ) -> "Deferred[Device]":
-        """Change the given fields; C{None} leaves a field alone."""
+        """
+        Change the given fields; C{None} leaves a field alone.  C{power}
+        sets the power-saving settings it names (a C{None} value unsets
+        one: the profile's applies).
+        """
 
     def delete_device(device_id: str) -> "Deferred[None]":
         """Delete a device and everything it owns; L{NotFound} if absent."""
