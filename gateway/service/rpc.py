@@ -327,7 +327,8 @@ class RpcService:
         q = self._device_queue(device_id)
         sink = _Sink(deliver, max(nstart, 1), dialect)
         q.sinks.append(sink)
-        self._pump(device_id)
+        # Not at once: the subscribing request is answered first.
+        self._clock.callLater(0, self._pump, device_id)
 
         def unsubscribe() -> None:
             if sink in q.sinks:

@@ -46,6 +46,12 @@ class FakeDevice:
     def settle(self, index: int, outcome: Delivery = "ack") -> None:
         self.sent[index][1].callback(outcome)
 
+    def listen(self, s: Services, device_id: str, clock: Clock, nstart: int = 1) -> Any:
+        """Subscribe to the device's RPCs (they go out on the clock's next turn)."""
+        stop = s.devices.subscribe_rpc(device_id, self.deliver, nstart)
+        clock.advance(0)
+        return stop
+
 
 def make(clock: Clock, store: MemoryStore | None = None, **queue: Any) -> Services:
     return result(
@@ -76,13 +82,13 @@ def s(clock: Clock) -> Services:
     return make(clock)
 
 
-def test_two_way_round_trip_with_every_change_an_event(s: Services) -> None:
+def test_two_way_round_trip_with_every_change_an_event(s: Services, clock: Clock) -> None:
     """QUEUED, then SENT on subscribing, DELIVERED on the ACK, SUCCESSFUL on the reply."""
     d = new_device(s)
     rpc = result(s.rpc.enqueue(d, "setLed", {"on": True}))
     assert (rpc.state, rpc.params, rpc.oneway) == (Q, {"on": True}, False)
     device = FakeDevice()
-    s.devices.subscribe_rpc(d, device.deliver)
+    device.listen(s, d, clock)
     assert device.methods() == ["setLed"]
     assert now(s, d, rpc.id).state is SENT
     device.settle(0, "ack")
@@ -94,24 +100,24 @@ def test_two_way_round_trip_with_every_change_an_event(s: Services) -> None:
                             (rpc.id, "SUCCESSFUL")]
 
 
-def test_one_way_acknowledged_is_successful(s: Services) -> None:
+def test_one_way_acknowledged_is_successful(s: Services, clock: Clock) -> None:
     """A one-way RPC goes from SENT to SUCCESSFUL when the device acknowledges it."""
     d = new_device(s)
     device = FakeDevice()
-    s.devices.subscribe_rpc(d, device.deliver)
+    device.listen(s, d, clock)
     rpc = result(s.rpc.enqueue(d, "reboot", oneway=True))
     device.settle(0, "non")
     assert now(s, d, rpc.id).state is OK
     assert [state for _, state in states(s, d)] == ["QUEUED", "SENT", "SUCCESSFUL"]
 
 
-def test_in_order_paced_by_nstart(s: Services) -> None:
+def test_in_order_paced_by_nstart(s: Services, clock: Clock) -> None:
     """Queued RPCs go out in order, NSTART of them unacknowledged at a time."""
     d = new_device(s)
     for method in ("a", "b", "c", "d"):
         result(s.rpc.enqueue(d, method))
     device = FakeDevice()
-    s.devices.subscribe_rpc(d, device.deliver, nstart=2)
+    device.listen(s, d, clock, nstart=2)
     assert device.methods() == ["a", "b"]
     device.settle(1)
     assert device.methods() == ["a", "b", "c"]
@@ -120,13 +126,13 @@ def test_in_order_paced_by_nstart(s: Services) -> None:
     assert device.methods() == ["a", "b", "c", "d"]
 
 
-def test_waits_for_a_subscription(s: Services) -> None:
+def test_waits_for_a_subscription(s: Services, clock: Clock) -> None:
     """An RPC queued while nobody listens is sent when the device subscribes."""
     d = new_device(s)
     rpc = result(s.rpc.enqueue(d, "m"))
     assert now(s, d, rpc.id).state is Q
     device = FakeDevice()
-    s.devices.subscribe_rpc(d, device.deliver)
+    device.listen(s, d, clock)
     assert device.methods() == ["m"]
 
 
@@ -134,7 +140,7 @@ def test_psm_rpcs_wait_for_the_window_and_go_in_order(s: Services, clock: Clock)
     """RPCs queued while a PSM device sleeps go out on its uplink, in order; none after."""
     d = new_device(s, PowerMode.PSM)
     device = FakeDevice()
-    s.devices.subscribe_rpc(d, device.deliver)
+    device.listen(s, d, clock)
     first = [result(s.rpc.enqueue(d, f"m{i}")) for i in range(3)]
     assert device.sent == []
     s.devices.report_seen(d, "uplink")
@@ -156,7 +162,7 @@ def test_expires_while_asleep(s: Services, clock: Clock) -> None:
     """An RPC not sent by its expiration time is EXPIRED and never sent."""
     d = new_device(s, PowerMode.PSM)
     device = FakeDevice()
-    s.devices.subscribe_rpc(d, device.deliver)
+    device.listen(s, d, clock)
     rpc = result(s.rpc.enqueue(d, "m", expires_at=(START + 30) * 1000))
     clock.advance(29.999)
     assert now(s, d, rpc.id).state is Q
@@ -173,7 +179,7 @@ def test_reply_timeout(s: Services, clock: Clock) -> None:
     """A two-way RPC without a reply within its timeout of being sent is TIMEOUT."""
     d = new_device(s)
     device = FakeDevice()
-    s.devices.subscribe_rpc(d, device.deliver)
+    device.listen(s, d, clock)
     rpc = result(s.rpc.enqueue(d, "m", timeout_ms=2000))
     device.settle(0)
     clock.advance(1.999)
@@ -188,7 +194,7 @@ def test_unacknowledged_send_is_retried_then_times_out(clock: Clock) -> None:
     s = make(clock, max_retries=1)
     d = new_device(s)
     device = FakeDevice()
-    s.devices.subscribe_rpc(d, device.deliver)
+    device.listen(s, d, clock)
     rpc = result(s.rpc.enqueue(d, "m"))
     result(s.rpc.enqueue(d, "n"))
     device.settle(0, "timeout")
@@ -199,11 +205,11 @@ def test_unacknowledged_send_is_retried_then_times_out(clock: Clock) -> None:
     assert device.methods() == ["m", "m", "n"]
 
 
-def test_reset_is_failed(s: Services) -> None:
+def test_reset_is_failed(s: Services, clock: Clock) -> None:
     """A device that resets the notification fails the RPC."""
     d = new_device(s)
     device = FakeDevice()
-    s.devices.subscribe_rpc(d, device.deliver)
+    device.listen(s, d, clock)
     rpc = result(s.rpc.enqueue(d, "m"))
     device.settle(0, "reset")
     assert now(s, d, rpc.id).state is FAILED
@@ -247,14 +253,14 @@ def test_cancel(s: Services) -> None:
     failure(s.rpc.cancel(d, rpc.id + 9), NotFound)
 
 
-def test_reply_errors(s: Services) -> None:
+def test_reply_errors(s: Services, clock: Clock) -> None:
     """A reply to an unknown id is NotFound; to a one-way or unsent RPC, Conflict."""
     d = new_device(s)
     failure(s.devices.reply_rpc(d, 99, {}), NotFound)
     queued = result(s.rpc.enqueue(d, "m"))
     failure(s.devices.reply_rpc(d, queued.id, {}), Conflict)
     device = FakeDevice()
-    s.devices.subscribe_rpc(d, device.deliver)
+    device.listen(s, d, clock)
     device.settle(0)
     oneway = result(s.rpc.enqueue(d, "o", oneway=True))
     failure(s.devices.reply_rpc(d, oneway.id, {}), Conflict)
@@ -268,7 +274,7 @@ def test_wait_returns_the_outcome_or_gives_up_unsent(s: Services, clock: Clock) 
     clock.advance(10)
     assert result(waiting).state is Q
     device = FakeDevice()
-    s.devices.subscribe_rpc(d, device.deliver)
+    device.listen(s, d, clock)
     waiting = s.rpc.wait(d, rpc.id, 10)
     device.settle(0)
     clock.advance(5)
@@ -282,7 +288,7 @@ def test_restart_keeps_states_and_rearms_timers_from_stored_times(clock: Clock) 
     s = make(clock, store)
     d = new_device(s)
     device = FakeDevice()
-    stop = s.devices.subscribe_rpc(d, device.deliver, nstart=2)
+    stop = device.listen(s, d, clock, nstart=2)
     delivered = result(s.rpc.enqueue(d, "delivered", timeout_ms=20_000))
     sent = result(s.rpc.enqueue(d, "sent"))
     device.settle(0)
@@ -302,6 +308,6 @@ def test_restart_keeps_states_and_rearms_timers_from_stored_times(clock: Clock) 
     clock.advance(10)  # queued: expires at START + 30
     assert now(again, d, queued.id).state is EXPIRED
     fresh = FakeDevice()
-    again.devices.subscribe_rpc(d, fresh.deliver)
+    fresh.listen(again, d, clock)
     assert fresh.methods() == ["sent"]
     assert result(again.rpc.enqueue(d, "next")).id > queued.id
