@@ -17,6 +17,7 @@ __all__ = ["openapi_document"]
 _REASONS = {
     200: "OK",
     201: "Created",
+    202: "Accepted: queued, not finished yet",
     204: "No content",
     400: "Bad JSON, argument or query parameter",
     401: "Missing or wrong bearer key",
