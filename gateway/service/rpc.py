@@ -498,7 +498,7 @@ class RpcService:
         """
         device_id = old.device_id
         self._apply(device_id, q, new)
-        log.info(
+        log.debug(
             "rpc {rpc_id} of device {device_id}: {old_state} -> {new_state}",
             rpc_id=old.id, device_id=device_id, old_state=old.state.value,
             new_state=new.state.value,
