@@ -96,8 +96,8 @@ def openapi_document(routes: Sequence[Route]) -> dict[str, Any]:
             "title": "coap-gateway northbound API",
             "version": getattr(gateway, "__version__", "0.1.0"),
             "description": (
-                "Manage the devices, credentials, profiles, attributes and "
-                "telemetry of a coap-gateway. Every route but /healthz and "
+                "Manage the devices, credentials, profiles, attributes, "
+                "telemetry and RPCs of a coap-gateway. Every route but /healthz and "
                 "/api/openapi.json needs 'Authorization: Bearer <key>'. "
                 'Errors are {"error": "..."}.'
             ),

@@ -162,16 +162,21 @@ class _Window:
     a window closed or an eDRX boundary came.
     """
 
-    __slots__ = ("_clock", "_timer", "_tick", "until", "next_open", "anchor", "settings", "machine")
+    __slots__ = (
+        "_clock", "_timer", "_tick", "device_id", "until", "next_open", "anchor", "settings",
+        "machine",
+    )
 
     def __init__(
         self,
         clock: IReactorTime,
+        device_id: str,
         awake: bool,
         tick: Callable[["_Window"], None],
         changed: Callable[[bool], None],
     ) -> None:
         self._clock = clock
+        self.device_id = device_id
         self._timer: Optional[IDelayedCall] = None
         self._tick = tick
         #: When the open window closes, or the next one opens (seconds).
@@ -285,13 +290,18 @@ class PowerScheduler:
         window.machine.lost(_next_boundary(settings, window.anchor, at))
 
     def _window(self, device_id: str, awake: bool) -> _Window:
-        window = _Window(self._clock, awake, self._tick, lambda now: self._changed(device_id, now))
+        window = _Window(
+            self._clock, device_id, awake, self._tick, lambda now: self._changed(device_id, now)
+        )
         self._windows[device_id] = window
         return window
 
     def _tick(self, window: _Window) -> None:
         settings = window.settings
         assert settings is not None
+        if self._cache.device(window.device_id) is None:
+            self.forget(window.device_id)  # deleted: no more windows
+            return
         now = self._clock.seconds()
         if window.machine.awake():
             window.machine.closed(_next_boundary(settings, window.anchor, now))

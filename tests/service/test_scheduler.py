@@ -181,3 +181,15 @@ def test_settings_come_from_device_then_profile_then_defaults() -> None:
     psm = resolve_power(Device("d", "n", power_mode=PowerMode.PSM), profile, defaults)
     assert (psm.mode, psm.psm_activity_timer) == (PowerMode.PSM, 10)
     assert resolve_power(Device("d", "n"), None, defaults).mode is PowerMode.NONE
+
+
+def test_deleted_device_is_forgotten_at_its_next_boundary(
+    services: Services, clock: Clock
+) -> None:
+    """An eDRX device deleted while asleep has no more windows (nor timers)."""
+    d = device(services, PowerMode.EDRX, edrx_cycle=20_000, paging_transmission_window=2000)
+    services.devices.report_seen(d, "uplink")
+    clock.advance(2)
+    result(services.registry.delete_device(d))
+    clock.advance(18)
+    assert clock.getDelayedCalls() == []
