@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence, TextIO
 from urllib.parse import quote, urlencode, urlsplit
 
-from gateway import cli_upstream
+from gateway import cli_rpc, cli_upstream
 
 __all__ = ["main", "run", "Http", "urllib_http", "CliError"]
 
@@ -143,6 +143,7 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--profile")
     create.add_argument("--disabled", action="store_true", help="create it disabled")
     _credential_options(create)
+    _power_options(create)
     listing = d.add_parser("list", help="list devices", parents=[_OUTPUT])
     listing.add_argument("--application")
     listing.add_argument("--name")
@@ -150,6 +151,7 @@ def _parser() -> argparse.ArgumentParser:
         ("show", "show a device"),
         ("delete", "delete a device"),
         ("claim", "show the claim a device asked for, and when it expires"),
+        ("reachability", "whether the device can be reached now, and when next"),
     ):
         d.add_parser(action, help=text, parents=[_OUTPUT]).add_argument(
             "device", metavar="DEVICE"
@@ -163,6 +165,7 @@ def _parser() -> argparse.ArgumentParser:
     enabled = update.add_mutually_exclusive_group()
     enabled.add_argument("--enable", dest="enabled", action="store_const", const=True)
     enabled.add_argument("--disable", dest="enabled", action="store_const", const=False)
+    _power_options(update)
     creds = d.add_parser("credentials", help="set a credential of a device", parents=[_OUTPUT])
     creds.add_argument("device", metavar="DEVICE")
     _credential_options(creds, generate=True)
@@ -200,10 +203,29 @@ def _parser() -> argparse.ArgumentParser:
     for action in ("show", "delete"):
         pr.add_parser(action, help=f"{action} a profile", parents=[_OUTPUT]).add_argument("name")
     cli_upstream.add_commands(top, _OUTPUT)
+    cli_rpc.add_commands(top, _OUTPUT)
     dtls = top.add_parser("dtls", help="the DTLS listener", parents=[_OUTPUT])
     dt = dtls.add_subparsers(dest="action", required=True, metavar="ACTION")
     dt.add_parser("status", help="sessions and handshake counters", parents=[_OUTPUT])
     return p
+
+
+def _power_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("power saving (the device's own; 'profile' or 0: the profile's)")
+    g.add_argument("--power-mode", choices=("none", "psm", "drx", "edrx", "profile"))
+    for name in _PROFILE_MS:
+        g.add_argument("--" + name.replace("_", "-"), type=int, metavar="MS")
+
+
+def _device_power(args: argparse.Namespace) -> dict[str, Any]:
+    power: dict[str, Any] = {}
+    if args.power_mode is not None:
+        power["power_mode"] = None if args.power_mode == "profile" else args.power_mode
+    for name in _PROFILE_MS:
+        value = getattr(args, name)
+        if value is not None:
+            power[name] = value or None
+    return power
 
 
 def _credential_options(p: argparse.ArgumentParser, generate: bool = False) -> None:
@@ -318,6 +340,8 @@ def _device_path(device: Mapping[str, Any], suffix: str = "") -> str:
 def _execute(client: Client, args: argparse.Namespace) -> Any:
     if args.group in cli_upstream.GROUPS:
         return cli_upstream.execute(client, args)
+    if args.group in cli_rpc.GROUPS:
+        return cli_rpc.execute(client, args, CliError)
     group, action = args.group, args.action
     if group == "device":
         if action == "create":
@@ -331,6 +355,7 @@ def _execute(client: Client, args: argparse.Namespace) -> Any:
             credentials = _credentials(args)
             if credentials is not None:
                 body["credentials"] = credentials
+            body.update(_device_power(args))
             return client.call("POST", "/api/v1/devices", body)
         if action == "list":
             query = {"application": args.application, "name": args.name}
@@ -343,6 +368,8 @@ def _execute(client: Client, args: argparse.Namespace) -> Any:
             return {"deleted": device["id"]}
         if action == "claim":
             return client.call("GET", _device_path(device, "/claim"))
+        if action == "reachability":
+            return client.call("GET", _device_path(device, "/reachability"))
         if action == "update":
             changes = {
                 k: v
@@ -353,6 +380,7 @@ def _execute(client: Client, args: argparse.Namespace) -> Any:
                 )
                 if v is not None
             }
+            changes.update(_device_power(args))
             return client.call("PATCH", _device_path(device), changes)
         credentials = _credentials(args)
         if credentials is None:
@@ -391,7 +419,10 @@ def _execute(client: Client, args: argparse.Namespace) -> Any:
 
 
 #: Keys whose integer values are times in ms since the epoch.
-_TIMES = frozenset({"created", "ts", "expires_at", "last_update_ts"})
+_TIMES = frozenset({
+    "created", "ts", "expires_at", "last_update_ts", "updated", "sent_at", "awake_until",
+    "next_window", "last_heard",
+})
 
 
 def _cell(key: str, value: Any) -> str:

@@ -26,6 +26,8 @@ from gateway.coap.params import EngineLimits, TransmissionParameters
 from gateway.dialect import IDialect
 from gateway.dtls.settings import DTLSSettings
 from gateway.service.limits import ServiceLimits
+from gateway.service.power import PowerDefaults
+from gateway.service.rpc import RpcSettings
 from gateway.store.backends import BACKENDS, DURABILITIES
 from gateway.upstream.forwarder import MODES as UPSTREAM_MODES
 
@@ -38,6 +40,7 @@ __all__ = [
     "GatewayConfig",
     "LogConfig",
     "Override",
+    "RpcConfig",
     "StorageConfig",
     "UpstreamConfig",
     "load_config",
@@ -70,6 +73,8 @@ TB_ALIASES: Mapping[str, tuple[str, str]] = {
     "COAP_DTLS_PEM_CERT": ("dtls", "certificate"),
     "COAP_DTLS_PEM_KEY": ("dtls", "private_key"),
     "COAP_DTLS_PEM_KEY_PASSWORD": ("dtls", "private_key_password"),
+    "COAP_PSM_ACTIVITY_TIMER": ("power", "psm_activity_timer"),
+    "COAP_PAGING_TRANSMISSION_WINDOW": ("power", "paging_transmission_window"),
 }
 
 #: ThingsBoard's variables in other units: (section, key, factor to ours).
@@ -241,6 +246,21 @@ class UpstreamConfig:
 
 
 @attrs.frozen
+class RpcConfig:
+    """
+    RPCs: the server-side queue (its fields sit flat in C{[rpc]}) and
+    where client-side RPCs the gateway does not answer itself go.
+    """
+
+    #: Where a device's client-side RPCs are POSTed as JSON; "" means only
+    #: the built-in methods (getCurrentTime) are answered.
+    upstream_url: str = attrs.field(default="", validator=_url)
+    #: Seconds the application has to answer one.
+    timeout: float = attrs.field(default=10.0, validator=v.gt(0))
+    queue: RpcSettings = attrs.field(factory=RpcSettings)
+
+
+@attrs.frozen
 class LogConfig:
     """
     Logging.
@@ -280,6 +300,9 @@ class GatewayConfig:
     log: LogConfig = attrs.field(factory=LogConfig)
     #: The service layer's bounds (L{gateway.service.limits}).
     limits: ServiceLimits = attrs.field(factory=ServiceLimits)
+    rpc: RpcConfig = attrs.field(factory=RpcConfig)
+    #: Power-saving defaults (L{gateway.service.power}).
+    power: PowerDefaults = attrs.field(factory=PowerDefaults)
     dialects: DialectsConfig = attrs.field(factory=DialectsConfig)
 
 

@@ -118,3 +118,25 @@ def test_dtls_flood_short_run_keeps_no_state(tmp_path: Path) -> None:
     assert report["gateway_handshakes_failed"] == 0
     assert report["sessions_after"]["handshaking"] == 0
     assert report["real_devices"]["during_flood"]["posts_ok"] >= 1
+
+
+@pytest.mark.parametrize(
+    ("figure", "args", "count_key", "expected"),
+    [
+        ("observe", ["--devices", "30"], "observations", 30),
+        ("queue", ["--devices", "20"], "queued", 200),
+        ("latency", ["--count", "5", "--warmup", "1"], "count", 5),
+    ],
+)
+def test_rpc_figures_small_runs(figure: str, args: list[str], count_key: str,
+                                expected: int) -> None:
+    """Each figure of rpc_figures.py runs bounded and reports what it measured."""
+    import json
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, str(SCRIPTS / "rpc_figures.py"), figure, *args],
+        capture_output=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert json.loads(done.stdout)[count_key] == expected

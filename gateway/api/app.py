@@ -15,6 +15,7 @@ from gateway.api.dtls import DtlsReport, dtls_off, dtls_routes
 from gateway.api.openapi import openapi_document
 from gateway.api.profiles import profile_routes
 from gateway.api.router import Call, Reply, Route, Router
+from gateway.api.rpc import rpc_routes
 from gateway.api.schemas import ref
 from gateway.api.status import status_routes
 from gateway.api.telemetry import telemetry_routes
@@ -36,6 +37,7 @@ def build_routes(
     routes += device_routes(services)
     routes += attribute_routes(services)
     routes += telemetry_routes(services)
+    routes += rpc_routes(services)
     routes += profile_routes(services)
     routes += status_routes(services)
     routes += upstream_routes(services, upstream)

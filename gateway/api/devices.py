@@ -6,6 +6,9 @@ A device is created with at most one credential; without one it gets a
 generated access token.  An access token (given or generated) is returned in
 clear in that response only: the store keeps its digest.
 
+A device may carry its own power-saving settings (C{power_mode} and the
+timers in ms; C{null} is unset: its profile's apply).
+
 Times are integer milliseconds since the epoch, as telemetry's C{ts}: a
 device's C{created} is converted here, at the boundary, from the clock's
 float seconds the service layer and store keep (so no stored row changes).
@@ -23,6 +26,7 @@ from gateway.api.jsonio import (
     ApiError,
     expect_object,
     optional_bool,
+    optional_int,
     optional_str,
     require_str,
 )
@@ -35,11 +39,19 @@ from gateway.domain.model import (
     CredentialInfo,
     CredentialKind,
     Device,
+    PowerMode,
 )
 from gateway.service.build import Services
 from gateway.service.interfaces import IDeviceRegistry
 
-__all__ = ["CredentialSpec", "device_json", "credential_json", "claim_json", "device_routes"]
+__all__ = [
+    "CredentialSpec",
+    "device_json",
+    "credential_json",
+    "claim_json",
+    "device_routes",
+    "power_settings",
+]
 
 BASE = "/api/v1/devices"
 
@@ -51,6 +63,10 @@ _LOOKUP_NAMES = {
 }
 
 
+#: A device's own power-saving settings, as the API names them.
+POWER_FIELDS = ("power_mode", "psm_activity_timer", "edrx_cycle", "paging_transmission_window")
+
+
 def device_json(device: Device) -> dict[str, Any]:
     return {
         "id": device.id,
@@ -59,7 +75,29 @@ def device_json(device: Device) -> dict[str, Any]:
         "profile": device.profile,
         "enabled": device.enabled,
         "created": int(device.created * 1000),
+        "power_mode": None if device.power_mode is None else device.power_mode.value,
+        "psm_activity_timer": device.psm_activity_timer,
+        "edrx_cycle": device.edrx_cycle,
+        "paging_transmission_window": device.paging_transmission_window,
     }
+
+
+def power_settings(obj: dict[str, Any]) -> dict[str, Any]:
+    """The power-saving settings an object gives (C{null}: unset)."""
+    power: dict[str, Any] = {}
+    for name in POWER_FIELDS:
+        if name not in obj:
+            continue
+        if name == "power_mode":
+            value = obj[name]
+            try:
+                power[name] = None if value is None else PowerMode(value)
+            except ValueError:
+                choices = ", ".join(m.value for m in PowerMode)
+                raise ApiError(400, f"'power_mode' must be one of {choices} or null") from None
+        else:
+            power[name] = optional_int(obj, name)
+    return power
 
 
 def claim_json(claim: Claim) -> dict[str, Any]:
@@ -156,7 +194,7 @@ def device_routes(services: Services) -> list[Route]:
     async def create(call: Call) -> Reply:
         obj = expect_object(
             call.body,
-            ("name", "application", "profile", "enabled", "credentials"),
+            ("name", "application", "profile", "enabled", "credentials", *POWER_FIELDS),
             ("name",),
         )
         name = require_str(obj, "name")
@@ -172,6 +210,7 @@ def device_routes(services: Services) -> list[Route]:
             enabled=True if enabled is None else enabled,
             access_token=spec.token if spec is not None and token_spec else None,
             generate_token=token_spec,
+            power=power_settings(obj),
         )
         device = created.device
         if spec is not None and not token_spec:
@@ -203,12 +242,13 @@ def device_routes(services: Services) -> list[Route]:
         return Reply(200, await shown(await registry.get_device(call.params["id"])))
 
     async def patch(call: Call) -> Reply:
-        obj = expect_object(call.body, ("name", "profile", "enabled"))
+        obj = expect_object(call.body, ("name", "profile", "enabled", *POWER_FIELDS))
         device = await registry.update_device(
             call.params["id"],
             name=optional_str(obj, "name"),
             profile=optional_str(obj, "profile"),
             enabled=optional_bool(obj, "enabled"),
+            power=power_settings(obj),
         )
         return Reply(200, await shown(device))
 
@@ -245,7 +285,8 @@ def device_routes(services: Services) -> list[Route]:
         Route("GET", one, show, "Show a device and its credentials", "devices",
               response=ref("Device")),
         Route(
-            "PATCH", one, patch, "Rename, re-profile, enable or disable a device",
+            "PATCH", one, patch,
+            "Rename, re-profile, enable or disable a device, or set its power saving",
             "devices", request=ref("DevicePatch"), response=ref("Device"),
         ),
         Route("DELETE", one, delete, "Delete a device and all it owns", "devices",

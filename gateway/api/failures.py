@@ -12,6 +12,7 @@ _STATUS: tuple[tuple[type[errors.ServiceError], int], ...] = (
     (errors.Conflict, 409),
     (errors.InvalidArgument, 400),
     (errors.Unavailable, 503),
+    (errors.NoAnswer, 504),
 )
 
 

@@ -17,6 +17,7 @@ __all__ = ["openapi_document"]
 _REASONS = {
     200: "OK",
     201: "Created",
+    202: "Accepted: queued, not finished yet",
     204: "No content",
     400: "Bad JSON, argument or query parameter",
     401: "Missing or wrong bearer key",
@@ -95,8 +96,8 @@ def openapi_document(routes: Sequence[Route]) -> dict[str, Any]:
             "title": "coap-gateway northbound API",
             "version": getattr(gateway, "__version__", "0.1.0"),
             "description": (
-                "Manage the devices, credentials, profiles, attributes and "
-                "telemetry of a coap-gateway. Every route but /healthz and "
+                "Manage the devices, credentials, profiles, attributes, "
+                "telemetry and RPCs of a coap-gateway. Every route but /healthz and "
                 "/api/openapi.json needs 'Authorization: Bearer <key>'. "
                 'Errors are {"error": "..."}.'
             ),

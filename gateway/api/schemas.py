@@ -20,6 +20,14 @@ _JSON_VALUE: dict[str, Any] = {"description": "Any JSON value."}
 _NULLABLE_STRING = {"type": "string", "nullable": True}
 _NULLABLE_MS = {"type": "integer", "minimum": 0, "nullable": True}
 
+#: A device's own power-saving settings (null: the profile's apply).
+_POWER: dict[str, Any] = {
+    "power_mode": {"type": "string", "enum": ["none", "psm", "drx", "edrx"], "nullable": True},
+    "psm_activity_timer": _NULLABLE_MS,
+    "edrx_cycle": _NULLABLE_MS,
+    "paging_transmission_window": _NULLABLE_MS,
+}
+
 _EVENT_ENTRY: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -97,6 +105,7 @@ COMPONENTS: dict[str, Any] = {
             "profile": {"type": "string"},
             "enabled": {"type": "boolean"},
             "created": {"type": "integer", "description": "Creation time, ms since the epoch."},
+            **_POWER,
             "credentials": {"type": "array", "items": ref("CredentialInfo")},
             "access_token": {
                 "type": "string",
@@ -126,6 +135,7 @@ COMPONENTS: dict[str, Any] = {
             "profile": {"type": "string"},
             "enabled": {"type": "boolean"},
             "credentials": ref("Credentials"),
+            **_POWER,
         },
         "additionalProperties": False,
     },
@@ -135,6 +145,7 @@ COMPONENTS: dict[str, Any] = {
             "name": {"type": "string"},
             "profile": {"type": "string"},
             "enabled": {"type": "boolean"},
+            **_POWER,
         },
         "additionalProperties": False,
     },
@@ -303,4 +314,55 @@ COMPONENTS.update({
     },
     "Replayed": {"type": "object", "properties": {"replayed": {"type": "integer"}}},
     "Discarded": {"type": "object", "properties": {"discarded": {"type": "integer"}}},
+})
+
+_STATES = ["QUEUED", "SENT", "DELIVERED", "SUCCESSFUL", "TIMEOUT", "EXPIRED", "FAILED"]
+
+COMPONENTS.update({
+    "RpcRequest": {
+        "type": "object",
+        "required": ["method"],
+        "properties": {
+            "method": {"type": "string"},
+            "params": _JSON_VALUE,
+            "timeout": {"type": "integer", "minimum": 1,
+                        "description": "ms to wait for the reply once sent ([rpc] reply_timeout)."},
+            "oneway": {"type": "boolean"},
+            "expirationTime": {"type": "integer", "minimum": 1,
+                               "description": "ms since the epoch; not sent by then: EXPIRED."},
+        },
+        "additionalProperties": False,
+    },
+    "Rpc": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "method": {"type": "string"},
+            "params": _JSON_VALUE,
+            "oneway": {"type": "boolean"},
+            "timeout": {"type": "integer", "description": "ms"},
+            "expires_at": {"type": "integer", "description": "ms since the epoch"},
+            "created": {"type": "integer"},
+            "updated": {"type": "integer"},
+            "sent_at": _NULLABLE_MS,
+            "state": {"type": "string", "enum": _STATES},
+            "retries": {"type": "integer"},
+            "response": _JSON_VALUE,
+            "error": _NULLABLE_STRING,
+        },
+    },
+    "RpcList": {
+        "type": "object",
+        "properties": {"rpcs": {"type": "array", "items": ref("Rpc")}},
+    },
+    "Reachability": {
+        "type": "object",
+        "properties": {
+            "power_mode": {"type": "string", "enum": ["none", "psm", "drx", "edrx"]},
+            "state": {"type": "string", "enum": ["awake", "asleep"]},
+            "awake_until": {**_NULLABLE_MS, "description": "When the open window closes."},
+            "next_window": {**_NULLABLE_MS, "description": "When the next window opens (eDRX)."},
+            "last_heard": {**_NULLABLE_MS, "description": "The last uplink or ACK."},
+        },
+    },
 })

@@ -23,6 +23,7 @@ from gateway.store.backends import check_store
 from gateway.store.interfaces import StoreUnusable
 
 from .datadir import prepare_data_dir
+from .downlinks import downlinks
 from .dtls import server_credentials
 from .gateway import GatewayService
 from .listeners import Listener
@@ -122,6 +123,7 @@ def build_service(
             durability=storage.durability,
             outbox_limit=outbox_limit(config.upstream),
             retry_after=upstream.retry_after,
+            downlinks=downlinks(config, reactor),
         ),
         api_key,
         on_fatal,

@@ -12,7 +12,7 @@ This is a leaf module: it imports nothing from the project.
 
 from __future__ import annotations
 
-__all__ = ["ServiceError", "NotFound", "Conflict", "InvalidArgument", "Unavailable"]
+__all__ = ["ServiceError", "NotFound", "Conflict", "InvalidArgument", "Unavailable", "NoAnswer"]
 
 
 class ServiceError(Exception):
@@ -48,3 +48,10 @@ class Unavailable(ServiceError):
     def __init__(self, message: str, retry_after: int = 30) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class NoAnswer(ServiceError):
+    """
+    Whoever should answer did not, in time or at all (the application a
+    client-side RPC is forwarded to): a gateway timeout.
+    """

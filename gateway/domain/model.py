@@ -54,6 +54,8 @@ __all__ = [
     "Attribute",
     "TelemetryPoint",
     "Claim",
+    "RpcState",
+    "Rpc",
     "token_digest",
 ]
 
@@ -85,6 +87,9 @@ class Device:
     @ivar profile: the name of its L{Profile}.
     @ivar enabled: a disabled device fails authentication.
     @ivar created: creation time, float seconds since the epoch.
+    @ivar power_mode: the device's own power-saving mode; C{None}: its
+        profile's.  The timers (ms) likewise: C{None} or 0 is unset, the
+        profile's value applies, then the gateway's default.
     """
 
     id: str
@@ -93,6 +98,10 @@ class Device:
     profile: str = DEFAULT_PROFILE
     enabled: bool = True
     created: float = 0.0
+    power_mode: Optional["PowerMode"] = None
+    psm_activity_timer: Optional[int] = None
+    edrx_cycle: Optional[int] = None
+    paging_transmission_window: Optional[int] = None
 
 
 class CredentialKind(enum.Enum):
@@ -210,3 +219,57 @@ class Claim:
     secret_key: str
     expires_at: int
     created: int
+
+
+class RpcState(enum.Enum):
+    """
+    Where a server-side RPC is: C{QUEUED} until the device can be reached,
+    C{SENT} once handed to the device's subscription, C{DELIVERED} when the
+    device acknowledged it (two-way: waiting for the reply), then one of the
+    final states.
+    """
+
+    QUEUED = "QUEUED"
+    SENT = "SENT"
+    DELIVERED = "DELIVERED"
+    SUCCESSFUL = "SUCCESSFUL"
+    TIMEOUT = "TIMEOUT"
+    EXPIRED = "EXPIRED"
+    FAILED = "FAILED"
+
+    @property
+    def final(self) -> bool:
+        return self not in (RpcState.QUEUED, RpcState.SENT, RpcState.DELIVERED)
+
+
+@attrs.frozen
+class Rpc:
+    """
+    A server-side RPC queued for a device.  Times are integer ms since the
+    epoch.
+
+    @ivar id: increasing across all devices and never reused: the order the
+        device's RPCs go out in.
+    @ivar timeout_ms: how long a two-way RPC waits for its reply once sent
+        (a one-way one, for the device's acknowledgement).
+    @ivar expires_at: a QUEUED RPC not sent by then is EXPIRED.
+    @ivar retries: times it went back to the queue after a send that the
+        device did not acknowledge.
+    @ivar response: the device's reply (two-way, SUCCESSFUL).
+    @ivar error: why it failed, timed out or expired.
+    """
+
+    device_id: str
+    id: int
+    method: str
+    params: JSONValue
+    oneway: bool
+    timeout_ms: int
+    expires_at: int
+    created: int
+    state: RpcState = RpcState.QUEUED
+    retries: int = 0
+    sent_at: Optional[int] = None
+    updated: int = 0
+    response: JSONValue = None
+    error: Optional[str] = None

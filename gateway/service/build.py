@@ -26,29 +26,51 @@ from twisted.internet.threads import deferToThreadPool
 from gateway.service.activity import DeviceActivity
 from gateway.service.attributes import AttributeService
 from gateway.service.claiming import ClaimingService
+from gateway.service.client_rpc import ClientRpc, ForwardRpc
 from gateway.service.credentials import (
     CredentialCache,
     RunBlocking,
     run_synchronously,
 )
 from gateway.service.devices import DeviceServices
+from gateway.service.downlinks import HeldAttributes
 from gateway.service.events import EventLog
 from gateway.service.guard import CredentialGuard
 from gateway.service.limits import ServiceLimits
 from gateway.service.passwords import PasswordHasher
+from gateway.service.power import PowerDefaults
 from gateway.service.provisioning import ProvisioningService
 from gateway.service.registry import DeviceRegistry
+from gateway.service.rpc import RpcService, RpcSettings
+from gateway.service.scheduler import PowerScheduler
 from gateway.service.telemetry import TelemetryService
 from gateway.service.uplinks import RetryAfter, fixed_retry_after
 from gateway.store.backends import open_store
-from gateway.store.interfaces import IOutbox, IStore
+from gateway.store.interfaces import ICommandQueue, IOutbox, IStore
 from gateway.store.memory import MemoryStore
 from gateway.upstream.events import EventFactory
 
-__all__ = ["Services", "build_services", "open_services", "memory_services"]
+__all__ = ["Downlinks", "Services", "build_services", "open_services", "memory_services"]
 
 #: The C{[limits]} defaults (the bounds are immutable, so one value serves all).
 DEFAULT_LIMITS = ServiceLimits()
+
+
+@attrs.frozen
+class Downlinks:
+    """
+    How downlinks are held and sent: the C{[rpc]} queue settings, the
+    C{[power]} defaults, and what answers client-side RPCs the gateway does
+    not (C{forward}, within C{timeout} seconds; none: they get no answer).
+    """
+
+    queue: RpcSettings = attrs.field(factory=RpcSettings)
+    power: PowerDefaults = attrs.field(factory=PowerDefaults)
+    forward: Optional[ForwardRpc] = None
+    timeout: float = 10.0
+
+
+DEFAULT_DOWNLINKS = Downlinks()
 
 #: The instance name in events' C{source} when none is given: the host's name.
 DEFAULT_INSTANCE = socket.gethostname()
@@ -74,9 +96,15 @@ class Services:
     guard: CredentialGuard
     devices: DeviceServices
     events: EventLog
+    scheduler: PowerScheduler
+    rpc: RpcService
+    held: HeldAttributes
 
     def close(self) -> "Deferred[None]":
-        """Finish queued writes and close the store."""
+        """Stop the downlink timers, finish queued writes and close the store."""
+        self.rpc.stop()
+        self.held.stop()
+        self.scheduler.stop()
         return self.store.close()
 
 
@@ -89,10 +117,11 @@ def build_services(
     limits: ServiceLimits = DEFAULT_LIMITS,
     instance: str = DEFAULT_INSTANCE,
     retry_after: RetryAfter = fixed_retry_after,
+    downlinks: Downlinks = DEFAULT_DOWNLINKS,
 ) -> "Deferred[Services]":
     """
-    Wire the services over an open C{store}: load the credential cache and
-    make sure the C{default} profile exists.
+    Wire the services over an open C{store}: load the credential cache,
+    make sure the C{default} profile exists, and reload the RPC queue.
 
     @param instance: names this gateway in the upstream events' C{source}.
     @param retry_after: seconds until a full outbox is expected to have
@@ -114,6 +143,15 @@ def build_services(
         )
         claiming = ClaimingService(store, cache, clock, events, retry_after)
         activity = DeviceActivity(clock)
+        scheduler = PowerScheduler(clock, cache, downlinks.power)
+        activity.subscribe(scheduler.activity)
+        rpc = RpcService(
+            store, ICommandQueue(store), cache, clock, events, scheduler, downlinks.queue,
+            retry_after,
+        )
+        await rpc.start()
+        held = HeldAttributes(attributes, scheduler)
+        held.start()
         guard = CredentialGuard(
             clock,
             limits.wrong_credentials_per_source,
@@ -132,9 +170,13 @@ def build_services(
             activity=activity,
             guard=guard,
             devices=DeviceServices(
-                cache, telemetry, attributes, claiming, provisioning, activity, guard
+                cache, telemetry, attributes, claiming, provisioning, activity, guard,
+                held, rpc, ClientRpc(clock, downlinks.forward, downlinks.timeout),
             ),
             events=EventLog(IOutbox(store), clock),
+            scheduler=scheduler,
+            rpc=rpc,
+            held=held,
         )
 
     return Deferred.fromCoroutine(build())
@@ -149,11 +191,13 @@ def open_services(
     durability: str = "power-loss",
     outbox_limit: Optional[int] = None,
     retry_after: RetryAfter = fixed_retry_after,
+    downlinks: Downlinks = DEFAULT_DOWNLINKS,
 ) -> "Deferred[Services]":
     """
     Open the store (C{[storage] backend}, C{path}, its database file, and
     C{durability}; an outbox of at most C{outbox_limit} events) and build
-    the service layer on it (C{retry_after}: see L{build_services}).
+    the service layer on it (C{retry_after}, C{downlinks}: see
+    L{build_services}).
 
     @param reactor: provides IReactorTime, IReactorFromThreads and
         IReactorThreads (the real reactor, from C{makeService}).
@@ -166,7 +210,8 @@ def open_services(
         store = await open_store(reactor, backend, path, durability, outbox_limit)
         try:
             return await build_services(
-                store, reactor, hasher, run_blocking, limits=limits, retry_after=retry_after
+                store, reactor, hasher, run_blocking, limits=limits, retry_after=retry_after,
+                downlinks=downlinks,
             )
         except BaseException:
             await store.close()
@@ -179,6 +224,7 @@ def memory_services(
     clock: IReactorTime,
     hasher: Optional[PasswordHasher] = None,
     limits: ServiceLimits = DEFAULT_LIMITS,
+    downlinks: Downlinks = DEFAULT_DOWNLINKS,
 ) -> "Deferred[Services]":
     """The service layer over a fresh L{MemoryStore} (already fired)."""
-    return build_services(MemoryStore(), clock, hasher, limits=limits)
+    return build_services(MemoryStore(), clock, hasher, limits=limits, downlinks=downlinks)

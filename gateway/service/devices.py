@@ -2,7 +2,10 @@
 """
 The device-services facade the dialects get: L{IDeviceServices} over the
 credential cache and the telemetry, attribute, claiming, provisioning and
-activity services and the credential guard, so a dialect never holds the store or the registry.
+activity services, the credential guard, the RPC queue and the client-side
+RPCs, so a dialect never holds the store or the registry.  Its shared
+attribute subscriptions hold changes while the device sleeps
+(L{gateway.service.downlinks}).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import attrs
 from twisted.internet.defer import Deferred, fail
 from zope.interface import implementer
 
-from gateway.domain.errors import InvalidArgument
+from gateway.domain.errors import InvalidArgument, NotFound
 from gateway.domain.model import (
     Attribute,
     AttributeScope,
@@ -22,10 +25,14 @@ from gateway.domain.model import (
     Device,
     JSONValue,
     Profile,
+    Rpc,
     TelemetryRecord,
 )
+from gateway.service.client_rpc import ClientRpc
+from gateway.service.downlinks import HeldAttributes
 from gateway.service.interfaces import (
     AttributeCallback,
+    DeliverRpc,
     IAttributeService,
     IClaimingService,
     ICredentialCache,
@@ -40,6 +47,7 @@ from gateway.service.interfaces import (
     UnreachableReason,
     Unsubscribe,
 )
+from gateway.service.rpc import RpcService
 
 __all__ = ["DeviceServices"]
 
@@ -57,6 +65,9 @@ class DeviceServices:
     _provisioning: IProvisioningService
     _activity: IDeviceActivity
     _guard: ICredentialGuard
+    _held: HeldAttributes
+    _rpc: RpcService
+    _client_rpc: ClientRpc
     #: Named in the upstream events of the uplinks that come through here.
     dialect: str = "api"
 
@@ -125,7 +136,7 @@ class DeviceServices:
     def subscribe_attributes(
         self, device_id: str, callback: AttributeCallback
     ) -> Unsubscribe:
-        return self._attributes.subscribe(device_id, callback)
+        return self._held.subscribe(device_id, callback)
 
     def request_claim(
         self, device_id: str, secret_key: str = "", duration_ms: int = 0
@@ -134,6 +145,22 @@ class DeviceServices:
 
     def provision(self, request: ProvisionRequest) -> "Deferred[ProvisionResult]":
         return self._provisioning.provision(request, self.dialect)
+
+    # -- RPC ---------------------------------------------------------------
+
+    def subscribe_rpc(self, device_id: str, deliver: DeliverRpc, nstart: int = 1) -> Unsubscribe:
+        return self._rpc.subscribe(device_id, deliver, nstart, self.dialect)
+
+    def reply_rpc(self, device_id: str, rpc_id: int, response: JSONValue) -> "Deferred[Rpc]":
+        return self._rpc.reply(device_id, rpc_id, response, self.dialect)
+
+    def client_rpc(
+        self, device_id: str, method: str, params: JSONValue
+    ) -> "Deferred[JSONValue]":
+        device = self.enabled_device(device_id)
+        if device is None:
+            return fail(NotFound(f"no device {device_id!r}"))
+        return self._client_rpc.call(device, method, params)
 
     # -- activity ----------------------------------------------------------
 

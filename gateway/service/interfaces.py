@@ -18,7 +18,7 @@ L{gateway.service.build.memory_services} (tests).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Literal, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Optional, Sequence, Union
 
 import attrs
 from twisted.internet.defer import Deferred
@@ -34,6 +34,7 @@ from gateway.domain.model import (
     Device,
     JSONValue,
     Profile,
+    Rpc,
     TelemetryPoint,
     TelemetryRecord,
 )
@@ -63,6 +64,8 @@ __all__ = [
     "IDeviceActivity",
     "SourceStatus",
     "ICredentialGuard",
+    "Delivery",
+    "DeliverRpc",
     "IDeviceServices",
 ]
 
@@ -97,10 +100,13 @@ class IDeviceRegistry(Interface):
         access_token: Optional[str] = None,
         generate_token: bool = True,
         also: Optional[Callable[[Device], "UnitOfWork"]] = None,
+        power: Optional[Mapping[str, Any]] = None,
     ) -> "Deferred[CreatedDevice]":
         """
         Create a device.  With C{access_token} it gets that token; without
-        one and with C{generate_token} a random URL-safe token is made.  The
+        one and with C{generate_token} a random URL-safe token is made;
+        C{power} holds its own power-saving settings (C{power_mode}, a
+        L{PowerMode}, and the timers in ms).  The
         device, its token and the writes C{also(device)} returns are one
         unit of work: all or nothing.
         L{Conflict} for a taken name or token, L{InvalidArgument} for an
@@ -125,8 +131,13 @@ class IDeviceRegistry(Interface):
         name: Optional[str] = None,
         profile: Optional[str] = None,
         enabled: Optional[bool] = None,
+        power: Optional[Mapping[str, Any]] = None,
     ) -> "Deferred[Device]":
-        """Change the given fields; C{None} leaves a field alone."""
+        """
+        Change the given fields; C{None} leaves a field alone.  C{power}
+        sets the power-saving settings it names (a C{None} value unsets
+        one: the profile's applies).
+        """
 
     def delete_device(device_id: str) -> "Deferred[None]":
         """Delete a device and everything it owns; L{NotFound} if absent."""
@@ -449,6 +460,16 @@ class ICredentialGuard(Interface):
         """What is remembered of each source, most recently failed last."""
 
 
+#: How sending one server-side RPC to a device ended: acknowledged
+#: (C{"ack"}), sent as NON (C{"non"}: no acknowledgement to wait for), reset
+#: (C{"reset"}), not acknowledged (C{"timeout"}), or the subscription ended
+#: first (C{"gone"}).
+Delivery = Literal["ack", "non", "reset", "timeout", "gone"]
+
+#: A device's RPC subscription: sends one RPC, fires with how that ended.
+DeliverRpc = Callable[[Rpc], "Deferred[Delivery]"]
+
+
 class IDeviceServices(Interface):
     """
     What a device may do, and all a dialect gets of the service layer: no
@@ -515,7 +536,10 @@ class IDeviceServices(Interface):
     def subscribe_attributes(
         device_id: str, callback: AttributeCallback
     ) -> Unsubscribe:
-        """Hear of the device's shared-attribute changes."""
+        """
+        Hear of the device's shared-attribute changes; while it sleeps they
+        are merged and heard as one when it wakes.
+        """
 
     def request_claim(
         device_id: str, secret_key: str = "", duration_ms: int = 0
@@ -524,6 +548,26 @@ class IDeviceServices(Interface):
 
     def provision(request: ProvisionRequest) -> "Deferred[ProvisionResult]":
         """As L{IProvisioningService.provision}."""
+
+    def subscribe_rpc(device_id: str, deliver: DeliverRpc, nstart: int = 1) -> Unsubscribe:
+        """
+        The device listens for server-side RPCs (ThingsBoard's Observe on
+        C{/rpc}): each one it can be sent, in order, when the power-saving
+        scheduler says it can be reached, goes to C{deliver}, at most
+        C{nstart} of them waiting for an acknowledgement at a time.
+        """
+
+    def reply_rpc(device_id: str, rpc_id: int, response: JSONValue) -> "Deferred[Rpc]":
+        """
+        The device's reply to a two-way RPC it was sent.  L{NotFound} if it
+        has no RPC C{rpc_id}, L{Conflict} if that one waits for no reply.
+        """
+
+    def client_rpc(device_id: str, method: str, params: JSONValue) -> "Deferred[JSONValue]":
+        """
+        A device's own RPC to the gateway: built-in methods answered here,
+        others by the application; L{NoAnswer} if nobody answers in time.
+        """
 
     def report_seen(device_id: str, via: SeenVia) -> None:
         """The device was heard from: publish it (L{IDeviceActivity.seen})."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import attrs
 from cryptography import x509
@@ -29,6 +29,7 @@ from gateway.domain.model import (
     CredentialInfo,
     CredentialKind,
     Device,
+    PowerMode,
     Profile,
     ProvisionStrategy,
     token_digest,
@@ -83,12 +84,33 @@ def _check_token(token: str) -> None:
         raise InvalidArgument(f"an access token takes at most {_MAX_SEGMENT} bytes of UTF-8")
 
 
+#: A device's own power-saving settings: C{power_mode} and the timers.
+POWER_FIELDS = ("power_mode", "psm_activity_timer", "edrx_cycle", "paging_transmission_window")
+
+
+def _check_timer(field: str, value: object) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise InvalidArgument(f"{field} must be a non-negative number of ms")
+
+
+def _power(power: Optional[Mapping[str, Any]]) -> dict[str, Any]:
+    """A device's power-saving settings, checked (C{None} values unset them)."""
+    changes = dict(power or {})
+    unknown = sorted(set(changes) - set(POWER_FIELDS))
+    if unknown:
+        raise InvalidArgument(f"unknown power setting {unknown[0]!r}")
+    mode = changes.get("power_mode")
+    if mode is not None and not isinstance(mode, PowerMode):
+        raise InvalidArgument("power_mode must be a PowerMode")
+    for field in POWER_FIELDS[1:]:
+        _check_timer(field, changes.get(field))
+    return changes
+
+
 def _check_profile(profile: Profile) -> None:
     _require_text("profile name", profile.name)
-    for field in ("psm_activity_timer", "edrx_cycle", "paging_transmission_window"):
-        value = getattr(profile, field)
-        if value is not None and (not isinstance(value, int) or value < 0):
-            raise InvalidArgument(f"{field} must be a non-negative number of ms")
+    for field in POWER_FIELDS[1:]:
+        _check_timer(field, getattr(profile, field))
     if profile.provisioning is not ProvisionStrategy.DISABLED and not (
         profile.provision_key and profile.provision_secret
     ):
@@ -162,6 +184,7 @@ class DeviceRegistry:
         access_token: Optional[str] = None,
         generate_token: bool = True,
         also: Optional[Also] = None,
+        power: Optional[Mapping[str, Any]] = None,
     ) -> "Deferred[CreatedDevice]":
         """
         See L{IDeviceRegistry.create_device}.  The device and its token are
@@ -172,6 +195,7 @@ class DeviceRegistry:
         async def run() -> CreatedDevice:
             _require_text("device name", name)
             _require_text("application", application)
+            settings = _power(power)
             if self._cache.profile(profile) is None:
                 raise InvalidArgument(f"no profile {profile!r}")
             token = access_token
@@ -197,6 +221,7 @@ class DeviceRegistry:
                 profile=profile,
                 enabled=bool(enabled),
                 created=self._clock.seconds(),
+                **settings,
             )
             unit = UnitOfWork.of(CreateDevice(device))
             credential = None
@@ -249,10 +274,11 @@ class DeviceRegistry:
         name: Optional[str] = None,
         profile: Optional[str] = None,
         enabled: Optional[bool] = None,
+        power: Optional[Mapping[str, Any]] = None,
     ) -> "Deferred[Device]":
         async def run() -> Device:
             device = self._device(device_id)
-            changes: dict[str, Any] = {}
+            changes: dict[str, Any] = _power(power)
             if name is not None:
                 _require_text("device name", name)
                 changes["name"] = name

@@ -35,8 +35,8 @@ The durable upstream outbox of CloudEvents is L{IOutbox}, which every
 backend provides beside L{IStore}: events are appended by an operation in
 the same unit of work as the uplink they come from
 (L{gateway.store.unit.AppendEvent}), so a device is answered only after its
-event is durable.  Planned, not built yet: L{ICommandQueue}, the persistent
-RPC/command queues.
+event is durable.  L{ICommandQueue} is the persistent queue of server-side
+RPCs, also beside L{IStore} in every backend.
 """
 
 from __future__ import annotations
@@ -55,6 +55,8 @@ from gateway.domain.model import (
     Device,
     JSONValue,
     Profile,
+    Rpc,
+    RpcState,
     TelemetryPoint,
 )
 from gateway.store.unit import DeadLetter, OutboxEvent, UnitOfWork
@@ -100,8 +102,8 @@ class IStore(Interface):
 
     def delete_device(device_id: str) -> "Deferred[None]":
         """
-        Delete a device with its credentials, attributes, telemetry and
-        claim.  L{NotFound} if absent.
+        Delete a device with its credentials, attributes, telemetry, claim
+        and RPCs.  L{NotFound} if absent.
         """
 
     def get_device(device_id: str) -> "Deferred[Optional[Device]]":
@@ -290,18 +292,28 @@ class IOutbox(Interface):
 
 class ICommandQueue(Interface):
     """
-    PLACEHOLDER - not implemented yet.
+    The persistent per-device queues of server-side RPCs, kept across
+    restarts until the power-saving scheduler can reach the device.
 
-    Persistent per-device queues of downlinks: ThingsBoard server-side RPCs
-    (with id, expiration time and status QUEUED/SENT/DELIVERED/SUCCESSFUL/
-    TIMEOUT/EXPIRED/FAILED) and Drogue commands, kept across restarts until
-    the power-saving scheduler can reach the device.
-
-    Planned methods::
-
-        enqueue(device_id: str, command: Command) -> Deferred[int]
-        pending(device_id: str) -> Deferred[list[Command]]
-        set_status(device_id: str, command_id: int, status: str,
-                   response: JSONValue = None) -> Deferred[None]
-        expire(now_ms: int) -> Deferred[list[Command]]
+    RPCs are written by operations in units of work
+    (L{gateway.store.unit.EnqueueRpc}, L{gateway.store.unit.UpdateRpc}),
+    each with its upstream event (L{gateway.store.unit.AppendEvent}), so
+    every state change is durable together with the event that reports it.
+    Ids are the caller's, increasing across all devices and never reused
+    (L{last_rpc_id}): a device's RPCs go out in id order.  A device's RPCs
+    are deleted with it.
     """
+
+    def last_rpc_id() -> "Deferred[int]":
+        """The highest RPC id ever queued (0 if none), deleted ones included."""
+
+    def get_rpc(device_id: str, rpc_id: int) -> "Deferred[Optional[Rpc]]":
+        """The device's RPC with this id, or C{None}."""
+
+    def list_rpcs(
+        device_id: str, state: Optional[RpcState] = None, limit: int = 100
+    ) -> "Deferred[list[Rpc]]":
+        """The device's RPCs (only those in C{state} if given), oldest first."""
+
+    def unfinished_rpcs() -> "Deferred[list[Rpc]]":
+        """Every QUEUED, SENT or DELIVERED RPC, by device then id (read at start)."""

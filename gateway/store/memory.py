@@ -24,9 +24,11 @@ from gateway.domain.model import (
     CredentialKind,
     Device,
     Profile,
+    Rpc,
+    RpcState,
     TelemetryPoint,
 )
-from gateway.store.interfaces import IOutbox, IStore
+from gateway.store.interfaces import ICommandQueue, IOutbox, IStore
 from gateway.store.unit import (
     AppendEvent,
     AppendTelemetry,
@@ -37,6 +39,7 @@ from gateway.store.unit import (
     DeleteCredential,
     DeleteDevice,
     DeleteProfile,
+    EnqueueRpc,
     Operation,
     OutboxEvent,
     PutClaim,
@@ -45,8 +48,9 @@ from gateway.store.unit import (
     SetAttributes,
     UnitOfWork,
     UpdateDevice,
+    UpdateRpc,
 )
-from gateway.store.values import check_text, check_texts, decode_json
+from gateway.store.values import check_int64, check_text, check_texts, decode_json, encode_json
 from gateway.store.writes import SingleWrites
 
 __all__ = ["MemoryStore"]
@@ -55,6 +59,12 @@ T = TypeVar("T")
 
 #: A stored JSON value: (JSON text, ts ms).
 _Stamped = tuple[str, int]
+
+#: A stored RPC: the record without its JSON values, which are kept as
+#: text beside it (params, response).
+_RpcRow = tuple[Rpc, str, str]
+
+_UNFINISHED = (RpcState.QUEUED, RpcState.SENT, RpcState.DELIVERED)
 
 _ABSENT = object()
 
@@ -92,7 +102,19 @@ class _Journal:
         self._undo.clear()
 
 
-@implementer(IStore, IOutbox)
+def _rpc_row(rpc: Rpc) -> _RpcRow:
+    return (
+        attrs.evolve(rpc, params=None, response=None),
+        encode_json(rpc.params),
+        encode_json(rpc.response),
+    )
+
+
+def _rpc_of(row: _RpcRow) -> Rpc:
+    return attrs.evolve(row[0], params=decode_json(row[1]), response=decode_json(row[2]))
+
+
+@implementer(IStore, IOutbox, ICommandQueue)
 @attrs.define
 class MemoryStore(SingleWrites):
     """
@@ -115,8 +137,10 @@ class MemoryStore(SingleWrites):
     _outbox: dict[int, OutboxEvent] = attrs.field(factory=dict)
     _dead: dict[int, DeadLetter] = attrs.field(factory=dict)
     _sequences: dict[str, int] = attrs.field(factory=dict)
-    # "position": the last one given, in a dict so the journal can undo it.
-    _counters: dict[str, int] = attrs.field(factory=lambda: {"position": 0})
+    # By id, which ascends.
+    _rpcs: dict[int, _RpcRow] = attrs.field(factory=dict)
+    # The last position and RPC id given, in a dict so the journal can undo them.
+    _counters: dict[str, int] = attrs.field(factory=lambda: {"position": 0, "rpc": 0})
     closed: bool = False
 
     def _check_open(self) -> None:
@@ -175,6 +199,10 @@ class MemoryStore(SingleWrites):
                 return j.pop(self._claims, op.device_id)
             case AppendEvent():
                 return self._append_event(j, op)
+            case EnqueueRpc():
+                return self._enqueue_rpc(j, op)
+            case UpdateRpc():
+                return self._update_rpc(j, op)
             case _:
                 assert_never(op)
 
@@ -215,6 +243,8 @@ class MemoryStore(SingleWrites):
             j.pop(self._attributes, akey)
         j.pop(self._telemetry, device_id)
         j.pop(self._claims, device_id)
+        for rpc_id in [i for i, row in self._rpcs.items() if row[0].device_id == device_id]:
+            j.pop(self._rpcs, rpc_id)
 
     def get_device(self, device_id: str) -> "Deferred[Optional[Device]]":
         def op() -> Optional[Device]:
@@ -540,6 +570,88 @@ class MemoryStore(SingleWrites):
             for p in chosen:
                 del self._dead[p]
             return len(chosen)
+
+        return _run(op)
+
+    # -- RPC queue ---------------------------------------------------------
+
+    def _enqueue_rpc(self, j: _Journal, op: EnqueueRpc) -> Rpc:
+        device_id = op.rpc.device_id
+        self._require_device(device_id)
+        mine = [row[0] for row in self._rpcs.values() if row[0].device_id == device_id]
+        unfinished = sum(r.state in _UNFINISHED for r in mine)
+        if unfinished >= op.limit:
+            raise Conflict(
+                f"the RPC queue of device {device_id!r} is full ({unfinished} unfinished)"
+            )
+        finished = [r.id for r in mine if r.state not in _UNFINISHED]
+        for rpc_id in finished[: max(len(finished) - op.keep_finished, 0)]:
+            j.pop(self._rpcs, rpc_id)
+        rpc = op.rpc
+        if rpc.id <= self._counters["rpc"]:
+            raise Conflict(f"rpc id {rpc.id} was given before")
+        j.put(self._counters, "rpc", rpc.id)
+        j.put(self._rpcs, rpc.id, _rpc_row(rpc))
+        return rpc
+
+    def _update_rpc(self, j: _Journal, op: UpdateRpc) -> Rpc:
+        row = self._rpcs.get(op.rpc.id)
+        if row is None or row[0].device_id != op.rpc.device_id:
+            raise NotFound(f"no rpc {op.rpc.id} of device {op.rpc.device_id!r}")
+        old = row[0]
+        if old.state not in op.expect:
+            raise Conflict(f"rpc {old.id} is {old.state.value}")
+        new = op.rpc
+        rpc = attrs.evolve(
+            old,
+            params=decode_json(row[1]),
+            state=new.state,
+            retries=new.retries,
+            sent_at=new.sent_at,
+            updated=new.updated,
+            response=new.response,
+            error=new.error,
+        )
+        j.put(self._rpcs, rpc.id, _rpc_row(rpc))
+        return rpc
+
+    def last_rpc_id(self) -> "Deferred[int]":
+        def op() -> int:
+            self._check_open()
+            return self._counters["rpc"]
+
+        return _run(op)
+
+    def get_rpc(self, device_id: str, rpc_id: int) -> "Deferred[Optional[Rpc]]":
+        def op() -> Optional[Rpc]:
+            self._check_open()
+            check_text("device id", device_id)
+            check_int64("rpc id", rpc_id)
+            row = self._rpcs.get(rpc_id)
+            return None if row is None or row[0].device_id != device_id else _rpc_of(row)
+
+        return _run(op)
+
+    def list_rpcs(
+        self, device_id: str, state: Optional[RpcState] = None, limit: int = 100
+    ) -> "Deferred[list[Rpc]]":
+        def op() -> list[Rpc]:
+            self._check_open()
+            check_text("device id", device_id)
+            found = [
+                _rpc_of(row)
+                for row in self._rpcs.values()
+                if row[0].device_id == device_id and (state is None or row[0].state is state)
+            ]
+            return found[:limit]
+
+        return _run(op)
+
+    def unfinished_rpcs(self) -> "Deferred[list[Rpc]]":
+        def op() -> list[Rpc]:
+            self._check_open()
+            found = [_rpc_of(row) for row in self._rpcs.values() if row[0].state in _UNFINISHED]
+            return sorted(found, key=lambda r: (r.device_id, r.id))
 
         return _run(op)
 

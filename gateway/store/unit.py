@@ -28,13 +28,17 @@ from gateway.domain.model import (
     CredentialKind,
     Device,
     JSONValue,
+    PowerMode,
     Profile,
+    Rpc,
+    RpcState,
 )
 from gateway.store.values import (
     check_finite,
     check_int64,
     check_text,
     check_texts,
+    decode_json,
     encode_json,
 )
 
@@ -48,6 +52,7 @@ __all__ = [
     "DeleteCredential",
     "DeleteDevice",
     "DeleteProfile",
+    "EnqueueRpc",
     "JSONItems",
     "Operation",
     "OutboxEvent",
@@ -57,6 +62,7 @@ __all__ = [
     "SetAttributes",
     "UnitOfWork",
     "UpdateDevice",
+    "UpdateRpc",
 ]
 
 #: (key, JSON text) pairs, in the order given.
@@ -66,6 +72,14 @@ JSONItems = tuple[tuple[str, str], ...]
 # -- checks of the records the operations carry --------------------------------
 
 
+_POWER_TIMERS = ("psm_activity_timer", "edrx_cycle", "paging_transmission_window")
+
+
+def _optional_int64(what: str, value: object) -> None:
+    if value is not None:
+        check_int64(what, value)
+
+
 def _device(device: Device) -> Device:
     check_text("device id", device.id)
     check_text("device name", device.name)
@@ -73,6 +87,10 @@ def _device(device: Device) -> Device:
     check_text("profile name", device.profile)
     if not isinstance(device.enabled, bool):
         raise InvalidArgument("enabled must be a boolean")
+    if device.power_mode is not None and not isinstance(device.power_mode, PowerMode):
+        raise InvalidArgument("power_mode must be a PowerMode")
+    for name in _POWER_TIMERS:
+        _optional_int64(name, getattr(device, name))
     # As a database column gives it back: float seconds.
     return attrs.evolve(device, created=check_finite("created", device.created))
 
@@ -93,7 +111,7 @@ _PROFILE_TEXTS = (
     "provision_key",
     "provision_secret",
 )
-_PROFILE_INTEGERS = ("psm_activity_timer", "edrx_cycle", "paging_transmission_window")
+_PROFILE_INTEGERS = _POWER_TIMERS
 
 
 def _profile(profile: Profile) -> Profile:
@@ -113,6 +131,34 @@ def _claim(claim: Claim) -> Claim:
     check_int64("claim expiry", claim.expires_at)
     check_int64("claim creation time", claim.created)
     return claim
+
+
+def _rpc(rpc: Rpc) -> Rpc:
+    """The RPC with its JSON values snapshot (as a column gives them back)."""
+    check_text("device id", rpc.device_id)
+    check_text("rpc method", rpc.method)
+    if not isinstance(rpc.oneway, bool):
+        raise InvalidArgument("oneway must be a boolean")
+    if not isinstance(rpc.state, RpcState):
+        raise InvalidArgument("an rpc state must be an RpcState")
+    for name in ("id", "timeout_ms", "expires_at", "created", "retries", "updated"):
+        check_int64(f"rpc {name}", getattr(rpc, name))
+    _optional_int64("rpc sent_at", rpc.sent_at)
+    if rpc.error is not None:
+        check_text("rpc error", rpc.error)
+    return attrs.evolve(
+        rpc,
+        params=decode_json(encode_json(rpc.params)),
+        response=decode_json(encode_json(rpc.response)),
+    )
+
+
+def _count(n: int) -> int:
+    return check_int64("rpc count", n)
+
+
+def _states(states: Sequence[RpcState]) -> tuple[RpcState, ...]:
+    return tuple(states)
 
 
 def _json_items(values: Mapping[str, JSONValue]) -> JSONItems:
@@ -173,7 +219,7 @@ class UpdateDevice:
 @attrs.frozen
 class DeleteDevice:
     """
-    Delete a device with its credentials, attributes, telemetry and claim.
+    Delete a device with its credentials, attributes, telemetry, claim and RPCs.
     L{NotFound} if absent.  Result: C{None}.
     """
 
@@ -323,6 +369,36 @@ class DeadLetter:
     failed_ms: int
 
 
+@attrs.frozen
+class EnqueueRpc:
+    """
+    Queue an RPC for its device under its id, which the caller takes above
+    L{gateway.store.interfaces.ICommandQueue.last_rpc_id} (so that the
+    upstream event committed with it can name it).  L{NotFound} if the
+    device is absent, L{Conflict} if the id was ever given or the device
+    already holds C{limit} unfinished RPCs.  Finished RPCs of the device
+    beyond the C{keep_finished} newest are deleted.  Result: the L{Rpc}.
+    """
+
+    rpc: Rpc = attrs.field(converter=_rpc)
+    limit: int = attrs.field(converter=_count)
+    keep_finished: int = attrs.field(converter=_count)
+
+
+@attrs.frozen
+class UpdateRpc:
+    """
+    Set the state, retries, sent_at, updated, response and error of the
+    stored RPC of the same device and id (the rest stays as queued) if its
+    state is one of C{expect}, so that
+    two outcomes racing for one RPC cannot both win.  L{NotFound} if
+    absent, L{Conflict} if it is in another state.  Result: the L{Rpc}.
+    """
+
+    rpc: Rpc = attrs.field(converter=_rpc)
+    expect: tuple[RpcState, ...] = attrs.field(converter=_states)
+
+
 #: Every operation a unit may hold.  A new kind is added to this union;
 #: each backend dispatches on it with a C{match} that ends in
 #: C{assert_never}, so mypy names every backend that does not handle it.
@@ -340,6 +416,8 @@ Operation = Union[
     PutClaim,
     DeleteClaim,
     AppendEvent,
+    EnqueueRpc,
+    UpdateRpc,
 ]
 
 

@@ -1,6 +1,7 @@
 # -*- test-case-name: tests.upstream.test_events -*-
 """
-CloudEvents 1.0 for accepted uplinks, written as the outbox stores them.
+CloudEvents 1.0 for accepted uplinks (and the state changes of server-side
+RPCs), written as the outbox stores them.
 
 Each uplink becomes one event in the structured JSON format:
 
@@ -58,12 +59,16 @@ _FORMAT = JSONFormat()
 
 
 class UplinkKind(enum.Enum):
-    """What a device sent; the value names the CloudEvent C{type}."""
+    """
+    What a device sent (or, for C{RPC}, what became of a server-side RPC
+    sent to it); the value names the CloudEvent C{type}.
+    """
 
     TELEMETRY = "telemetry"
     ATTRIBUTES = "attributes"
     CLAIM = "claim"
     PROVISION = "provision"
+    RPC = "rpc"
 
     @property
     def event_type(self) -> str:

@@ -145,12 +145,6 @@ def test_unknown_feature_is_400_and_unknown_top_level_404(tb: Harness) -> None:
     assert tb.ask(n.GET, "api/v2/x/telemetry").code == n.NOT_FOUND
 
 
-def test_rpc_not_served_yet(tb: Harness) -> None:
-    """The RPC routes answer 4.04 for now."""
-    assert tb.ask(n.POST, f"api/v1/{TOKEN}/rpc", b"{}").code == n.NOT_FOUND
-    assert tb.ask(n.POST, "api/v1/rpc/5", b"{}").code == n.NOT_FOUND
-
-
 def test_wrong_methods(tb: Harness) -> None:
     """PUT and DELETE are 4.05; GET on telemetry or claim is 4.00, as in ThingsBoard."""
     assert tb.ask(n.PUT, TELEMETRY, b"{}").code == n.METHOD_NOT_ALLOWED

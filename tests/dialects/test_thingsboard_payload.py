@@ -122,8 +122,8 @@ def test_attribute_query() -> None:
     [
         ([b"tok", b"telemetry"], Route("tok", "telemetry")),
         ([b"provision"], Route(None, "provision")),
-        ([b"rpc", b"12"], Route(None, "rpc")),
-        ([b"tok", b"rpc", b"12"], Route("tok", "rpc")),
+        ([b"rpc", b"12"], Route(None, "rpc", "12")),
+        ([b"tok", b"rpc", b"12"], Route("tok", "rpc", "12")),
         ([b"x", b"provision"], Route("x", "provision")),
         ([], Route(None, None)),
     ],

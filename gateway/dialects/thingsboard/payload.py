@@ -55,6 +55,8 @@ __all__ = [
     "telemetry_records",
     "attribute_values",
     "claim_request",
+    "client_rpc_request",
+    "rpc_reply",
     "provision_request",
     "attribute_query",
 ]
@@ -173,6 +175,20 @@ def claim_request(payload: bytes, lenient: bool = False) -> tuple[str, int]:
         raise PayloadError("secretKey must be a string")
     duration = data.get("durationMs")
     return secret, _milliseconds(0 if duration is None else duration, "durationMs")
+
+
+def client_rpc_request(payload: bytes, lenient: bool = False) -> tuple[str, JSONValue]:
+    """C{(method, params)} of a client-side RPC; C{method} is a required string."""
+    data = parse_object(payload, "an RPC request", lenient)
+    method = data.get("method")
+    if not isinstance(method, str) or not method:
+        raise PayloadError("method is required (a non-empty string)")
+    return method, data.get("params")
+
+
+def rpc_reply(payload: bytes, lenient: bool = False) -> dict[str, JSONValue]:
+    """A device's reply to a server-side RPC: a JSON object (ThingsBoard's rule)."""
+    return parse_object(payload, "an RPC reply", lenient)
 
 
 def _optional_str(data: Mapping[str, Any], key: str) -> Optional[str]:

@@ -14,7 +14,16 @@ bound to that device:
    Observe answers the shared attributes, then one notification per change.
  - C{claim}: POST records a claim request (2.01).
  - C{provision} (no token): POST provisions a device.
- - C{rpc}: not served yet (4.04).
+ - C{rpc}: GET with Observe subscribes to server-side RPCs: the first
+   answer is 2.03 Valid with an empty payload, then each RPC is a 2.05
+   notification C{{"id":n,"method":..,"params":..}}, CON or NON as the
+   subscription was, when the power-saving scheduler says the device can
+   be reached; GET without Observe is a 4.00.  POST C{{"method","params"}}
+   is a client-side RPC answered 2.05 with the reply, or 5.04 with
+   C{{"error": ..}} when nobody answers in time; no C{method} is a 4.00.
+ - C{rpc/{id}}: POST is the device's reply to RPC C{id}: a JSON object
+   gets 2.01; anything else is 4.00; an unknown id, or one that waits for
+   no reply (finished, one-way), is 4.04 with the reason.
  - any other feature: 4.00; unknown or missing token: 4.01; PUT and DELETE:
    4.05, before any authentication (ThingsBoard serves only GET and POST).
  - a source address that spent its budget of wrong credentials (unknown
@@ -41,6 +50,11 @@ Deliberate differences from ThingsBoard:
    Stale ones end with an RST, a CON timeout or the engine's caps.
  - GET with Observe on C{telemetry} or C{claim} is a 4.00, not an
    attribute subscription.
+ - A malformed RPC reply or client-side RPC is a 4.00 (ThingsBoard: 5.00),
+   and a client-side RPC nobody answers gets 5.04 (ThingsBoard: nothing).
+ - An RPC for a sleeping device waits for its next window (ThingsBoard
+   drops it in the transport), and shared-attribute changes merged while
+   it slept keep their deletions.
  - JSON only: a device whose profile uses protobuf payloads is still
    parsed as JSON.
 
@@ -58,6 +72,7 @@ import attrs
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
+from txthings import coap as tx
 
 from gateway.coap import errors
 from gateway.coap import numbers as n
@@ -75,8 +90,10 @@ from gateway.dialects.toolkit import (
     authenticate_token,
     check_source,
 )
-from gateway.domain.model import AttributeScope, Device, JSONValue
+from gateway.domain.errors import Conflict, NoAnswer, NotFound
+from gateway.domain.model import AttributeScope, Device, JSONValue, Rpc
 from gateway.service.interfaces import (
+    Delivery,
     IDeviceServices,
     ProvisionResult,
     ProvisionStatus,
@@ -88,7 +105,7 @@ from .payload import JSONRules
 from .responses import json_response
 from .routes import FEATURES, parse_route
 
-__all__ = ["Context", "ApiV1", "AttributesResource"]
+__all__ = ["Context", "ApiV1", "AttributesResource", "RpcResource", "RpcReplyResource"]
 
 log = Logger()
 
@@ -105,10 +122,16 @@ class Context:
     rules: JSONRules = attrs.field(factory=JSONRules)
     #: The attributes resource of each device that has observers.
     observing: ObservedResources = attrs.field(factory=ObservedResources)
+    #: The RPC resource of each device that has observers.
+    rpc_observing: ObservedResources = attrs.field(factory=ObservedResources)
 
     def attributes_resource(self, device: Device) -> Resource:
         """The observed resource of C{device}, or a fresh one."""
         return self.observing.get(device.id, lambda: AttributesResource(self, device.id))
+
+    def rpc_resource(self, device: Device) -> Resource:
+        """The observed RPC resource of C{device}, or a fresh one."""
+        return self.rpc_observing.get(device.id, lambda: RpcResource(self, device.id))
 
     def lenient(self, device_id: str) -> bool:
         """Whether the device's JSON is read leniently: unless its profile is strict."""
@@ -281,6 +304,134 @@ class AttributesResource(ObservedDeviceResource):
         return response
 
 
+class RpcResource(ObservedDeviceResource):
+    """
+    C{/api/v1/{token}/rpc} of one device: the subscription to server-side
+    RPCs (GET with Observe) and client-side RPCs (POST).
+
+    Each RPC the queue sends is one notification to every observer; the
+    first outcome of those (the ACK, RST or timeout of a CON notification,
+    or at once for a NON one) is how the send ended.
+    """
+
+    def __init__(self, context: Context, device_id: str) -> None:
+        super().__init__(context.devices, device_id, context.rpc_observing)
+        self._context = context
+        self._unsubscribe: Optional[Unsubscribe] = None
+        self._nstart = 1
+        #: Sends waiting for their outcome, by observation (its kept
+        #: request's id), oldest first: one CON is in flight at a time.
+        self._waiting: dict[int, list[Deferred[Delivery]]] = {}
+        self._outstanding: set[Deferred[Delivery]] = set()
+
+    def render_GET(self, request: Any) -> Any:
+        if request.opt.observe is None:
+            raise errors.BadRequest("rpc is observed (GET with Observe) or POSTed")
+        # The reference's first answer: 2.03 Valid, Observe, no payload.
+        return tx.Message(code=n.VALID)
+
+    def render_POST(self, request: Any) -> Any:
+        lenient = self._context.lenient(self.device_id)
+        method, params = rules_.client_rpc_request(request.payload, lenient)
+        d = self.devices.client_rpc(self.device_id, method, params)
+        d.addCallbacks(lambda reply: json_response(request, reply), _no_answer)
+        return d
+
+    # -- observation ---------------------------------------------------------
+
+    def observer_added(self, observation: Any) -> None:
+        self._nstart = observation.peer.params.nstart
+        super().observer_added(observation)
+
+    def observer_removed(self, observation: Any) -> None:
+        for d in self._waiting.pop(id(observation.request), []):
+            self._settle(d, "gone")
+        super().observer_removed(observation)
+
+    def watch(self) -> None:
+        self._unsubscribe = self.devices.subscribe_rpc(self.device_id, self._deliver, self._nstart)
+        log.debug("Device {device_id} observes its RPCs", device_id=self.device_id)
+
+    def unwatch(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        for d in list(self._outstanding):
+            self._settle(d, "gone")
+
+    def notification_settled(self, observation: Any, outcome: str) -> None:
+        super().notification_settled(observation, outcome)
+        waiting = self._waiting.get(id(observation.request))
+        if waiting:
+            d = waiting.pop(0)
+            if not waiting:
+                del self._waiting[id(observation.request)]
+            self._settle(d, "ack" if outcome == "ack" else "reset" if outcome == "reset"
+                         else "timeout")
+
+    def _settle(self, d: "Deferred[Delivery]", outcome: Delivery) -> None:
+        self._outstanding.discard(d)
+        if not d.called:
+            d.callback(outcome)
+
+    def _deliver(self, rpc: Rpc) -> "Deferred[Delivery]":
+        d: Deferred[Delivery] = Deferred()
+        if not self.observers:
+            d.callback("gone")
+            return d
+        self._outstanding.add(d)
+        payload = jsonio.dumps({"id": rpc.id, "method": rpc.method, "params": rpc.params})
+
+        def render(request: Any) -> Any:
+            if request.mtype == n.NON:
+                # A NON subscription's notifications go NON: nothing to wait for.
+                self._settle(d, "non")
+            else:
+                self._waiting.setdefault(id(request), []).append(d)
+            response = json_response(request, None)
+            response.payload = payload
+            return response
+
+        self.notify_device(render)
+        return d
+
+
+def _no_answer(failure: Any) -> Any:
+    """5.04 with C{{"error": ...}} when nobody answered a client-side RPC."""
+    if failure.check(NoAnswer):
+        return jsonio.json_response({"error": failure.value.message}, n.GATEWAY_TIMEOUT)
+    return service_failure(failure)
+
+
+class RpcReplyResource(_DeviceLeaf):
+    """C{/api/v1/{token}/rpc/{id}}: the device's reply to server-side RPC C{id}."""
+
+    def __init__(self, context: Context, rpc_id: int, device: Device) -> None:
+        super().__init__(context, device)
+        self._rpc_id = rpc_id
+
+    def render_POST(self, request: Any) -> Any:
+        reply = rules_.rpc_reply(request.payload, self._lenient)
+        d = self.devices.reply_rpc(self.device.id, self._rpc_id, reply)
+        d.addCallbacks(lambda _: jsonio.created(), self._refused)
+        return d
+
+    def render_GET(self, request: Any) -> Any:
+        raise errors.BadRequest("an RPC reply is POSTed")
+
+    @staticmethod
+    def _refused(failure: Any) -> Any:
+        if failure.check(NotFound, Conflict):
+            raise errors.NotFound(failure.value.message)
+        return service_failure(failure)
+
+
+def _rpc_id(text: str) -> int:
+    if not text.isdigit() or len(text) > 18:
+        raise errors.BadRequest("an RPC id is a number")
+    return int(text)
+
+
 class ApiV1(Resource):
     """C{/api/v1}: routes the rest of the path as ThingsBoard does."""
 
@@ -291,6 +442,7 @@ class ApiV1(Resource):
         "telemetry": {"rt": "tb.telemetry", "ct": "50"},
         "attributes": {"rt": "tb.attributes", "ct": "50", "obs": ""},
         "claim": {"rt": "tb.claim", "ct": "50"},
+        "rpc": {"rt": "tb.rpc", "ct": "50", "obs": ""},
     }
 
     def __init__(self, context: Context) -> None:
@@ -301,6 +453,7 @@ class ApiV1(Resource):
             "telemetry": partial(TelemetryResource, context),
             "claim": partial(ClaimResource, context),
             "attributes": context.attributes_resource,
+            "rpc": context.rpc_resource,
         }
 
     def render_GET(self, request: Any) -> Any:
@@ -315,12 +468,13 @@ class ApiV1(Resource):
             return Refuse(errors.BadRequest, "unknown feature")
         if feature == "provision":
             return self._provision
-        if feature == "rpc":
-            return Refuse(errors.NotFound, "rpc is not served yet")
+        serve = self._serve[feature]
+        if feature == "rpc" and route.rpc_id is not None:
+            serve = partial(RpcReplyResource, self._context, _rpc_id(route.rpc_id))
         return DeviceRoute(
             self._context.devices,
             partial(_authenticate, route.token),
-            self._serve[feature],
+            serve,
             _METHODS,
             "unknown or missing access token",
         )

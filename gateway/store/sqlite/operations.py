@@ -7,7 +7,7 @@ import sqlite3
 from typing import Any, assert_never
 
 from gateway.domain.errors import Conflict, InvalidArgument, NotFound, Unavailable
-from gateway.domain.model import Credential, Device, Profile
+from gateway.domain.model import Credential, Device, Profile, Rpc, RpcState
 from gateway.store.unit import (
     AppendEvent,
     AppendTelemetry,
@@ -17,16 +17,28 @@ from gateway.store.unit import (
     DeleteCredential,
     DeleteDevice,
     DeleteProfile,
+    EnqueueRpc,
     Operation,
     PutClaim,
     PutCredential,
     PutProfile,
     SetAttributes,
     UpdateDevice,
+    UpdateRpc,
 )
-from gateway.store.values import INT64_MAX
+from gateway.store.values import INT64_MAX, encode_json
 
-from .schema import DEVICE_COLUMNS, PROFILE_COLUMNS, placeholders, require_device
+from .schema import (
+    DEVICE_COLUMNS,
+    PROFILE_COLUMNS,
+    RPC_COLUMNS,
+    UNFINISHED_SQL,
+    device_values,
+    last_rpc_id,
+    placeholders,
+    require_device,
+    rpc_from_row,
+)
 
 __all__ = ["apply"]
 
@@ -93,6 +105,10 @@ def apply(conn: sqlite3.Connection, op: Operation, outbox_limit: int | None) -> 
         case DeleteClaim():
             cur = conn.execute("DELETE FROM claims WHERE device_id=?", (op.device_id,))
             return cur.rowcount > 0
+        case EnqueueRpc():
+            return _enqueue_rpc(conn, op)
+        case UpdateRpc():
+            return _update_rpc(conn, op)
         case _:
             assert_never(op)
 
@@ -118,15 +134,8 @@ def _create_device(conn: sqlite3.Connection, device: Device) -> Device:
         raise Conflict(f"device id {device.id!r} is taken")
     _check_device(conn, device)
     conn.execute(
-        f"INSERT INTO devices ({DEVICE_COLUMNS}) VALUES (?,?,?,?,?,?)",
-        (
-            device.id,
-            device.name,
-            device.application,
-            device.profile,
-            int(device.enabled),
-            device.created,
-        ),
+        f"INSERT INTO devices ({DEVICE_COLUMNS}) VALUES ({placeholders(10)})",
+        device_values(device),
     )
     return device
 
@@ -135,17 +144,13 @@ def _update_device(conn: sqlite3.Connection, device: Device) -> Device:
     require_device(conn, device.id)
     _check_device(conn, device)
     conn.execute(
-        "UPDATE devices SET name=?, application=?, profile=?, enabled=?, created=? WHERE id=?",
-        (
-            device.name,
-            device.application,
-            device.profile,
-            int(device.enabled),
-            device.created,
-            device.id,
-        ),
+        f"UPDATE devices SET {_DEVICE_SETS} WHERE id=?",
+        (*device_values(device)[1:], device.id),
     )
     return device
+
+
+_DEVICE_SETS = ", ".join(f"{c.strip()}=?" for c in DEVICE_COLUMNS.split(",")[1:])
 
 
 # -- credentials and profiles --------------------------------------------------
@@ -253,3 +258,71 @@ def _append_event(conn: sqlite3.Connection, op: AppendEvent, limit: int | None) 
         (op.device_id, sequence, op.event_id, op.type, op.time_ms, op.received_ms, op.body),
     )
     return int(sequence)
+
+
+# -- RPC queue -----------------------------------------------------------------
+
+
+def _enqueue_rpc(conn: sqlite3.Connection, op: EnqueueRpc) -> Rpc:
+    rpc = op.rpc
+    require_device(conn, rpc.device_id)
+    (unfinished,) = conn.execute(
+        f"SELECT COUNT(*) FROM rpcs WHERE device_id=? AND state IN {UNFINISHED_SQL}",
+        (rpc.device_id,),
+    ).fetchone()
+    if unfinished >= op.limit:
+        raise Conflict(
+            f"the RPC queue of device {rpc.device_id!r} is full ({unfinished} unfinished)"
+        )
+    conn.execute(
+        "DELETE FROM rpcs WHERE id IN (SELECT id FROM rpcs WHERE device_id=? "
+        f"AND state NOT IN {UNFINISHED_SQL} ORDER BY id DESC LIMIT -1 OFFSET ?)",
+        (rpc.device_id, op.keep_finished),
+    )
+    if rpc.id <= last_rpc_id(conn):
+        raise Conflict(f"rpc id {rpc.id} was given before")
+    conn.execute(
+        f"INSERT INTO rpcs ({RPC_COLUMNS}) VALUES ({placeholders(14)})",
+        (
+            rpc.device_id,
+            rpc.id,
+            rpc.method,
+            encode_json(rpc.params),
+            int(rpc.oneway),
+            rpc.timeout_ms,
+            rpc.expires_at,
+            rpc.created,
+            rpc.state.value,
+            rpc.retries,
+            rpc.sent_at,
+            rpc.updated,
+            encode_json(rpc.response),
+            rpc.error,
+        ),
+    )
+    return rpc
+
+
+def _update_rpc(conn: sqlite3.Connection, op: UpdateRpc) -> Rpc:
+    rpc = op.rpc
+    row = conn.execute(
+        "SELECT state FROM rpcs WHERE id=? AND device_id=?", (rpc.id, rpc.device_id)
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no rpc {rpc.id} of device {rpc.device_id!r}")
+    if RpcState(row[0]) not in op.expect:
+        raise Conflict(f"rpc {rpc.id} is {row[0]}")
+    (updated,) = conn.execute(
+        "UPDATE rpcs SET state=?, retries=?, sent_at=?, updated=?, response=?, error=? "
+        f"WHERE id=? RETURNING {RPC_COLUMNS}",
+        (
+            rpc.state.value,
+            rpc.retries,
+            rpc.sent_at,
+            rpc.updated,
+            encode_json(rpc.response),
+            rpc.error,
+            rpc.id,
+        ),
+    ).fetchall()
+    return rpc_from_row(updated)

@@ -14,7 +14,10 @@ from gateway.domain.model import (
     PowerMode,
     Profile,
     ProvisionStrategy,
+    Rpc,
+    RpcState,
 )
+from gateway.store.values import decode_json
 
 #: Schema migrations; C{MIGRATIONS[i]} brings user_version i to i + 1.
 #: Never edit a released entry: append a new one.
@@ -116,6 +119,33 @@ MIGRATIONS: list[str] = [
         failed_ms INTEGER NOT NULL
     );
     """,
+    # The RPC queue (ICommandQueue) and each device's own power-saving
+    # settings (NULL: its profile's).
+    """
+    ALTER TABLE devices ADD COLUMN power_mode TEXT;
+    ALTER TABLE devices ADD COLUMN psm_activity_timer INTEGER;
+    ALTER TABLE devices ADD COLUMN edrx_cycle INTEGER;
+    ALTER TABLE devices ADD COLUMN paging_transmission_window INTEGER;
+    CREATE TABLE rpcs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+        method TEXT NOT NULL,
+        params TEXT NOT NULL,
+        oneway INTEGER NOT NULL,
+        timeout_ms INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        created INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        retries INTEGER NOT NULL,
+        sent_at INTEGER,
+        updated INTEGER NOT NULL,
+        response TEXT NOT NULL,
+        error TEXT
+    );
+    CREATE INDEX rpcs_device ON rpcs(device_id, id);
+    CREATE INDEX rpcs_unfinished ON rpcs(device_id, id)
+        WHERE state IN ('QUEUED', 'SENT', 'DELIVERED');
+    """,
 ]
 
 #: The columns of an outbox row, in L{OutboxEvent}'s order.
@@ -159,10 +189,67 @@ def device_from_row(row: Sequence[Any]) -> Device:
         profile=row[3],
         enabled=bool(row[4]),
         created=float(row[5]),
+        power_mode=None if row[6] is None else PowerMode(row[6]),
+        psm_activity_timer=row[7],
+        edrx_cycle=row[8],
+        paging_transmission_window=row[9],
     )
 
 
-DEVICE_COLUMNS = "id, name, application, profile, enabled, created"
+DEVICE_COLUMNS = (
+    "id, name, application, profile, enabled, created, power_mode, "
+    "psm_activity_timer, edrx_cycle, paging_transmission_window"
+)
+
+
+def device_values(device: Device) -> tuple[Any, ...]:
+    """The values of L{DEVICE_COLUMNS} for C{device}."""
+    return (
+        device.id,
+        device.name,
+        device.application,
+        device.profile,
+        int(device.enabled),
+        device.created,
+        None if device.power_mode is None else device.power_mode.value,
+        device.psm_activity_timer,
+        device.edrx_cycle,
+        device.paging_transmission_window,
+    )
+
+
+RPC_COLUMNS = (
+    "device_id, id, method, params, oneway, timeout_ms, expires_at, created, "
+    "state, retries, sent_at, updated, response, error"
+)
+
+#: The states an unfinished RPC is in (the partial index's, as SQL).
+UNFINISHED_SQL = "('QUEUED', 'SENT', 'DELIVERED')"
+
+
+def last_rpc_id(conn: sqlite3.Connection) -> int:
+    """The highest RPC id ever inserted (AUTOINCREMENT keeps it past deletions)."""
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name='rpcs'").fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def rpc_from_row(row: Sequence[Any]) -> Rpc:
+    return Rpc(
+        device_id=row[0],
+        id=row[1],
+        method=row[2],
+        params=decode_json(row[3]),
+        oneway=bool(row[4]),
+        timeout_ms=row[5],
+        expires_at=row[6],
+        created=row[7],
+        state=RpcState(row[8]),
+        retries=row[9],
+        sent_at=row[10],
+        updated=row[11],
+        response=decode_json(row[12]),
+        error=row[13],
+    )
 
 PROFILE_COLUMNS = (
     "name, payload_format, telemetry_proto, attributes_proto, "

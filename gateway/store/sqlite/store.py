@@ -19,11 +19,13 @@ from gateway.domain.model import (
     CredentialKind,
     Device,
     Profile,
+    Rpc,
+    RpcState,
     TelemetryPoint,
 )
-from gateway.store.interfaces import IOutbox, IStore
+from gateway.store.interfaces import ICommandQueue, IOutbox, IStore
 from gateway.store.unit import DeadLetter, Operation, OutboxEvent, UnitOfWork
-from gateway.store.values import check_text, check_texts, decode_json
+from gateway.store.values import check_int64, check_text, check_texts, decode_json
 from gateway.store.writes import SingleWrites
 
 from . import outbox
@@ -32,11 +34,15 @@ from .operations import apply
 from .schema import (
     DEVICE_COLUMNS,
     PROFILE_COLUMNS,
+    RPC_COLUMNS,
+    UNFINISHED_SQL,
     credential_from_row,
     device_from_row,
+    last_rpc_id,
     migrate,
     placeholders,
     profile_from_row,
+    rpc_from_row,
 )
 from .writer import Job, Writer
 
@@ -55,7 +61,7 @@ class _Reactor(IReactorTime, IReactorFromThreads):
 SYNCHRONOUS = {"power-loss": "FULL", "process-crash": "NORMAL"}
 
 
-@implementer(IStore, IOutbox)
+@implementer(IStore, IOutbox, ICommandQueue)
 class SQLiteStore(SingleWrites):
     """
     Use L{open_sqlite_store} to get one (it runs the migrations first).
@@ -329,6 +335,45 @@ class SQLiteStore(SingleWrites):
                 (device_id,),
             ).fetchone()
             return None if row is None else Claim(*row)
+
+        return self._submit(op)
+
+    # -- RPC queue ---------------------------------------------------------
+
+    def last_rpc_id(self) -> "Deferred[int]":
+        return self._submit(last_rpc_id)
+
+    def get_rpc(self, device_id: str, rpc_id: int) -> "Deferred[Optional[Rpc]]":
+        def op(conn: sqlite3.Connection) -> Optional[Rpc]:
+            row = conn.execute(
+                f"SELECT {RPC_COLUMNS} FROM rpcs WHERE id=? AND device_id=?",
+                (check_int64("rpc id", rpc_id), check_text("device id", device_id)),
+            ).fetchone()
+            return None if row is None else rpc_from_row(row)
+
+        return self._submit(op)
+
+    def list_rpcs(
+        self, device_id: str, state: Optional[RpcState] = None, limit: int = 100
+    ) -> "Deferred[list[Rpc]]":
+        def op(conn: sqlite3.Connection) -> list[Rpc]:
+            sql = f"SELECT {RPC_COLUMNS} FROM rpcs WHERE device_id=?"
+            args: list[Any] = [check_text("device id", device_id)]
+            if state is not None:
+                sql += " AND state=?"
+                args.append(state.value)
+            rows = conn.execute(sql + " ORDER BY id LIMIT ?", [*args, limit])
+            return [rpc_from_row(r) for r in rows]
+
+        return self._submit(op)
+
+    def unfinished_rpcs(self) -> "Deferred[list[Rpc]]":
+        def op(conn: sqlite3.Connection) -> list[Rpc]:
+            rows = conn.execute(
+                f"SELECT {RPC_COLUMNS} FROM rpcs WHERE state IN {UNFINISHED_SQL} "
+                "ORDER BY device_id, id"
+            )
+            return [rpc_from_row(r) for r in rows]
 
         return self._submit(op)
 

@@ -1,0 +1,83 @@
+# -*- test-case-name: tests.test_cli_rpc -*-
+"""
+C{gatewayctl rpc send|list|show|cancel}: server-side RPCs through the API.
+
+C{rpc send DEVICE METHOD [--params JSON]} waits, as the API does: a
+two-way RPC prints the device's reply, a one-way one the RPC once the
+device acknowledged it; an RPC not sent within its timeout (the device
+sleeps) prints the queued RPC, to follow with C{rpc show}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any, Mapping, Optional, Protocol
+from urllib.parse import quote
+
+__all__ = ["add_commands", "execute", "GROUPS"]
+
+#: The top-level commands this module handles.
+GROUPS = ("rpc",)
+
+
+class _Client(Protocol):
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: Optional[Mapping[str, Optional[str]]] = None,
+    ) -> Any: ...
+
+    def device(self, ref: str) -> dict[str, Any]: ...
+
+
+def add_commands(top: Any, output: argparse.ArgumentParser) -> None:
+    """Add the commands to C{top}, the parser's sub-parsers."""
+    rpc = top.add_parser("rpc", help="server-side RPCs to devices", parents=[output])
+    r = rpc.add_subparsers(dest="action", required=True, metavar="ACTION")
+    send = r.add_parser("send", help="send an RPC (waits for a two-way reply)", parents=[output])
+    send.add_argument("device", metavar="DEVICE")
+    send.add_argument("method")
+    send.add_argument("--params", default="null", help="JSON params (default null)")
+    send.add_argument("--timeout", type=int, metavar="MS", help="ms to wait for the reply")
+    send.add_argument("--oneway", action="store_true", help="no reply expected")
+    send.add_argument("--expiration", type=int, metavar="MS",
+                      help="expirationTime, ms since the epoch")
+    send.add_argument("--no-wait", action="store_true", help="queue it and print it at once")
+    listing = r.add_parser("list", help="a device's RPCs", parents=[output])
+    listing.add_argument("device", metavar="DEVICE")
+    listing.add_argument("--state", help="only RPCs in this state (QUEUED, SENT, ...)")
+    for action, text in (("show", "show one RPC"), ("cancel", "cancel an unfinished RPC")):
+        p = r.add_parser(action, help=text, parents=[output])
+        p.add_argument("device", metavar="DEVICE")
+        p.add_argument("id", type=int, metavar="ID")
+
+
+def _rpc_path(device: Mapping[str, Any], suffix: str = "") -> str:
+    return "/api/v1/devices/" + quote(device["id"], safe="") + "/rpc" + suffix
+
+
+def execute(client: _Client, args: argparse.Namespace, error: type[Exception]) -> Any:
+    """Run a command of L{GROUPS}; its result, to print (C{error} for bad arguments)."""
+    device = client.device(args.device)
+    if args.action == "send":
+        try:
+            params = json.loads(args.params)
+        except ValueError:
+            raise error(f"--params is not JSON: {args.params!r}") from None
+        body: dict[str, Any] = {"method": args.method, "params": params}
+        if args.oneway:
+            body["oneway"] = True
+        if args.timeout is not None:
+            body["timeout"] = args.timeout
+        if args.expiration is not None:
+            body["expirationTime"] = args.expiration
+        query = {"wait": "false"} if args.no_wait else None
+        return client.call("POST", _rpc_path(device), body, query=query)
+    if args.action == "list":
+        return client.call("GET", _rpc_path(device), query={"state": args.state})["rpcs"]
+    if args.action == "show":
+        return client.call("GET", _rpc_path(device, f"/{args.id}"))
+    return client.call("DELETE", _rpc_path(device, f"/{args.id}"))
