@@ -13,6 +13,7 @@ from twisted.internet.task import Clock
 
 from gateway.coap import codec
 from gateway.coap import numbers as n
+from gateway.coap.peer import PeerIdentity
 from gateway.domain.model import PowerMode, RpcState
 from tests.coap.support import PEER, option, request
 from tests.service.conftest import result
@@ -102,11 +103,17 @@ def test_reply_errors(tb: Harness) -> None:
 
 
 def test_reply_in_the_dtls_form(tb: Harness) -> None:
-    """POST /api/v1/rpc/{id} from a PSK session replies for the session's device."""
+    """A PSK session observes /api/v1/rpc and replies on /api/v1/rpc/{id} for its device."""
     result(tb.services.registry.set_psk(tb.device_id, "psk-id", b"k" * 16))
-    observe(tb, mtype=n.NON)
+    peer = DTLSPeer(PeerIdentity("psk", "psk-id"))
+    tb.server.receive(
+        peer, request(n.GET, "api/v1/rpc", n.NON, 699, b"rp", options=OBSERVE)
+    )
+    assert codec.decode(peer.sent.pop(0)).code == n.VALID
     rpc = result(tb.services.rpc.enqueue(tb.device_id, "m"))
-    peer = DTLSPeer("psk-id")
+    tb.clock.advance(0)
+    note = codec.decode(peer.sent.pop(0))
+    assert json.loads(note.payload)["id"] == rpc.id
     tb.server.receive(peer, request(n.POST, f"api/v1/rpc/{rpc.id}", mid=700, payload=b"{}"))
     assert codec.decode(peer.sent[0]).code == n.CREATED
     assert state(tb, rpc.id) is RpcState.SUCCESSFUL
