@@ -36,7 +36,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
 from gateway.domain.errors import NotFound
-from gateway.domain.model import PowerMode
+from gateway.domain.model import Device, PowerMode, Profile
 from gateway.service.credentials import CredentialCache
 from gateway.service.interfaces import (
     ActivityEvent,
@@ -240,13 +240,26 @@ class PowerScheduler:
     _listeners: list[ReachabilityListener] = attrs.field(factory=list)
     #: When each device was last heard from (seconds), for the API.
     _heard: dict[str, float] = attrs.field(factory=dict)
+    _resolved: dict[str, tuple[Device, Optional[Profile], PowerSettings]] = attrs.field(
+        factory=dict
+    )
 
     def settings(self, device_id: str) -> Optional[PowerSettings]:
         """The device's settings, or C{None} if it is unknown."""
         device = self._cache.device(device_id)
         if device is None:
             return None
-        return resolve_power(device, self._cache.profile(device.profile), self._defaults)
+        profile = self._cache.profile(device.profile)
+        # Every uplink asks: resolve again only when the cache holds another
+        # record of the device or its profile (it replaces them on a change).
+        known = self._resolved.get(device_id)
+        if known is not None and known[0] is device and known[1] is profile:
+            return known[2]
+        settings = resolve_power(device, profile, self._defaults)
+        if len(self._resolved) >= 65536:
+            self._resolved.clear()
+        self._resolved[device_id] = (device, profile, settings)
+        return settings
 
     # -- what the scheduler hears ------------------------------------------
 
