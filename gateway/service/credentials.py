@@ -41,9 +41,13 @@ from gateway.service.interfaces import ICredentialCache
 from gateway.service.passwords import PasswordHasher
 from gateway.store.interfaces import IStore
 
-__all__ = ["CredentialCache", "RunBlocking", "run_synchronously"]
+__all__ = ["SESSION_KINDS", "CredentialCache", "RunBlocking", "run_synchronously"]
 
 T = TypeVar("T")
+
+#: The credentials a DTLS session authenticates (a device holding one is not
+#: authenticated by a token).
+SESSION_KINDS = frozenset({CredentialKind.PSK, CredentialKind.X509})
 
 #: Runs a blocking callable somewhere and fires with its result.
 RunBlocking = Callable[[Callable[[], Any]], "Deferred[Any]"]
@@ -78,6 +82,8 @@ class CredentialCache:
         factory=dict
     )
     _verified: dict[str, bytes] = attrs.field(factory=dict)
+    #: How many PSK or certificate credentials each device holding one has.
+    _session_keys: dict[str, int] = attrs.field(factory=dict)
     _memo_key: bytes = attrs.field(factory=lambda: os.urandom(32))
     _dummy_hash: str = ""
 
@@ -126,11 +132,18 @@ class CredentialCache:
         self.remove_credential(credential.device_id, credential.kind)
         self._by_device[(credential.device_id, credential.kind)] = credential
         self._index[(credential.kind, credential.lookup)] = credential
+        if credential.kind in SESSION_KINDS:
+            device_id = credential.device_id
+            self._session_keys[device_id] = self._session_keys.get(device_id, 0) + 1
 
     def remove_credential(self, device_id: str, kind: CredentialKind) -> None:
         old = self._by_device.pop((device_id, kind), None)
         if old is not None:
             self._index.pop((kind, old.lookup), None)
+            if kind in SESSION_KINDS:
+                left = self._session_keys.pop(device_id) - 1
+                if left:
+                    self._session_keys[device_id] = left
             if kind is CredentialKind.BASIC:
                 self._verified.pop(old.lookup, None)
 
@@ -178,6 +191,10 @@ class CredentialCache:
 
     def holds(self, device_id: str, kind: CredentialKind) -> bool:
         return (device_id, kind) in self._by_device
+
+    def holds_session_key(self, device_id: str) -> bool:
+        """Whether the device has a PSK or a certificate (a dict lookup: every uplink asks)."""
+        return device_id in self._session_keys
 
     def _memo(self, encoded: str, password: str) -> bytes:
         return hmac.new(

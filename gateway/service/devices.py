@@ -51,9 +51,6 @@ from gateway.service.rpc import RpcService
 
 __all__ = ["DeviceServices"]
 
-#: Credentials a DTLS session proves: a device holding one never uses a token.
-_SESSION_KINDS = (CredentialKind.PSK, CredentialKind.X509)
-
 
 @implementer(IDeviceServices)
 @attrs.frozen
@@ -78,9 +75,7 @@ class DeviceServices:
 
     def authenticate_token(self, token: str) -> Optional[Device]:
         device = self._credentials.authenticate_token(token)
-        if device is None or any(
-            self._credentials.holds(device.id, kind) for kind in _SESSION_KINDS
-        ):
+        if device is None or self._credentials.holds_session_key(device.id):
             return None
         return device
 

@@ -221,6 +221,9 @@ class ICredentialCache(Interface):
     def holds(device_id: str, kind: CredentialKind) -> bool:
         """Whether the device holds a credential of this kind."""
 
+    def holds_session_key(device_id: str) -> bool:
+        """Whether the device holds a PSK or a certificate (a DTLS session's credential)."""
+
     def authenticate_basic(
         username: str, password: str
     ) -> "Deferred[Optional[Device]]":
