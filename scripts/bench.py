@@ -19,6 +19,9 @@ Add a scenario by appending a ``Scenario`` to ``SCENARIOS``, and a server by
 appending a ``Server`` to ``SERVERS``; a scenario may be limited to some
 servers (``servers=("gateway-tb",)``) and may name its own path and payload.
 
+``--baseline REV`` adds ``gateway-tb`` as commit REV had it (a temporary git
+worktree, this venv's packages) beside the others, for a change's before and after.
+
 The ThingsBoard telemetry scenario also runs on the whole gateway:
 ``gateway-tb`` (events committed to the outbox and kept there),
 ``gateway-tb-crash`` (the same, durability process-crash) and ``gateway-up`` /
@@ -37,6 +40,7 @@ established session at 5,000 sessions, each against its target.
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib.util
 import json
 import os
@@ -143,6 +147,38 @@ SERVERS: list[Server] = [
     Server("rawecho", _py_server("rawecho"),
            note="plain socket loop, generator ceiling (not CoAP)"),
 ]
+def baseline_server(rev: str, tree: Path) -> Server:
+    """
+    C{gateway-tb} as commit C{rev} had it (checked out at C{tree}), run on
+    this venv's packages: a change's figures beside the path it changed, in
+    one run on one machine.
+    """
+    return Server(
+        f"gateway-tb@{rev}",
+        lambda port: ["env", f"PYTHONPATH={tree}", sys.executable,
+                      str(tree / "scripts" / "bench_servers.py"), "gateway-tb",
+                      "--port", str(port)],
+        path=TB_PATH, scenarios=("TB telemetry POST w=16",),
+        note=f"gateway-tb at commit {rev} (--baseline)",
+    )
+
+
+def checkout(rev: str) -> Path:
+    """A detached worktree of C{rev} in a temporary directory (see L{drop_checkout})."""
+    import tempfile
+
+    tree = Path(tempfile.mkdtemp(prefix="bench-baseline-")) / "tree"
+    subprocess.run(["git", "-C", str(HERE.parent), "worktree", "add", "--detach", "-q",
+                    str(tree), rev], check=True)
+    return tree
+
+
+def drop_checkout(tree: Path) -> None:
+    subprocess.run(["git", "-C", str(HERE.parent), "worktree", "remove", "--force", str(tree)],
+                   check=False)
+    shutil.rmtree(tree.parent, ignore_errors=True)
+
+
 DEFAULT_SERVERS = ("gateway", "gateway-tb", "gateway-tb-crash", "gateway-up",
                    "gateway-up-crash", "aiocoap", "txthings", "libcoap")
 
@@ -617,6 +653,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", choices=("dtls",), default=None,
                    help="run only these rows: dtls = the DTLS rows (bench_dtls.py)")
     p.add_argument("--no-dtls", action="store_true", help="leave out the DTLS rows")
+    p.add_argument("--baseline", default=None, metavar="REV",
+                   help="also run gateway-tb as git commit REV had it (a worktree of REV)")
     p.add_argument("--retries", type=int, default=2,
                    help=f"repeat a run when >{MAX_FOREIGN_PCT:.0f}%% of the server core "
                         "went to other processes")
@@ -638,6 +676,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"# skipping {n}: not available", file=sys.stderr)
             continue
         servers.append(s)
+    baseline: Path | None = None
+    if a.baseline:
+        baseline = checkout(a.baseline)
+        atexit.register(drop_checkout, baseline)
+        servers.insert(0, baseline_server(a.baseline, baseline))
     scenarios = SCENARIOS
     if a.only == "dtls":
         servers, scenarios, soak = [], [], 0.0
@@ -659,7 +702,8 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.monotonic()
     for sc in scenarios:
         for s in servers:
-            if sc.servers is not None and s.name not in sc.servers:
+            # A baseline (gateway-tb@REV) runs where gateway-tb does.
+            if sc.servers is not None and s.name.split("@")[0] not in sc.servers:
                 continue
             if s.scenarios is not None and sc.name not in s.scenarios:
                 continue
@@ -682,6 +726,8 @@ def main(argv: list[str] | None = None) -> int:
             results["runs"].setdefault(s.name, {})[sc.name] = r
     if soak > 0:
         for s in servers:
+            if "@" in s.name:
+                continue  # a baseline is for the CPU comparison, not the soak
             print(f"# {s.name:9s} soak {soak:.0f} s ...", end="", file=sys.stderr, flush=True)
             try:
                 r = run_soak(s, soak)

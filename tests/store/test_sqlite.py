@@ -12,7 +12,7 @@ import pytest
 import pytest_twisted
 from twisted.internet.defer import gatherResults
 
-from gateway.domain.errors import Conflict, NotFound
+from gateway.domain.errors import Conflict, NotFound, Unavailable
 from gateway.domain.model import (
     Attribute,
     AttributeScope,
@@ -189,6 +189,46 @@ async def test_failed_unit_leaves_no_gap_in_a_batch(tmp_path: Path) -> None:
         # The next batch, clean, is committed as well.
         assert await store.commit_one(AppendEvent("d1", "e4", "t", 4, 4, "{}")) == 3
         assert [e.sequence for e in await store.peek(10)] == [1, 2, 3]
+    finally:
+        await store.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_outbox_reads_in_a_batch_see_its_pending_events(tmp_path: Path) -> None:
+    """A peek queued between appends of one batch sees the earlier ones; sequences run on."""
+    store = await open_sqlite_store(_reactor(), str(tmp_path / "g.db"))
+    try:
+        before = store.transactions
+        first = [store.commit_one(AppendEvent("d", f"e{i}", "t", i, i, "{}")) for i in (1, 2)]
+        peeked = store.peek(10)
+        later = store.commit_one(AppendEvent("d", "e3", "t", 3, 3, "{}"))
+        size = store.size()
+        assert [await d for d in first] == [1, 2]
+        assert [e.event_id for e in await peeked] == ["e1", "e2"]
+        assert await later == 3
+        assert await size == 3
+        assert store.transactions == before + 1
+    finally:
+        await store.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_outbox_limit_holds_within_a_batch(tmp_path: Path) -> None:
+    """Appends of one batch stop at the limit, and an acknowledgement in it makes room again."""
+    store = await open_sqlite_store(_reactor(), str(tmp_path / "g.db"), outbox_limit=2)
+    try:
+        appends = [store.commit_one(AppendEvent("d", f"e{i}", "t", i, i, "{}")) for i in (1, 2, 3)]
+        assert await appends[0] == 1 and await appends[1] == 2
+        with pytest.raises(Unavailable):
+            await appends[2]
+        full = store.commit_one(AppendEvent("d", "e4", "t", 4, 4, "{}"))
+        freed = store.acknowledge([1])
+        room = store.commit_one(AppendEvent("d", "e5", "t", 5, 5, "{}"))
+        with pytest.raises(Unavailable):
+            await full
+        assert await freed == 1
+        assert await room == 3
+        assert [e.event_id for e in await store.peek(10)] == ["e2", "e5"]
     finally:
         await store.close()
 

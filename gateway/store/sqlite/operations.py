@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, assert_never
 
-from gateway.domain.errors import Conflict, InvalidArgument, NotFound, Unavailable
+from gateway.domain.errors import Conflict, InvalidArgument, NotFound
 from gateway.domain.model import Credential, Device, Profile, Rpc, RpcState
 from gateway.store.unit import (
     AppendEvent,
@@ -26,7 +26,7 @@ from gateway.store.unit import (
     UpdateDevice,
     UpdateRpc,
 )
-from gateway.store.values import INT64_MAX, encode_json
+from gateway.store.values import encode_json
 
 from .schema import (
     DEVICE_COLUMNS,
@@ -39,16 +39,18 @@ from .schema import (
     require_device,
     rpc_from_row,
 )
+from .transaction import Transaction
 
 __all__ = ["apply"]
 
 
-def apply(conn: sqlite3.Connection, op: Operation, outbox_limit: int | None) -> Any:
-    """Run one operation inside the unit's savepoint; its result."""
+def apply(tx: Transaction, op: Operation) -> Any:
+    """Run one operation in the writer's transaction; its result."""
+    if type(op) is AppendEvent:
+        return tx.append(op)
+    conn = tx.conn
     # An uplink's operations first: match tries the cases in order.
     match op:
-        case AppendEvent():
-            return _append_event(conn, op, outbox_limit)
         case AppendTelemetry():
             require_device(conn, op.device_id)
             conn.executemany(
@@ -109,6 +111,8 @@ def apply(conn: sqlite3.Connection, op: Operation, outbox_limit: int | None) -> 
             return _enqueue_rpc(conn, op)
         case UpdateRpc():
             return _update_rpc(conn, op)
+        case AppendEvent():
+            return tx.append(op)
         case _:
             assert_never(op)
 
@@ -236,28 +240,6 @@ def _delete_attributes(conn: sqlite3.Connection, op: DeleteAttributes) -> list[s
 
 
 # -- outbox --------------------------------------------------------------------
-
-
-def _append_event(conn: sqlite3.Connection, op: AppendEvent, limit: int | None) -> int:
-    if (
-        conn.execute(
-            "UPDATE outbox_size SET size=size+1 WHERE id=0 AND size<?",
-            (INT64_MAX if limit is None else limit,),
-        ).rowcount
-        == 0
-    ):
-        raise Unavailable(f"the outbox is full ({limit} events)")
-    (sequence,) = conn.execute(
-        "INSERT INTO event_sequences (device_id, last) VALUES (?, 1) "
-        "ON CONFLICT(device_id) DO UPDATE SET last=last+1 RETURNING last",
-        (op.device_id,),
-    ).fetchone()
-    conn.execute(
-        "INSERT INTO outbox (device_id, sequence, event_id, type, time_ms, received_ms, body) "
-        "VALUES (?,?,?,?,?,?,?)",
-        (op.device_id, sequence, op.event_id, op.type, op.time_ms, op.received_ms, op.body),
-    )
-    return int(sequence)
 
 
 # -- RPC queue -----------------------------------------------------------------

@@ -44,6 +44,7 @@ from .schema import (
     profile_from_row,
     rpc_from_row,
 )
+from .transaction import Transaction
 from .writer import Job, Writer
 
 T = TypeVar("T")
@@ -94,6 +95,14 @@ class SQLiteStore(SingleWrites):
     # -- plumbing ----------------------------------------------------------
 
     def _submit(self, fn: Callable[[sqlite3.Connection], T]) -> "Deferred[T]":
+        """Run C{fn} on the connection, for every table but the outbox's."""
+        return self._submit_tx(lambda tx: fn(tx.conn))
+
+    def _submit_outbox(self, fn: Callable[[sqlite3.Connection], T]) -> "Deferred[T]":
+        """Run C{fn} on the connection once the transaction's pending events are written."""
+        return self._submit_tx(lambda tx: fn(tx.outbox()))
+
+    def _submit_tx(self, fn: Callable[[Transaction], T]) -> "Deferred[T]":
         if self._closing:
             return fail(RuntimeError("store is closed"))
         d: Deferred[T] = Deferred()
@@ -130,32 +139,30 @@ class SQLiteStore(SingleWrites):
 
     def migrate(self) -> "Deferred[int]":
         """Apply pending schema migrations; fires with the schema version."""
-        return self._submit(migrate)
+        return self._submit_outbox(migrate)
 
     # -- units of work -----------------------------------------------------
 
     def commit(self, unit: UnitOfWork) -> "Deferred[list[Any]]":
         operations = unit.operations
-        limit = self.outbox_limit
-        # One job for the writer: one savepoint around the whole unit.
-        return self._submit(lambda conn: [apply(conn, op, limit) for op in operations])
+        # One job for the writer: all or nothing.
+        return self._submit_tx(lambda tx: [apply(tx, op) for op in operations])
 
     def commit_one(self, operation: Operation) -> "Deferred[Any]":
         # A unit of one: no list to unwrap.
-        limit = self.outbox_limit
-        return self._submit(lambda conn: apply(conn, operation, limit))
+        return self._submit_tx(lambda tx: apply(tx, operation))
 
     # -- outbox ------------------------------------------------------------
 
     def peek(self, limit: int, after: int = 0) -> "Deferred[list[OutboxEvent]]":
-        return self._submit(lambda conn: outbox.query(conn, None, None, after, limit))
+        return self._submit_outbox(lambda conn: outbox.query(conn, None, None, after, limit))
 
     def acknowledge(self, positions: Sequence[int]) -> "Deferred[int]":
         chosen = list(positions)
-        return self._submit(lambda conn: outbox.acknowledge(conn, chosen))
+        return self._submit_outbox(lambda conn: outbox.acknowledge(conn, chosen))
 
     def size(self) -> "Deferred[int]":
-        return self._submit(outbox.size)
+        return self._submit_outbox(outbox.size)
 
     def query(
         self,
@@ -164,28 +171,28 @@ class SQLiteStore(SingleWrites):
         after: int = 0,
         limit: int = 100,
     ) -> "Deferred[list[OutboxEvent]]":
-        return self._submit(lambda conn: outbox.query(conn, device_id, type, after, limit))
+        return self._submit_outbox(lambda conn: outbox.query(conn, device_id, type, after, limit))
 
     def prune(self, received_before_ms: int, keep: int) -> "Deferred[int]":
-        return self._submit(lambda conn: outbox.prune(conn, received_before_ms, keep))
+        return self._submit_outbox(lambda conn: outbox.prune(conn, received_before_ms, keep))
 
     def dead_letter(
         self, position: int, status: int, reason: str, at_ms: int
     ) -> "Deferred[bool]":
-        return self._submit(
+        return self._submit_outbox(
             lambda conn: outbox.dead_letter(conn, position, status, reason, at_ms)
         )
 
     def dead_letters(self, limit: int = 100, after: int = 0) -> "Deferred[list[DeadLetter]]":
-        return self._submit(lambda conn: outbox.dead_letters(conn, limit, after))
+        return self._submit_outbox(lambda conn: outbox.dead_letters(conn, limit, after))
 
     def replay(self, positions: Optional[Sequence[int]] = None) -> "Deferred[int]":
         chosen = None if positions is None else list(positions)
-        return self._submit(lambda conn: outbox.replay(conn, chosen))
+        return self._submit_outbox(lambda conn: outbox.replay(conn, chosen))
 
     def discard(self, positions: Optional[Sequence[int]] = None) -> "Deferred[int]":
         chosen = None if positions is None else list(positions)
-        return self._submit(lambda conn: outbox.discard(conn, chosen))
+        return self._submit_outbox(lambda conn: outbox.discard(conn, chosen))
 
     # -- devices -----------------------------------------------------------
 

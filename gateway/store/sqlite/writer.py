@@ -12,11 +12,13 @@ from twisted.python.failure import Failure
 
 from gateway.domain.errors import Conflict
 
+from .transaction import Transaction
+
 if TYPE_CHECKING:
     from .store import SQLiteStore
 
 #: One unit of work (or one read) and the Deferred of its result.
-Job = tuple[Callable[[sqlite3.Connection], Any], "Deferred[Any]"]
+Job = tuple[Callable[[Transaction], Any], "Deferred[Any]"]
 
 
 class Writer(threading.Thread):
@@ -91,9 +93,11 @@ class Writer(threading.Thread):
         except BaseException:
             return _failed(batch, Failure())
         results: list[tuple[Deferred[Any], bool, Any]] = []
+        tx = Transaction(conn, self.store.outbox_limit)
         try:
             for fn, d in batch:
-                results.append((d, True, fn(conn)))
+                results.append((d, True, fn(tx)))
+            tx.flush()
         except BaseException:
             conn.execute("ROLLBACK")
             self._careful = True
@@ -108,17 +112,21 @@ class Writer(threading.Thread):
             conn.execute("BEGIN IMMEDIATE")
         except BaseException:
             return _failed(batch, Failure())
+        tx = Transaction(conn, self.store.outbox_limit)
         for fn, d in batch:
             # A failing job leaves nothing of itself, and the others stay.
             conn.execute("SAVEPOINT job")
             try:
-                value = fn(conn)
+                value = fn(tx)
+                tx.flush()
             except sqlite3.IntegrityError as e:
+                tx.discard()
                 conn.execute("ROLLBACK TO job")
                 conn.execute("RELEASE job")
                 results.append((d, False, Failure(Conflict(str(e)))))
             except BaseException:
                 f = Failure()
+                tx.discard()
                 conn.execute("ROLLBACK TO job")
                 conn.execute("RELEASE job")
                 results.append((d, False, f))
