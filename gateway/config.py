@@ -231,7 +231,7 @@ class UpstreamConfig:
     #: Seconds one HTTP request may take.
     timeout: float = attrs.field(default=10.0, validator=v.gt(0))
     #: Most events sent in one request.
-    batch_size: int = attrs.field(default=100, validator=v.ge(1))
+    batch_size: int = attrs.field(default=500, validator=v.ge(1))
     #: Seconds to wait for more events before sending a partial batch.
     flush_interval: float = attrs.field(default=1.0, validator=v.ge(0))
     #: First and largest retry delay, in seconds (exponential backoff with jitter).

@@ -62,7 +62,7 @@ class ForwarderSettings:
 
     url: str
     mode: str = attrs.field(default="batch", validator=attrs.validators.in_(MODES))
-    batch_size: int = 100
+    batch_size: int = 500
     flush_interval: float = 1.0
     timeout: float = 10.0
     retry_initial: float = 1.0
