@@ -12,25 +12,16 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any, Mapping, Optional, Protocol
+from typing import Any, Mapping
 from urllib.parse import quote
+
+from .cli_client import Client
 
 __all__ = ["add_commands", "execute", "GROUPS"]
 
 #: The top-level commands this module handles.
 GROUPS = ("rpc",)
 
-
-class _Client(Protocol):
-    def call(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        query: Optional[Mapping[str, Optional[str]]] = None,
-    ) -> Any: ...
-
-    def device(self, ref: str) -> dict[str, Any]: ...
 
 
 def add_commands(top: Any, output: argparse.ArgumentParser) -> None:
@@ -59,7 +50,7 @@ def _rpc_path(device: Mapping[str, Any], suffix: str = "") -> str:
     return "/api/v1/devices/" + quote(device["id"], safe="") + "/rpc" + suffix
 
 
-def execute(client: _Client, args: argparse.Namespace, error: type[Exception]) -> Any:
+def execute(client: Client, args: argparse.Namespace, error: type[Exception]) -> Any:
     """Run a command of L{GROUPS}; its result, to print (C{error} for bad arguments)."""
     device = client.device(args.device)
     if args.action == "send":

@@ -7,7 +7,9 @@ the outbox and the upstream, through the API.
 from __future__ import annotations
 
 import argparse
-from typing import Any, Mapping, Optional, Protocol
+from typing import Any, Optional
+
+from .cli_client import Client
 
 __all__ = ["add_commands", "execute", "GROUPS"]
 
@@ -16,17 +18,6 @@ GROUPS = ("events", "upstream")
 
 _DEAD = "/api/v1/upstream/dead-letters"
 
-
-class _Client(Protocol):
-    def call(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        query: Optional[Mapping[str, Optional[str]]] = None,
-    ) -> Any: ...
-
-    def device(self, ref: str) -> dict[str, Any]: ...
 
 
 def _page(p: argparse.ArgumentParser) -> None:
@@ -53,7 +44,7 @@ def _number(value: Optional[int]) -> Optional[str]:
     return None if value is None else str(value)
 
 
-def execute(client: _Client, args: argparse.Namespace) -> Any:
+def execute(client: Client, args: argparse.Namespace) -> Any:
     """Run a command of L{GROUPS}; its result, to print."""
     page = {"after": _number(getattr(args, "after", None)),
             "limit": _number(getattr(args, "limit", None))}
