@@ -140,3 +140,21 @@ def test_rpc_figures_small_runs(figure: str, args: list[str], count_key: str,
     )
     assert done.returncode == 0, done.stderr.decode()
     assert json.loads(done.stdout)[count_key] == expected
+
+
+def test_path_cpu_measures_every_request_by_thread(tmp_path: Path) -> None:
+    """path_cpu.py answers every request in process and reports CPU per request by thread."""
+    import json
+    import subprocess
+
+    out = tmp_path / "cpu.json"
+    done = subprocess.run(
+        [sys.executable, str(SCRIPTS / "path_cpu.py"), "--requests", "300", "--warmup", "50",
+         "--json", str(out)],
+        capture_output=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert report["requests"] == 300
+    assert report["threads_us_per_req"]["MainThread"] > 0
+    assert "sqlite-writer" in report["threads_us_per_req"]

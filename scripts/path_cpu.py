@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""
+CPU per request of the ThingsBoard telemetry path, in process, by thread.
+
+The whole gateway (``bench_servers.py gateway-tb``'s configuration) runs in
+this process; pre-encoded CON POSTs to ``/api/v1/BENCH_TOKEN/telemetry`` are
+handed straight to its UDP protocol, a window of them at a time, and its
+answers are counted instead of sent.  With no sockets and no load generator
+on the request side, what is left is the gateway's own work: the main
+thread (engine, dialect, service, event building, forwarder) apart from the
+SQLite writer thread, and the garbage collector's share.  Use it to see
+where a change moves CPU; ``make bench`` gives the figures over real UDP.
+
+    .venv/bin/python scripts/path_cpu.py --requests 30000
+    .venv/bin/python scripts/path_cpu.py --durability power-loss --upstream
+    .venv/bin/python scripts/path_cpu.py --profile out.prof    # cProfile, thread CPU time
+
+Loopback only (the upstream sink, with ``--upstream``); bounded by
+``--requests`` and ``--max-seconds``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import struct
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import bench_servers  # noqa: E402
+import loadgen  # noqa: E402
+
+PAYLOAD = b'{"t":21.5,"h":40}'
+_MID_TOKEN = struct.Struct("!HI")
+
+
+def _thread_cpu(native_id: int) -> float:
+    with open(f"/proc/self/task/{native_id}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _threads() -> dict[str, int]:
+    return {t.name.split(":")[0]: t.native_id for t in threading.enumerate() if t.native_id}
+
+
+class _GCTimer:
+    """The thread CPU the collector takes, from C{gc.callbacks}."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._start = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._start = time.thread_time()
+        else:
+            self.seconds += time.thread_time() - self._start
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].strip())
+    p.add_argument("--requests", type=int, default=30000)
+    p.add_argument("--warmup", type=int, default=2000)
+    p.add_argument("--window", type=int, default=16, help="requests outstanding")
+    p.add_argument("--peers", type=int, default=100, help="client addresses")
+    p.add_argument("--durability", default="process-crash",
+                   choices=("power-loss", "process-crash"))
+    p.add_argument("--backend", default="sqlite", choices=("sqlite", "memory"))
+    p.add_argument("--upstream", action="store_true",
+                   help="forward to a child upstream_sink.py (its CPU is not counted)")
+    p.add_argument("--profile", default=None, metavar="FILE",
+                   help="cProfile of the measured requests (main thread, CPU time)")
+    p.add_argument("--max-seconds", type=float, default=120.0)
+    p.add_argument("--json", default=None, metavar="FILE")
+    a = p.parse_args(argv)
+
+    from twisted.internet import reactor
+    from twisted.internet.defer import ensureDeferred
+    from twisted.internet.task import deferLater
+
+    from gateway.application.compose import build_service
+    from gateway.config import Override, load_config
+
+    overrides = [
+        Override("coap", "bind", "127.0.0.1", "path_cpu"),
+        Override("coap", "port", "0", "path_cpu"),
+        Override("api", "port", "0", "path_cpu"),
+        Override("dtls", "enabled", "false", "path_cpu"),
+        Override("storage", "data_dir", tempfile.mkdtemp(prefix="path-cpu-"), "path_cpu"),
+        Override("storage", "backend", a.backend, "path_cpu"),
+        Override("storage", "durability", a.durability, "path_cpu"),
+        Override("log", "level", "warn", "path_cpu"),
+    ]
+    sink = None
+    if a.upstream:
+        sink, sink_port = bench_servers._start_sink(None)
+        overrides.append(
+            Override("upstream", "url", f"http://127.0.0.1:{sink_port}/events", "path_cpu")
+        )
+    gateway = build_service(load_config(None, {}, overrides), reactor)
+    prefix, suffix = loadgen.build_template(
+        "POST", f"api/v1/{bench_servers.BENCH_TOKEN}/telemetry", PAYLOAD, True, 50
+    )
+    counts = {"sent": 0, "answered": 0}
+    report: dict[str, Any] = {}
+
+    def answered(data: bytes, addr: Any) -> None:
+        counts["answered"] += 1
+
+    async def measure() -> None:
+        await gateway.whenListening()
+        services = gateway.service_layer
+        assert services is not None
+        await services.registry.create_device(
+            "bench-sensor", access_token=bench_servers.BENCH_TOKEN
+        )
+        protocol = gateway.coap.transport.protocol  # type: ignore[union-attr]
+        protocol._sendto = answered  # answers are counted, not sent
+        receive = protocol.datagramReceived
+        peers = [("127.0.0.1", 20000 + i) for i in range(a.peers)]
+        deadline = time.monotonic() + a.max_seconds
+
+        async def run(total: int) -> None:
+            target = counts["answered"] + total
+            while counts["answered"] < target:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"not answered within {a.max_seconds} s")
+                room = a.window - (counts["sent"] - counts["answered"])
+                for _ in range(min(room, target - counts["sent"])):
+                    i = counts["sent"]
+                    counts["sent"] += 1
+                    receive(prefix + _MID_TOKEN.pack(i & 0xFFFF, i) + suffix, peers[i % a.peers])
+                await deferLater(reactor, 0, lambda: None)
+
+        await run(a.warmup)
+        timer = _GCTimer()
+        gc.callbacks.append(timer)
+        threads = _threads()
+        before = {name: _thread_cpu(tid) for name, tid in threads.items()}
+        started, cpu0 = time.perf_counter(), time.process_time()
+        profile = None
+        if a.profile:
+            import cProfile
+
+            profile = cProfile.Profile(time.thread_time)
+            profile.enable()
+        await run(a.requests)
+        if profile is not None:
+            profile.disable()
+            profile.dump_stats(a.profile)
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu0
+        gc.callbacks.remove(timer)
+        per = 1e6 / a.requests
+        report.update({
+            "requests": a.requests, "durability": a.durability, "backend": a.backend,
+            "upstream": a.upstream, "requests_per_s": round(a.requests / wall),
+            "process_us_per_req": round(cpu * per, 1),
+            "threads_us_per_req": {
+                name: round((_thread_cpu(tid) - before.get(name, 0.0)) * per, 1)
+                for name, tid in _threads().items() if name in before
+            },
+            "gc_us_per_req": round(timer.seconds * per, 1),
+        })
+
+    def done(_: object) -> None:
+        reactor.stop()
+
+    def failed(failure: Any) -> None:
+        report["error"] = failure.getErrorMessage()
+        reactor.stop()
+
+    gateway.startService()
+    ensureDeferred(measure()).addCallbacks(done, failed)
+    reactor.run()
+    if sink is not None:
+        sink.terminate()
+        sink.wait(5)
+    if "error" in report:
+        print(f"path_cpu: {report['error']}", file=sys.stderr)
+        return 1
+    for name, us in report["threads_us_per_req"].items():
+        print(f"{name:20s} {us:7.1f} µs/req")
+    print(f"{'process':20s} {report['process_us_per_req']:7.1f} µs/req "
+          f"(GC {report['gc_us_per_req']} µs), {report['requests_per_s']:,} req/s")
+    if a.json:
+        Path(a.json).write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
