@@ -119,6 +119,20 @@ async def test_delete_device_cascades(store: IStore) -> None:
 
 
 @pytest_twisted.ensureDeferred
+async def test_telemetry_of_a_missing_device_is_not_found(store: IStore) -> None:
+    """Telemetry for a device that is not there (or no longer) is NotFound, records or none."""
+    with pytest.raises(NotFound):
+        await store.append_telemetry("nope", [(10, {"t": 1})])
+    with pytest.raises(NotFound):
+        await store.append_telemetry("nope", [])
+    await store.create_device(dev())
+    await store.append_telemetry("d1", [(10, {"t": 1})])
+    await store.delete_device("d1")
+    with pytest.raises(NotFound):
+        await store.append_telemetry("d1", [(11, {"t": 2})])
+
+
+@pytest_twisted.ensureDeferred
 async def test_credentials(store: IStore) -> None:
     """A device holds one credential per kind; lookups are unique per kind."""
     await store.create_device(dev())

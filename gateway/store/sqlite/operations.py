@@ -52,18 +52,21 @@ def apply(tx: Transaction, op: Operation) -> Any:
     # An uplink's operations first: match tries the cases in order.
     match op:
         case AppendTelemetry():
-            require_device(conn, op.device_id)
-            conn.executemany(
-                "INSERT INTO telemetry_latest (device_id, key, value, ts) "
-                "VALUES (?,?,?,?) ON CONFLICT(device_id, key) DO UPDATE SET "
-                "value=excluded.value, ts=excluded.ts "
-                "WHERE excluded.ts >= telemetry_latest.ts",
-                [
-                    (op.device_id, k, text, ts)
-                    for ts, values in op.records
-                    for k, text in values
-                ],
-            )
+            rows = [(op.device_id, k, text, ts) for ts, values in op.records for k, text in values]
+            if not rows:
+                require_device(conn, op.device_id)
+                return None
+            try:
+                conn.executemany(
+                    "INSERT INTO telemetry_latest (device_id, key, value, ts) "
+                    "VALUES (?,?,?,?) ON CONFLICT(device_id, key) DO UPDATE SET "
+                    "value=excluded.value, ts=excluded.ts "
+                    "WHERE excluded.ts >= telemetry_latest.ts",
+                    rows,
+                )
+            except sqlite3.IntegrityError:
+                # The foreign key checks the device: no lookup of our own per uplink.
+                raise NotFound(f"no device {op.device_id!r}") from None
             return None
         case CreateDevice():
             return _create_device(conn, op.device)
