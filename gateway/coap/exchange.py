@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.interfaces import IDelayedCall
-
 from .blockwise import TransferKey
+from .deadlines import Deadline
 from .dedup import Entry
 from .observe import Observation
 from .options import table as option_table
@@ -54,7 +53,7 @@ class Exchange:
         self.entry = entry
         self.done = False
         self.empty_acked = False
-        self.timer: IDelayedCall | None = None
+        self.timer: Deadline | None = None
         self.transfer: TransferKey | None = None
         self.observation: Observation | None = None
         self.block1: Any = None

@@ -20,6 +20,7 @@ from twisted.internet.interfaces import IReactorTime
 from . import codec
 from . import numbers as n
 from .blockwise import Blockwise
+from .deadlines import Deadlines
 from .dedup import Deduplicator
 from .dispatch import Dispatcher, error_response
 from .exchange import Exchange
@@ -62,6 +63,8 @@ class MessageLayer:
         self.observations = ObservationRegistry(limits, self._notify)
         self.blockwise = Blockwise(clock, limits)
         self.dispatcher = Dispatcher(root, clock, limits, self.observations, self.blockwise)
+        #: The empty ACKs due for requests still being served.
+        self._piggyback = Deadlines(clock)
         self._notifier = Notifier(clock, self.transmitter, self.dispatcher, self.observations)
         if b".well-known" not in root.children:
             well_known = Resource()
@@ -167,11 +170,12 @@ class MessageLayer:
     def stop(self) -> None:
         """Stop every retransmission (the transports are closing)."""
         self.transmitter.cancel_all()
+        self._piggyback.clear()
 
     def _serve(self, exchange: Exchange) -> None:
         self.dispatcher.handle(exchange, self._respond)
         if not exchange.done and exchange.request.mtype == n.CON:
-            exchange.timer = self.clock.callLater(
+            exchange.timer = self._piggyback.add(
                 exchange.peer.params.piggyback_delay, self._empty_ack, exchange
             )
 
