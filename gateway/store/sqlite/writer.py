@@ -100,7 +100,6 @@ class Writer(threading.Thread):
             tx.flush()
         except BaseException:
             conn.execute("ROLLBACK")
-            self._careful = True
             return None
         return self._commit(conn, batch, results)
 
