@@ -16,7 +16,14 @@ import psycopg
 
 from gateway.domain.errors import NotFound
 
-__all__ = ["MIGRATIONS", "SchemaTooNew", "migrate", "require_device", "schema_version"]
+__all__ = [
+    "MIGRATIONS",
+    "PARTITIONS",
+    "SchemaTooNew",
+    "migrate",
+    "require_device",
+    "schema_version",
+]
 
 Cursor = psycopg.Cursor[Any]
 
@@ -91,9 +98,12 @@ MIGRATIONS: list[str] = [
         type TEXT NOT NULL,
         time_ms BIGINT NOT NULL,
         received_ms BIGINT NOT NULL,
-        body TEXT NOT NULL
+        body TEXT NOT NULL,
+        -- The device's partition (see partitions.py): PARTITIONS - 1 is the mask.
+        part INTEGER NOT NULL GENERATED ALWAYS AS (hashtext(device_id) & 63) STORED
     );
     CREATE INDEX outbox_device ON outbox(device_id, position);
+    CREATE INDEX outbox_part ON outbox(part, position);
     CREATE TABLE outbox_size (
         id INTEGER PRIMARY KEY CHECK (id = 0),
         size BIGINT NOT NULL
@@ -143,6 +153,9 @@ MIGRATIONS: list[str] = [
     INSERT INTO rpc_last_id (id, last) VALUES (0, 0);
     """,
 ]
+
+#: The outbox's partitions (by device), which the nodes share out.
+PARTITIONS = 64
 
 #: Serialises migrations of gateways starting together on one database.
 _MIGRATION_LOCK = 0x6777_0001

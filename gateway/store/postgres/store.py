@@ -39,6 +39,7 @@ from gateway.store.writes import SingleWrites
 from . import outbox
 from .connection import Connection, Job
 from .operations import apply
+from .partitions import Partitions
 from .schema import Cursor, migrate
 
 __all__ = ["PostgresStore", "open_postgres_store"]
@@ -87,6 +88,7 @@ class PostgresStore(SingleWrites):
         self._closing = False
         self._closed = False
         self._closed_waiters: list[Deferred[None]] = []
+        self._partitions = Partitions()
         self._connection = Connection(dsn, reactor, self._closed_in_thread)
         self._connection.start()
 
@@ -149,11 +151,18 @@ class PostgresStore(SingleWrites):
     # -- outbox ------------------------------------------------------------
 
     def peek(self, limit: int, after: int = 0) -> "Deferred[list[OutboxEvent]]":
-        return self._submit(lambda cur: outbox.query(cur, None, None, after, limit))
+        # Only the events of this node's partitions: see partitions.py.
+        return self._submit(lambda cur: self._partitions.peek(cur, limit, after))
 
     def acknowledge(self, positions: Sequence[int]) -> "Deferred[int]":
         chosen = list(positions)
-        return self._submit(lambda cur: outbox.acknowledge(cur, chosen))
+
+        def op(cur: Cursor) -> int:
+            gone = outbox.acknowledge(cur, chosen)
+            self._partitions.settled(chosen)
+            return gone
+
+        return self._submit(op)
 
     def size(self) -> "Deferred[int]":
         return self._submit(outbox.size)
@@ -173,7 +182,12 @@ class PostgresStore(SingleWrites):
     def dead_letter(
         self, position: int, status: int, reason: str, at_ms: int
     ) -> "Deferred[bool]":
-        return self._submit(lambda cur: outbox.dead_letter(cur, position, status, reason, at_ms))
+        def op(cur: Cursor) -> bool:
+            moved = outbox.dead_letter(cur, position, status, reason, at_ms)
+            self._partitions.settled([position])
+            return moved
+
+        return self._submit(op)
 
     def dead_letters(self, limit: int = 100, after: int = 0) -> "Deferred[list[DeadLetter]]":
         return self._submit(lambda cur: outbox.dead_letters(cur, limit, after))
