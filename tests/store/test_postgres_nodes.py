@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Any, AsyncIterator
 
+import psycopg
 import pytest_twisted
 
 from gateway.store.postgres import PostgresStore, open_postgres_store
 from gateway.store.unit import AppendEvent, OutboxEvent, UnitOfWork
+from tests.pgcluster import Cluster
 
 
 def _reactor() -> Any:
@@ -106,3 +108,24 @@ async def test_a_dead_nodes_partitions_are_taken_over(postgres_dsn: str) -> None
         assert _in_order(in_flight[:5] + taken)
     finally:
         await b.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_gateways_in_other_schemas_share_nothing(
+    nodes: tuple[PostgresStore, PostgresStore], postgres_cluster: Cluster
+) -> None:
+    """A gateway in another schema of the database is not a node of this one: it takes nothing."""
+    a, _ = nodes
+    with psycopg.connect(postgres_cluster.dsn, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA IF NOT EXISTS elsewhere")
+    other = await open_postgres_store(
+        _reactor(), f"{postgres_cluster.dsn} options=-csearch_path=elsewhere"
+    )
+    try:
+        await other.peek(1)
+        await _fill(a, devices=40, each=1)
+        assert len(await a.peek(100)) == 40
+    finally:
+        await other.close()
+        with psycopg.connect(postgres_cluster.dsn, autocommit=True) as conn:
+            conn.execute("DROP SCHEMA elsewhere CASCADE")

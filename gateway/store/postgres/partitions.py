@@ -28,10 +28,14 @@ from .schema import PARTITIONS, Cursor
 
 __all__ = ["Partitions"]
 
-#: The advisory lock keys (first of the two int4 keys): the membership lock
-#: and one lock per partition (second key: the partition).
-MEMBERS = 0x6777_0002
-PARTITION = 0x6777_0003
+#: The advisory locks' first keys are hashes of the schema's name and these,
+#: so that gateways in other schemas or databases of the server share nothing;
+#: the second key is 0 for the membership lock, the partition for the others.
+_KEYS = (
+    "SELECT hashtext(current_schema() || ':gateway-members'),"
+    " hashtext(current_schema() || ':gateway-outbox'),"
+    " (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
 
 
 class Partitions:
@@ -40,6 +44,7 @@ class Partitions:
     def __init__(self) -> None:
         #: The session that holds the locks (C{None}: none yet).
         self._session: Optional[int] = None
+        self._members = self._partition = self._database = 0
         self.owned: set[int] = set()
         #: Events peeked and not yet settled: position -> partition.
         self._in_flight: dict[int, int] = {}
@@ -71,11 +76,13 @@ class Partitions:
             # A new session holds nothing: the old one's locks went with it.
             self._session, self.owned = session, set()
             self._in_flight.clear()
-            cur.execute("SELECT pg_advisory_lock_shared(%s, 0)", (MEMBERS,))
+            keys: Any = _one(cur, _KEYS)
+            self._members, self._partition, self._database = keys
+            cur.execute("SELECT pg_advisory_lock_shared(%s, 0)", (self._members,))
         cur.execute(
             "SELECT count(DISTINCT pid) FROM pg_locks WHERE locktype='advisory' "
-            "AND classid::bigint=%s AND objid=0 AND objsubid=2 AND granted",
-            (_oid(MEMBERS),),
+            "AND database=%s AND classid::bigint=%s AND objid=0 AND objsubid=2 AND granted",
+            (self._database, _oid(self._members)),
         )
         row: Any = cur.fetchone()
         nodes = max(int(row[0]), 1)
@@ -98,14 +105,14 @@ class Partitions:
     def _give_back(self, cur: Cursor, surplus: int) -> None:
         busy = self._busy(cur)
         for part in sorted(self.owned - busy, reverse=True)[:surplus]:
-            cur.execute("SELECT pg_advisory_unlock(%s, %s)", (PARTITION, part))
+            cur.execute("SELECT pg_advisory_unlock(%s, %s)", (self._partition, part))
             self.owned.discard(part)
 
     def _take(self, cur: Cursor, wanted: int) -> None:
         cur.execute(
-            "SELECT objid FROM pg_locks WHERE locktype='advisory' AND classid::bigint=%s "
-            "AND objsubid=2 AND granted",
-            (_oid(PARTITION),),
+            "SELECT objid FROM pg_locks WHERE locktype='advisory' AND database=%s "
+            "AND classid::bigint=%s AND objsubid=2 AND granted",
+            (self._database, _oid(self._partition)),
         )
         taken = {int(r[0]) for r in cur.fetchall()}
         for part in range(PARTITIONS):
@@ -113,11 +120,16 @@ class Partitions:
                 break
             if part in taken or part in self.owned:
                 continue
-            cur.execute("SELECT pg_try_advisory_lock(%s, %s)", (PARTITION, part))
+            cur.execute("SELECT pg_try_advisory_lock(%s, %s)", (self._partition, part))
             got: Any = cur.fetchone()
             if got[0]:
                 self.owned.add(part)
                 wanted -= 1
+
+
+def _one(cur: Cursor, sql: str) -> Any:
+    cur.execute(sql)
+    return cur.fetchone()
 
 
 def _oid(key: int) -> int:
