@@ -191,8 +191,13 @@ class StorageConfig:
     """
 
     data_dir: str = attrs.field(default="./var", validator=v.min_len(1))
-    #: "sqlite", or "memory": nothing persisted (for trials and tests).
+    #: "sqlite", "postgresql" (several nodes on one database, see dsn), or
+    #: "memory": nothing persisted (for trials and tests).
     backend: str = attrs.field(default="sqlite", validator=v.in_(STORAGE_BACKENDS))
+    #: The PostgreSQL connection string (libpq's: "host=... dbname=..." or a
+    #: postgresql:// URI); what it leaves out comes from libpq's PG*
+    #: variables.  Only read with backend "postgresql".
+    dsn: str = ""
     #: Database file, relative to the working directory; empty means
     #: C{<data_dir>/gateway.db}.
     path: str = ""
@@ -203,6 +208,11 @@ class StorageConfig:
     @property
     def database_path(self) -> Path:
         return Path(self.path) if self.path else Path(self.data_dir) / "gateway.db"
+
+    @property
+    def location(self) -> str:
+        """Where the backend's data is: the DSN for PostgreSQL, else the database file."""
+        return self.dsn if self.backend == "postgresql" else str(self.database_path)
 
     @property
     def api_key_path(self) -> Path:

@@ -51,7 +51,7 @@ def build_service(
     api_key = prepare_data_dir(config)
     storage = config.storage
     try:
-        check_store(storage.backend, str(storage.database_path))
+        check_store(storage.backend, storage.location)
     except StoreUnusable as e:
         raise StartupError(str(e)) from None
 
@@ -118,7 +118,7 @@ def build_service(
         lambda: open_services(
             reactor,
             storage.backend,
-            str(storage.database_path),
+            storage.location,
             limits=config.limits,
             durability=storage.durability,
             outbox_limit=outbox_limit(config.upstream),

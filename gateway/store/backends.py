@@ -11,6 +11,7 @@ from twisted.logger import Logger
 
 from gateway.store.interfaces import IStore, StoreUnusable
 from gateway.store.memory import MemoryStore
+from gateway.store.postgres import check_postgres, open_postgres_store
 from gateway.store.sqlite import SYNCHRONOUS, check_database, open_sqlite_store
 
 __all__ = ["BACKENDS", "DURABILITIES", "check_store", "open_store"]
@@ -18,7 +19,7 @@ __all__ = ["BACKENDS", "DURABILITIES", "check_store", "open_store"]
 log = Logger()
 
 #: The values of C{[storage] backend}.
-BACKENDS = ("sqlite", "memory")
+BACKENDS = ("sqlite", "memory", "postgresql")
 
 #: The values of C{[storage] durability}.
 DURABILITIES = tuple(SYNCHRONOUS)
@@ -30,6 +31,8 @@ def check_store(backend: str, path: str) -> None:
     """
     if backend == "sqlite":
         check_database(os.path.abspath(path))
+    elif backend == "postgresql":
+        check_postgres(path)
     elif backend != "memory":
         raise StoreUnusable(f"unknown storage backend {backend!r} (known: {', '.join(BACKENDS)})")
 
@@ -43,8 +46,10 @@ def open_store(
 ) -> "Deferred[IStore]":
     """
     Open the store: C{"sqlite"} at C{path} (relative to the working
-    directory; its directory is created), or C{"memory"}, which keeps
-    nothing across a restart (C{path} and C{durability} are not used).
+    directory; its directory is created), C{"postgresql"} at the DSN
+    C{path} (the server's own settings make commits durable), or
+    C{"memory"}, which keeps nothing across a restart (C{path} and
+    C{durability} are not used).
 
     @param reactor: provides L{IReactorTime} and L{IReactorFromThreads}.
     @param outbox_limit: see L{gateway.store.interfaces.IOutbox.outbox_limit}.
@@ -61,6 +66,8 @@ def open_store(
             absolute = os.path.abspath(path)
             os.makedirs(os.path.dirname(absolute), exist_ok=True)
             return await open_sqlite_store(reactor, absolute, durability, outbox_limit)
+        if backend == "postgresql":
+            return await open_postgres_store(reactor, path, outbox_limit)
         raise ValueError(f"unknown storage backend {backend!r} (known: {', '.join(BACKENDS)})")
 
     return Deferred.fromCoroutine(run())

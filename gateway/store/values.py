@@ -3,7 +3,8 @@
 What every backend accepts, checked the same way for all of them.
 
 The rules are what a real database keeps without surprises: text is valid
-Unicode (no lone surrogates, which UTF-8 cannot encode), integer fields
+Unicode (no lone surrogates, which UTF-8 cannot encode) without NUL
+characters (PostgreSQL's text cannot hold them), integer fields
 (timestamps, timers) fit in 64 bits, numbers are finite, and JSON values are
 what C{json.dumps} writes without NaN or Infinity (integers of any size
 included) and hold valid Unicode only.  Every violation is an L{InvalidArgument}.
@@ -40,6 +41,9 @@ def check_text(what: str, value: object) -> str:
     """C{value} if it is a string a database can store."""
     if not isinstance(value, str):
         raise InvalidArgument(f"{what} must be a string, not {type(value).__name__}")
+    # PostgreSQL's text cannot hold NUL: no backend takes it.
+    if "\x00" in value:
+        raise InvalidArgument(f"{what} holds a NUL character")
     if not value.isascii():
         try:
             value.encode("utf-8")

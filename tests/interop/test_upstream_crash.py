@@ -19,11 +19,11 @@ from tests.interop.watch import OutputWatcher
 
 
 def _sink(
-    workdir: Path, record: Path
+    workdir: Path, record: Path, *options: str
 ) -> tuple[subprocess.Popen[bytes], OutputWatcher, int]:
     proc = subprocess.Popen(
         [sys.executable, str(REPO / "scripts" / "upstream_sink.py"), "--port", "0",
-         "--record", str(record), "--report", "60"],
+         "--record", str(record), "--report", "60", *options],
         env=clean_environ(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     assert proc.stdout is not None

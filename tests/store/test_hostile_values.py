@@ -25,3 +25,18 @@ def test_other_characters_round_trip() -> None:
     """Characters beyond the BMP and escaped backslashes are stored and read back as given."""
     value = {"e": "\U0001f600", "b": "\\ud800", "é": "ü"}
     assert decode_json(encode_json(value)) == value
+
+
+@pytest.mark.parametrize("build", [
+    lambda: SetAttributes("d", AttributeScope.SHARED, {"k\x00": 1}, 1),
+    lambda: AppendTelemetry("d\x00", [(1, {"k": 1})]),
+])
+def test_nul_in_text_refused_for_every_backend(build: object) -> None:
+    """A NUL character in stored text is an InvalidArgument before any backend sees it."""
+    with pytest.raises(InvalidArgument, match="NUL"):
+        build()  # type: ignore[operator]
+
+
+def test_nul_inside_a_json_value_is_kept() -> None:
+    """A NUL inside a JSON value travels escaped, so it is stored and read back."""
+    assert decode_json(encode_json({"k": "a\x00b"})) == {"k": "a\x00b"}

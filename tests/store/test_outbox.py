@@ -13,14 +13,13 @@ from zope.interface.verify import verifyObject
 from gateway.domain.errors import InvalidArgument, NotFound, Unavailable
 from gateway.domain.model import Device, Profile
 from gateway.store.interfaces import IOutbox, IStore
-from gateway.store.memory import MemoryStore
-from gateway.store.sqlite import open_sqlite_store
 from gateway.store.unit import (
     AppendEvent,
     AppendTelemetry,
     OutboxEvent,
     UnitOfWork,
 )
+from tests.store.conftest import BACKENDS, open_backend
 
 
 def event(device_id: str = "d1", n: int = 1, type: str = "t.v1") -> AppendEvent:
@@ -148,14 +147,9 @@ async def test_bad_event_text_is_refused_when_built() -> None:
         AppendEvent("d", "\ud800", "t", 1, 1, "{}")
 
 
-@pytest_twisted.async_yield_fixture(params=["memory", "sqlite"])
+@pytest_twisted.async_yield_fixture(params=BACKENDS)
 async def limited(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
-    from twisted.internet import reactor
-
-    if request.param == "memory":
-        s: IStore = MemoryStore(outbox_limit=2)
-    else:
-        s = await open_sqlite_store(reactor, str(tmp_path / "gateway.db"), outbox_limit=2)
+    s = await open_backend(request, tmp_path, outbox_limit=2)
     await s.put_profile(Profile("default"))
     await s.create_device(Device("d1", "one"))
     yield s

@@ -8,6 +8,14 @@ from typing import Any, assert_never
 
 from gateway.domain.errors import Conflict, InvalidArgument, NotFound
 from gateway.domain.model import Credential, Device, Profile, Rpc, RpcState
+from gateway.store.rows import (
+    DEVICE_COLUMNS,
+    PROFILE_COLUMNS,
+    RPC_COLUMNS,
+    UNFINISHED_SQL,
+    device_values,
+    rpc_from_row,
+)
 from gateway.store.unit import (
     AppendEvent,
     AppendTelemetry,
@@ -28,17 +36,7 @@ from gateway.store.unit import (
 )
 from gateway.store.values import encode_json
 
-from .schema import (
-    DEVICE_COLUMNS,
-    PROFILE_COLUMNS,
-    RPC_COLUMNS,
-    UNFINISHED_SQL,
-    device_values,
-    last_rpc_id,
-    placeholders,
-    require_device,
-    rpc_from_row,
-)
+from .schema import last_rpc_id, placeholders, require_device
 from .transaction import Transaction
 
 __all__ = ["apply"]

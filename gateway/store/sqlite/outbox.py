@@ -6,10 +6,11 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Iterator, Optional, Sequence
 
+from gateway.store.rows import EVENT_COLUMNS
 from gateway.store.unit import DeadLetter, OutboxEvent
 from gateway.store.values import check_text
 
-from .schema import EVENT_COLUMNS, placeholders
+from .schema import placeholders
 
 #: Positions per statement, well under SQLite's limit of bound variables.
 _CHUNK = 500

@@ -24,6 +24,16 @@ from gateway.domain.model import (
     TelemetryPoint,
 )
 from gateway.store.interfaces import ICommandQueue, IOutbox, IStore
+from gateway.store.rows import (
+    DEVICE_COLUMNS,
+    PROFILE_COLUMNS,
+    RPC_COLUMNS,
+    UNFINISHED_SQL,
+    credential_from_row,
+    device_from_row,
+    profile_from_row,
+    rpc_from_row,
+)
 from gateway.store.unit import DeadLetter, Operation, OutboxEvent, UnitOfWork
 from gateway.store.values import check_int64, check_text, check_texts, decode_json
 from gateway.store.writes import SingleWrites
@@ -31,19 +41,7 @@ from gateway.store.writes import SingleWrites
 from . import outbox
 from .files import private_database
 from .operations import apply
-from .schema import (
-    DEVICE_COLUMNS,
-    PROFILE_COLUMNS,
-    RPC_COLUMNS,
-    UNFINISHED_SQL,
-    credential_from_row,
-    device_from_row,
-    last_rpc_id,
-    migrate,
-    placeholders,
-    profile_from_row,
-    rpc_from_row,
-)
+from .schema import last_rpc_id, migrate, placeholders
 from .transaction import Transaction
 from .writer import Job, Writer
 
