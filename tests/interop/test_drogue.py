@@ -1,0 +1,157 @@
+"""
+The Drogue dialect end to end: the real gateway (C{twistd -n coap-gateway})
+with devices played by Debian's C{coap-client-notls} (plain CoAP) and
+C{coap-client-openssl} (DTLS), Drogue's own documented command among them,
+and commands sent through the northbound RPC API.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.interop.gateway_process import CLIENT_TIMEOUT, RESPONSE_LINE, GatewayProcess
+from tests.interop.peers import find_peer
+
+#: Drogue's documented credentials: device1 of example-app, password hey-rodney.
+DOCUMENTED = "4209,Basic ZGV2aWNlMUBleGFtcGxlLWFwcDpoZXktcm9kbmV5"
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    gw = GatewayProcess.start(tmp_path_factory.mktemp("droguegateway"))
+    try:
+        gw.api_ok("POST", "/api/v1/devices", {
+            "name": "device1", "application": "example-app",
+            "credentials": {"type": "basic", "password": "hey-rodney"},
+        })
+        yield gw
+    finally:
+        gw.stop()
+    assert "Traceback" not in gw.log() and "Unhandled" not in gw.log(), gw.log()
+
+
+def device_id(gw: GatewayProcess) -> str:
+    found = gw.api_ok("GET", "/api/v1/devices", application="example-app")
+    devices = found["devices"] if isinstance(found, dict) else found
+    (device,) = [d for d in devices if d["name"] == "device1"]
+    return str(device["id"])
+
+
+def events(gw: GatewayProcess) -> list[dict[str, Any]]:
+    found = gw.api_ok("GET", "/api/v1/events", device=device_id(gw), limit="1000")
+    return [e["event"] for e in found["events"]]
+
+
+def basic(user: str, password: str = "hey-rodney") -> str:
+    return "4209,Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def test_documented_command_over_plain_coap(gateway: GatewayProcess, tmp_path: Path) -> None:
+    """Drogue's documented publish, verbatim but for the host, gets 2.04 and a Drogue event."""
+    reply = gateway.coap(
+        find_peer("coap-client-notls"), tmp_path, "post", "v1/foo", extra=("-O", DOCUMENTED)
+    )
+    assert reply.code == "2.04", reply.log
+    last = events(gateway)[-1]
+    assert (last["type"], last["source"], last["subject"]) == (
+        "io.drogue.event.v1", "drogue://example-app/device1", "foo",
+    )
+    assert (last["application"], last["device"], last["sender"], last["partitionkey"]) == (
+        "example-app", "device1", "device1", "example%2Dapp/device1",
+    )
+
+
+def test_documented_command_over_dtls(gateway: GatewayProcess) -> None:
+    """The same command with coap-client-openssl over DTLS (no client identity) gets 2.04."""
+    done = subprocess.run(
+        [find_peer("coap-client-openssl"), "-v", "6", "-m", "post",
+         f"coaps://127.0.0.1:{gateway.dtls_port}/v1/foo", "-O", DOCUMENTED],
+        capture_output=True, timeout=CLIENT_TIMEOUT, check=False,
+    )
+    log = (done.stdout + done.stderr).decode("utf-8", "replace")
+    codes = [m["code"] for m in RESPONSE_LINE.finditer(log) if m["code"] != "0.00"]
+    assert codes == ["2.04"], log
+
+
+def test_query_parameters_as_separate_encoded_options(
+    gateway: GatewayProcess, tmp_path: Path
+) -> None:
+    """application, device and a URL-encoded data_schema, one option each, all count."""
+    reply = gateway.coap(
+        find_peer("coap-client-notls"), tmp_path, "put",
+        "v1/state/room?application=example-app&device=device1&data_schema=urn%3Aroom",
+        b"hello", extra=("-O", basic("device1"), "-t", "0"),
+    )
+    assert reply.code == "2.04", reply.log
+    last = events(gateway)[-1]
+    assert (last["subject"], last["subjectsuffix"], last["dataschema"]) == (
+        "state", "room", "urn:room",
+    )
+    assert last["datacontenttype"] == "text/plain; charset=utf-8"
+    assert base64.b64decode(last["data_base64"]) == b"hello"
+
+
+@pytest.mark.parametrize(
+    ("path", "option", "code", "reason"),
+    [
+        ("v1/foo", basic("device1@example-app", "wrong"), "4.03", "Authentication failed"),
+        ("v1/foo?ct=soon", DOCUMENTED, "4.00", "Invalid data: ct must be whole seconds"),
+    ],
+)
+def test_error_codes_carry_their_reasons(
+    gateway: GatewayProcess, tmp_path: Path, path: str, option: str, code: str, reason: str
+) -> None:
+    """A wrong password is 4.03 and an unparseable ct 4.00, each with its reason."""
+    reply = gateway.coap(
+        find_peer("coap-client-notls"), tmp_path, "post", path, extra=("-O", option)
+    )
+    assert (reply.code, reply.payload) == (code, reason), reply.log
+
+
+def test_ct_running_out_is_changed(gateway: GatewayProcess, tmp_path: Path) -> None:
+    """ct=1 with no command: 2.04 as a separate CON response, the request sent once."""
+    reply = gateway.coap(
+        find_peer("coap-client-notls"), tmp_path, "post", "v1/foo?ct=1", extra=("-O", DOCUMENTED)
+    )
+    assert (reply.code, reply.type) == ("2.04", "CON"), reply.log
+    assert len(re.findall(r"t:CON c:POST", reply.log)) == 1, reply.log
+
+
+def test_command_within_ct_and_a_queued_one(gateway: GatewayProcess, tmp_path: Path) -> None:
+    """
+    A command sent while the device waits is answered 2.05 with option 4210
+    after one empty ACK and no retransmission; one sent while nobody waits
+    goes out on the next publish.
+    """
+    client = find_peer("coap-client-notls")
+    out = tmp_path / "cmd.out"
+    proc = subprocess.Popen(
+        [client, "-v", "7", "-m", "post", "-o", str(out), "-O", DOCUMENTED,
+         f"coap://127.0.0.1:{gateway.coap_port}/v1/foo?ct=10"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        time.sleep(0.5)
+        gateway.api_ok("POST", f"/api/v1/devices/{device_id(gateway)}/rpc",
+                       {"method": "reboot", "params": "now", "oneway": True}, wait="false")
+        log = proc.communicate(timeout=CLIENT_TIMEOUT)[0].decode("utf-8", "replace")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    reboot = "".join(f"\\x{b:02X}" for b in b"reboot")
+    assert re.search(r"t:CON c:2\.05 \S+ \{01\} \[ 4210:" + re.escape(reboot), log), log
+    assert out.read_bytes().strip() == b"now"
+    assert len(re.findall(r"received \d+ bytes\s*\nv:1 t:ACK c:0\.00", log)) == 1, log
+    assert len(re.findall(r"t:CON c:POST", log)) == 1, log  # no retransmission
+    gateway.api_ok("POST", f"/api/v1/devices/{device_id(gateway)}/rpc",
+                   {"method": "led", "params": "on", "oneway": True}, wait="false")
+    reply = gateway.coap(client, tmp_path, "post", "v1/foo?ct=5", extra=("-O", DOCUMENTED))
+    assert (reply.code, reply.payload.strip()) == ("2.05", "on"), reply.log
