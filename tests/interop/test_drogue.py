@@ -2,7 +2,8 @@
 The Drogue dialect end to end: the real gateway (C{twistd -n coap-gateway})
 with devices played by Debian's C{coap-client-notls} (plain CoAP) and
 C{coap-client-openssl} (DTLS), Drogue's own documented command among them,
-and commands sent through the northbound RPC API.
+commands sent through the northbound RPC API, and the events checked as a
+real HTTP upstream (C{scripts/upstream_sink.py}) receives them.
 """
 
 from __future__ import annotations
@@ -15,39 +16,63 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from tests.interop.gateway_process import CLIENT_TIMEOUT, RESPONSE_LINE, GatewayProcess
 from tests.interop.peers import find_peer
+from tests.interop.test_upstream_crash import _received, _sink
 
 #: Drogue's documented credentials: device1 of example-app, password hey-rodney.
 DOCUMENTED = "4209,Basic ZGV2aWNlMUBleGFtcGxlLWFwcDpoZXktcm9kbmV5"
 
 
+@attrs.frozen
+class Drogue:
+    """The gateway, its device1 of example-app, and what its upstream received."""
+
+    gw: GatewayProcess
+    device_id: str
+    record: Path
+
+    def event(self, channel: str) -> dict[str, Any]:
+        """The one event upstream of a publish on C{channel} (waits for it)."""
+        deadline = time.monotonic() + 10
+        while True:
+            found = [e for e in _received(self.record) if e.get("subject") == channel]
+            if found or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        (event,) = found
+        return event
+
+
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    gw = GatewayProcess.start(tmp_path_factory.mktemp("droguegateway"))
+def drogue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Drogue]:
+    workdir = tmp_path_factory.mktemp("droguegateway")
+    record = workdir / "received.jsonl"
+    sink, _, port = _sink(workdir, record)
+    environ = {
+        "GATEWAY_UPSTREAM_URL": f"http://127.0.0.1:{port}/events",
+        "GATEWAY_UPSTREAM_FLUSH_INTERVAL": "0.05",
+    }
+    gw = GatewayProcess.start(workdir, environ=environ)
     try:
-        gw.api_ok("POST", "/api/v1/devices", {
+        device = gw.api_ok("POST", "/api/v1/devices", {
             "name": "device1", "application": "example-app",
             "credentials": {"type": "basic", "password": "hey-rodney"},
         })
-        yield gw
+        yield Drogue(gw, device["id"], record)
     finally:
         gw.stop()
+        sink.terminate()
+        sink.wait(10)
     assert "Traceback" not in gw.log() and "Unhandled" not in gw.log(), gw.log()
 
 
-def device_id(gw: GatewayProcess) -> str:
-    found = gw.api_ok("GET", "/api/v1/devices", application="example-app")
-    devices = found["devices"] if isinstance(found, dict) else found
-    (device,) = [d for d in devices if d["name"] == "device1"]
-    return str(device["id"])
-
-
-def events(gw: GatewayProcess) -> list[dict[str, Any]]:
-    found = gw.api_ok("GET", "/api/v1/events", device=device_id(gw), limit="1000")
-    return [e["event"] for e in found["events"]]
+@pytest.fixture
+def gateway(drogue: Drogue) -> GatewayProcess:
+    return drogue.gw
 
 
 def basic(user: str, password: str = "hey-rodney") -> str:
@@ -55,18 +80,31 @@ def basic(user: str, password: str = "hey-rodney") -> str:
 
 
 def test_documented_command_over_plain_coap(gateway: GatewayProcess, tmp_path: Path) -> None:
-    """Drogue's documented publish, verbatim but for the host, gets 2.04 and a Drogue event."""
+    """Drogue's documented publish, verbatim but for the host, gets 2.04."""
     reply = gateway.coap(
         find_peer("coap-client-notls"), tmp_path, "post", "v1/foo", extra=("-O", DOCUMENTED)
     )
     assert reply.code == "2.04", reply.log
-    last = events(gateway)[-1]
-    assert (last["type"], last["source"], last["subject"]) == (
-        "io.drogue.event.v1", "drogue://example-app/device1", "foo",
+
+
+def test_upstream_event_has_drogues_shape(drogue: Drogue, tmp_path: Path) -> None:
+    """The event the HTTP upstream receives matches Drogue's, attribute by attribute."""
+    reply = drogue.gw.coap(
+        find_peer("coap-client-notls"), tmp_path, "post", "v1/shape?data_schema=urn%3At",
+        b'{"temp": 21.5}', extra=("-O", DOCUMENTED, "-t", "50"),
     )
-    assert (last["application"], last["device"], last["sender"], last["partitionkey"]) == (
-        "example-app", "device1", "device1", "example%2Dapp/device1",
+    assert reply.code == "2.04", reply.log
+    event = drogue.event("shape")
+    assert (event["specversion"], event["type"], event["source"], event["subject"]) == (
+        "1.0", "io.drogue.event.v1", "drogue://example-app/device1", "shape",
     )
+    assert (event["application"], event["device"], event["sender"]) == (
+        "example-app", "device1", "device1",
+    )
+    assert (event["partitionkey"], event["dataschema"]) == ("example%2Dapp/device1", "urn:t")
+    assert event["instance"] and re.fullmatch(r"[0-9a-f-]{36}", event["id"])
+    assert (event["datacontenttype"], event["data"]) == ("application/json", {"temp": 21.5})
+    assert event["time"].endswith("Z")
 
 
 def test_documented_command_over_dtls(gateway: GatewayProcess) -> None:
@@ -82,7 +120,7 @@ def test_documented_command_over_dtls(gateway: GatewayProcess) -> None:
 
 
 def test_query_parameters_as_separate_encoded_options(
-    gateway: GatewayProcess, tmp_path: Path
+    drogue: Drogue, gateway: GatewayProcess, tmp_path: Path
 ) -> None:
     """application, device and a URL-encoded data_schema, one option each, all count."""
     reply = gateway.coap(
@@ -91,7 +129,7 @@ def test_query_parameters_as_separate_encoded_options(
         b"hello", extra=("-O", basic("device1"), "-t", "0"),
     )
     assert reply.code == "2.04", reply.log
-    last = events(gateway)[-1]
+    last = drogue.event("state")
     assert (last["subject"], last["subjectsuffix"], last["dataschema"]) == (
         "state", "room", "urn:room",
     )
@@ -125,7 +163,9 @@ def test_ct_running_out_is_changed(gateway: GatewayProcess, tmp_path: Path) -> N
     assert len(re.findall(r"t:CON c:POST", reply.log)) == 1, reply.log
 
 
-def test_command_within_ct_and_a_queued_one(gateway: GatewayProcess, tmp_path: Path) -> None:
+def test_command_within_ct_and_a_queued_one(
+    drogue: Drogue, gateway: GatewayProcess, tmp_path: Path
+) -> None:
     """
     A command sent while the device waits is answered 2.05 with option 4210
     after one empty ACK and no retransmission; one sent while nobody waits
@@ -140,7 +180,7 @@ def test_command_within_ct_and_a_queued_one(gateway: GatewayProcess, tmp_path: P
     )
     try:
         time.sleep(0.5)
-        gateway.api_ok("POST", f"/api/v1/devices/{device_id(gateway)}/rpc",
+        gateway.api_ok("POST", f"/api/v1/devices/{drogue.device_id}/rpc",
                        {"method": "reboot", "params": "now", "oneway": True}, wait="false")
         log = proc.communicate(timeout=CLIENT_TIMEOUT)[0].decode("utf-8", "replace")
     finally:
@@ -151,7 +191,7 @@ def test_command_within_ct_and_a_queued_one(gateway: GatewayProcess, tmp_path: P
     assert out.read_bytes().strip() == b"now"
     assert len(re.findall(r"received \d+ bytes\s*\nv:1 t:ACK c:0\.00", log)) == 1, log
     assert len(re.findall(r"t:CON c:POST", log)) == 1, log  # no retransmission
-    gateway.api_ok("POST", f"/api/v1/devices/{device_id(gateway)}/rpc",
+    gateway.api_ok("POST", f"/api/v1/devices/{drogue.device_id}/rpc",
                    {"method": "led", "params": "on", "oneway": True}, wait="false")
     reply = gateway.coap(client, tmp_path, "post", "v1/foo?ct=5", extra=("-O", DOCUMENTED))
     assert (reply.code, reply.payload.strip()) == ("2.05", "on"), reply.log
