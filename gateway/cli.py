@@ -142,6 +142,10 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--application")
     create.add_argument("--profile")
     create.add_argument("--disabled", action="store_true", help="create it disabled")
+    create.add_argument(
+        "--gateway", action="append", default=[], metavar="GW",
+        help="a device of the application that may publish for this one (Drogue's as=); repeatable",
+    )
     _credential_options(create)
     _power_options(create)
     listing = d.add_parser("list", help="list devices", parents=[_OUTPUT])
@@ -352,6 +356,8 @@ def _execute(client: Client, args: argparse.Namespace) -> Any:
                 body["profile"] = args.profile
             if args.disabled:
                 body["enabled"] = False
+            if args.gateway:
+                body["gateways"] = args.gateway
             credentials = _credentials(args)
             if credentials is not None:
                 body["credentials"] = credentials

@@ -76,6 +76,12 @@ def test_device_create_with_token(ctl: Ctl) -> None:
     assert ctl.requests == [("POST", "http://127.0.0.1:8080/api/v1/devices")]
 
 
+def test_device_create_with_gateways(ctl: Ctl) -> None:
+    """`device create NAME --gateway GW` (repeatable) lists the gateways that may publish for it."""
+    body = ctl.json("device", "create", "device2", "--gateway", "gw1", "--gateway", "gw2")
+    assert body["gateways"] == ["gw1", "gw2"]
+
+
 def test_device_create_each_credential(ctl: Ctl, tmp_path: Path) -> None:
     """PSK, X.509 (from a file) and password credentials are sent as the API expects."""
     ctl.json("device", "create", "p", "--psk-identity", "id", "--psk-key", "0a0b")

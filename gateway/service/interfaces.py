@@ -102,12 +102,14 @@ class IDeviceRegistry(Interface):
         generate_token: bool = True,
         also: Optional[Callable[[Device], "UnitOfWork"]] = None,
         power: Optional[Mapping[str, Any]] = None,
+        gateways: Sequence[str] = (),
     ) -> "Deferred[CreatedDevice]":
         """
         Create a device.  With C{access_token} it gets that token; without
         one and with C{generate_token} a random URL-safe token is made;
         C{power} holds its own power-saving settings (C{power_mode}, a
-        L{PowerMode}, and the timers in ms).  The
+        L{PowerMode}, and the timers in ms); C{gateways} names the devices
+        of its application that may publish for it.  The
         device, its token and the writes C{also(device)} returns are one
         unit of work: all or nothing.
         L{Conflict} for a taken name or token, L{InvalidArgument} for an
@@ -133,6 +135,7 @@ class IDeviceRegistry(Interface):
         profile: Optional[str] = None,
         enabled: Optional[bool] = None,
         power: Optional[Mapping[str, Any]] = None,
+        gateways: Optional[Sequence[str]] = None,
     ) -> "Deferred[Device]":
         """
         Change the given fields; C{None} leaves a field alone.  C{power}

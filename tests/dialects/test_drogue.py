@@ -22,6 +22,7 @@ from gateway.dialects.drogue.shape import DROGUE_SHAPE, encode
 from gateway.service.build import Services, memory_services
 from tests.coap.support import PEER, Engine, FakeTransport, request
 from tests.service.conftest import FAST_HASHER, result
+from tests.service.test_registry import CERT_PEM
 
 from .test_thingsboard import DTLSPeer
 
@@ -167,6 +168,63 @@ def test_psk_identity_must_name_the_device(drogue: Drogue) -> None:
     peer = DTLSPeer(PeerIdentity("psk", "psk-7"))
     drogue.server.layer.receive(peer, request(n.POST, "v1/t", mid=502, payload=b"{}"))
     assert codec.decode(peer.sent[0]).code == n.FORBIDDEN
+
+
+def test_x509_certificate_of_the_device(drogue: Drogue) -> None:
+    """A session whose client certificate is registered for the device publishes."""
+    digest = result(drogue.services.registry.set_certificate(drogue.device.id, CERT_PEM))
+    peer = DTLSPeer(PeerIdentity("x509", digest))
+    drogue.server.layer.receive(peer, request(n.POST, "v1/t", mid=503, payload=b"{}"))
+    stranger = DTLSPeer(PeerIdentity("x509", "0" * 64))
+    drogue.server.layer.receive(stranger, request(n.POST, "v1/t", mid=504, payload=b"{}"))
+    assert codec.decode(peer.sent[0]).code == n.CHANGED
+    assert codec.decode(stranger.sent[0]).code == n.FORBIDDEN
+
+
+def gateway_of(drogue: Drogue, allowed: bool) -> None:
+    """gw1 (password gw-pass) and device2, which lists gw1 as its gateway if C{allowed}."""
+    registry = drogue.services.registry
+    gw = result(registry.create_device("gw1", application="example-app")).device
+    result(registry.set_basic(gw.id, "gw1", "gw-pass"))
+    result(registry.create_device(
+        "device2", application="example-app", gateways=("gw1",) if allowed else ()
+    ))
+
+
+GW_BASIC = (AUTH, b"Basic " + base64.b64encode(b"gw1@example-app:gw-pass"))
+
+
+def test_as_publishes_for_a_device_that_lists_the_gateway(drogue: Drogue) -> None:
+    """With as=, a listed gateway's publish is the device's event, sent by the gateway."""
+    gateway_of(drogue, allowed=True)
+    assert drogue.ask("v1/t", b"{}", options=(q("as=device2"), GW_BASIC)).code == n.CHANGED
+    (event,) = drogue.events()
+    assert (event["device"], event["source"], event["sender"], event["partitionkey"]) == (
+        "device2", "drogue://example-app/device2", "gw1", "example%2Dapp/gw1",
+    )
+
+
+def test_as_is_refused_for_a_device_that_does_not_list_the_gateway(drogue: Drogue) -> None:
+    """A gateway not listed by the device, or an unknown device, is 4.03; nothing is published."""
+    gateway_of(drogue, allowed=False)
+    refused = drogue.ask("v1/t", b"{}", options=(q("as=device2"), GW_BASIC))
+    unknown = drogue.ask("v1/t", b"{}", options=(q("as=nobody"), GW_BASIC))
+    assert (refused.code, refused.payload) == (n.FORBIDDEN, b"Authentication failed")
+    assert unknown.code == n.FORBIDDEN
+    assert drogue.events() == []
+
+
+def test_as_waits_for_the_devices_commands(drogue: Drogue) -> None:
+    """A gateway waiting with as= and ct gets the command queued for the device."""
+    gateway_of(drogue, allowed=True)
+    device2 = drogue.services.credentials.device_named("example-app", "device2")
+    assert device2 is not None
+    result(drogue.services.rpc.enqueue(device2.id, "open", None, oneway=True))
+    drogue.send("v1/t", b"{}", mtype=n.NON, options=(q("as=device2"), q("ct=5"), GW_BASIC))
+    drogue.clock.advance(0)
+    (response,) = drogue.transport.take()
+    assert (response.code, response.payload) == (n.CONTENT, b"")
+    assert [bytes(o.value) for o in response.opt._options[4210]] == [b"open"]
 
 
 def test_bad_json_is_not_acceptable_with_a_reason(drogue: Drogue) -> None:

@@ -6,7 +6,10 @@ POST or PUT publishes (any other method is 4.05, before authentication):
 the route parses the path and every query option, authenticates the device
 (L{gateway.dialects.drogue.auth}; failures count against the source
 address as wrong credentials), reads the payload
-(L{gateway.dialects.drogue.payload}) and commits the event; then:
+(L{gateway.dialects.drogue.payload}) and commits the event.  With C{as},
+an authenticated gateway publishes (and waits for commands) for another
+device of its application, which must list it among its C{gateways} (else
+4.03; Drogue parses C{as} and ignores it over CoAP).  Then:
 
  - without C{ct} (or C{ct=0}): 2.04 Changed, empty;
  - with C{ct > 0} (at most the dialect's C{max_command_timeout}): the
@@ -43,6 +46,7 @@ from gateway.service.interfaces import Delivery, IDeviceServices, Publication
 from .auth import AUTH_OPTION, authenticate
 from .payload import read_payload
 from .query import PublishOptions, parse_path, parse_query
+from .shape import publisher_extensions
 
 __all__ = ["COMMAND_OPTION", "Context", "V1"]
 
@@ -89,24 +93,35 @@ class PublishResource(DeviceLeaf):
         self._query = query
 
     def render_POST(self, request: Any) -> Any:
+        target = self._target()
         payload, media = read_payload(request.payload, request.opt.content_format)
-        extensions: dict[str, str] = {}
+        extensions = publisher_extensions(self.device)
         if self._query.data_schema is not None:
             extensions["dataschema"] = self._query.data_schema
         if self._suffix is not None:
             extensions["subjectsuffix"] = self._suffix
         publication = Publication(self._channel, payload, media, extensions)
-        d = self.devices.publish(self.device.id, publication)
-        d.addCallbacks(self._published, service_failure)
+        d = self.devices.publish(target.id, publication)
+        d.addCallbacks(self._published, service_failure, (target,))
         return d
 
     render_PUT = render_POST
 
-    def _published(self, _: None) -> Any:
+    def _target(self) -> Device:
+        """The device published for: this one, or with C{as} one it is a gateway of."""
+        name = self._query.as_
+        if name is None or name == self.device.name:
+            return self.device
+        target = self.devices.find_device(self.device.application, name)
+        if target is None or self.device.name not in target.gateways:
+            raise errors.Forbidden("Authentication failed")
+        return target
+
+    def _published(self, _: None, target: Device) -> Any:
         ct = min(self._query.ct or 0, self._context.max_command_timeout)
         if ct <= 0:
             return tx.Message(code=n.CHANGED)
-        return CommandWait(self._context, self.device.id, ct).answer
+        return CommandWait(self._context, target.id, ct).answer
 
 
 class CommandWait:

@@ -3,8 +3,9 @@
 Drogue's CloudEvent shape (reference A.4): C{type io.drogue.event.v1},
 C{source drogue://{app}/{device}} with the device name percent-encoded as
 Rust's C{NON_ALPHANUMERIC} set does (every byte but ASCII letters and
-digits), and the extensions C{instance}, C{sender} and C{partitionkey}
-(C{{app}/{sender}}, both encoded so).  The channel is each event's subject.
+digits), and the extension C{instance}.  Each publish adds the channel as
+its subject and the extensions C{sender} and C{partitionkey}
+(L{publisher_extensions}).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Mapping
 from gateway.domain.events import EventShape, UplinkKind
 from gateway.domain.model import Device
 
-__all__ = ["DROGUE_SHAPE", "encode"]
+__all__ = ["DROGUE_SHAPE", "encode", "publisher_extensions"]
 
 _PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
@@ -33,10 +34,14 @@ def _source(instance: str, device: Device) -> str:
 
 
 def _extensions(instance: str, device: Device) -> Mapping[str, str]:
+    return {"instance": instance}
+
+
+def publisher_extensions(sender: Device) -> dict[str, str]:
+    """C{sender}: who published (a gateway, with C{as}); C{partitionkey}: C{{app}/{sender}}."""
     return {
-        "instance": instance,
-        "sender": device.name,
-        "partitionkey": f"{encode(device.application)}/{encode(device.name)}",
+        "sender": sender.name,
+        "partitionkey": f"{encode(sender.application)}/{encode(sender.name)}",
     }
 
 

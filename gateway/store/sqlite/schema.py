@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from typing import Any, Sequence
 
@@ -146,6 +147,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX rpcs_unfinished ON rpcs(device_id, id)
         WHERE state IN ('QUEUED', 'SENT', 'DELIVERED');
     """,
+    # The gateways that may publish for a device (a JSON list of names).
+    """
+    ALTER TABLE devices ADD COLUMN gateways TEXT NOT NULL DEFAULT '[]';
+    """,
 ]
 
 #: The columns of an outbox row, in L{OutboxEvent}'s order.
@@ -193,12 +198,13 @@ def device_from_row(row: Sequence[Any]) -> Device:
         psm_activity_timer=row[7],
         edrx_cycle=row[8],
         paging_transmission_window=row[9],
+        gateways=json.loads(row[10]),
     )
 
 
 DEVICE_COLUMNS = (
     "id, name, application, profile, enabled, created, power_mode, "
-    "psm_activity_timer, edrx_cycle, paging_transmission_window"
+    "psm_activity_timer, edrx_cycle, paging_transmission_window, gateways"
 )
 
 
@@ -215,6 +221,7 @@ def device_values(device: Device) -> tuple[Any, ...]:
         device.psm_activity_timer,
         device.edrx_cycle,
         device.paging_transmission_window,
+        json.dumps(list(device.gateways)),
     )
 
 
