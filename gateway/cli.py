@@ -80,10 +80,18 @@ class Client:
         path: str,
         body: Any = None,
         query: Optional[Mapping[str, Optional[str]]] = None,
+        content_type: str = "application/octet-stream",
     ) -> Any:
+        """
+        One API call: a C{bytes} body goes as it is, with C{content_type};
+        any other body as JSON.
+        """
         headers = {"Authorization": f"Bearer {self._key}", "Accept": "application/json"}
         data = None
-        if body is not None:
+        if isinstance(body, bytes):
+            headers["Content-Type"] = content_type
+            data = body
+        elif body is not None:
             headers["Content-Type"] = "application/json"
             data = json.dumps(body).encode("utf-8")
         url = self._url + path
