@@ -19,7 +19,13 @@ from typing import Any
 import attrs
 import pytest
 
-from tests.interop.gateway_process import CLIENT_TIMEOUT, RESPONSE_LINE, GatewayProcess
+from tests.interop.gateway_process import (
+    CLIENT_TIMEOUT,
+    RESPONSE_LINE,
+    VENV_BIN,
+    GatewayProcess,
+    clean_environ,
+)
 from tests.interop.peers import find_peer
 from tests.interop.test_upstream_crash import _received, _sink
 
@@ -195,3 +201,61 @@ def test_command_within_ct_and_a_queued_one(
                    {"method": "led", "params": "on", "oneway": True}, wait="false")
     reply = gateway.coap(client, tmp_path, "post", "v1/foo?ct=5", extra=("-O", DOCUMENTED))
     assert (reply.code, reply.payload.strip()) == ("2.05", "on"), reply.log
+
+
+def test_psk_identity_device_at_app_over_dtls(drogue: Drogue) -> None:
+    """coap-client-openssl with PSK identity device@app publishes; 4209 on that session is 4.03."""
+    drogue.gw.api_ok("POST", "/api/v1/devices", {
+        "name": "psk1", "application": "example-app",
+        "credentials": {"type": "psk", "identity": "psk1@example-app", "key": b"psk-key".hex()},
+    })
+    uri = f"coaps://127.0.0.1:{drogue.gw.dtls_port}/v1/psk"
+    psk = ("-u", "psk1@example-app", "-k", "psk-key")
+    runs = [
+        subprocess.run(
+            [find_peer("coap-client-openssl"), "-v", "6", *psk, "-m", "post", *extra, uri],
+            capture_output=True, timeout=CLIENT_TIMEOUT, check=False,
+        )
+        for extra in ((), ("-O", DOCUMENTED))
+    ]
+    logs = [(r.stdout + r.stderr).decode("utf-8", "replace") for r in runs]
+    codes = [[m["code"] for m in RESPONSE_LINE.finditer(log) if m["code"] != "0.00"]
+             for log in logs]
+    assert codes == [["2.04"], ["4.03"]], logs
+    assert drogue.event("psk")["source"] == "drogue://example-app/psk1"
+
+
+def test_as_allowed_and_refused(drogue: Drogue, tmp_path: Path) -> None:
+    """A gateway publishes as a device that lists it; as a device that does not, 4.03."""
+    gw = drogue.gw
+    gw.api_ok("POST", "/api/v1/devices", {
+        "name": "gw1", "application": "example-app",
+        "credentials": {"type": "basic", "password": "gw-pass"},
+    })
+    gw.api_ok("POST", "/api/v1/devices",
+              {"name": "behind", "application": "example-app", "gateways": ["gw1"]})
+    gw.api_ok("POST", "/api/v1/devices", {"name": "alone", "application": "example-app"})
+    client = find_peer("coap-client-notls")
+    option = ("-O", basic("gw1@example-app", "gw-pass"))
+    allowed = gw.coap(client, tmp_path, "post", "v1/relayed?as=behind", extra=option)
+    refused = gw.coap(client, tmp_path, "post", "v1/refused?as=alone", extra=option)
+    assert allowed.code == "2.04", allowed.log
+    assert (refused.code, refused.payload) == ("4.03", "Authentication failed"), refused.log
+    event = drogue.event("relayed")
+    assert (event["device"], event["sender"]) == ("behind", "gw1")
+
+
+def test_gatewayctl_command_send_reaches_a_waiting_device(
+    drogue: Drogue, tmp_path: Path
+) -> None:
+    """A command queued with gatewayctl command send is the answer to the next ct publish."""
+    done = subprocess.run(
+        [str(VENV_BIN / "gatewayctl"), "--url", drogue.gw.api_url, "--key", drogue.gw.api_key,
+         "command", "send", "example-app", "device1", "blink", "--payload", "3 times"],
+        capture_output=True, timeout=CLIENT_TIMEOUT, check=False, env=clean_environ(),
+    )
+    assert done.returncode == 0, done.stderr
+    reply = drogue.gw.coap(
+        find_peer("coap-client-notls"), tmp_path, "post", "v1/foo?ct=5", extra=("-O", DOCUMENTED)
+    )
+    assert (reply.code, reply.payload.strip()) == ("2.05", "3 times"), reply.log
