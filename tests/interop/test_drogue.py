@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import re
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,6 +80,26 @@ def drogue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Drogue]:
 @pytest.fixture
 def gateway(drogue: Drogue) -> GatewayProcess:
     return drogue.gw
+
+
+#: A publish through aiocoap's library, with the credentials option and
+#: C{ct}; prints the response code, option 4210 and payload.
+AIOCOAP_PUBLISH = """
+import asyncio, sys
+from aiocoap import Context, Message, POST
+from aiocoap.optiontypes import OpaqueOption
+
+async def main():
+    context = await Context.create_client_context()
+    request = Message(code=POST, uri=sys.argv[1], payload=b'{"a":1}')
+    request.opt.add_option(OpaqueOption(4209, sys.argv[2].encode()))
+    response = await context.request(request).response
+    command = [bytes(o.value) for o in response.opt.option_list() if o.number == 4210]
+    print(response.code, command, response.payload)
+    await context.shutdown()
+
+asyncio.run(main())
+"""
 
 
 def basic(user: str, password: str = "hey-rodney") -> str:
@@ -259,3 +280,22 @@ def test_gatewayctl_command_send_reaches_a_waiting_device(
         find_peer("coap-client-notls"), tmp_path, "post", "v1/foo?ct=5", extra=("-O", DOCUMENTED)
     )
     assert (reply.code, reply.payload.strip()) == ("2.05", "3 times"), reply.log
+
+
+def test_aiocoap_publish_waits_for_a_command(drogue: Drogue) -> None:
+    """aiocoap's client publishes with 4209 and ct, and gets the command as 2.05 with 4210."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", AIOCOAP_PUBLISH,
+         f"coap://127.0.0.1:{drogue.gw.coap_port}/v1/aio?ct=10", DOCUMENTED.split(",", 1)[1]],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=clean_environ(),
+    )
+    try:
+        time.sleep(1.0)
+        drogue.gw.api_ok("POST", f"/api/v1/devices/{drogue.device_id}/rpc",
+                         {"method": "fan", "params": "max", "oneway": True}, wait="false")
+        out = proc.communicate(timeout=CLIENT_TIMEOUT)[0].decode("utf-8", "replace")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "2.05 Content [b'fan'] b'max'" in out, out
+    assert drogue.event("aio")["data"] == {"a": 1}
