@@ -80,10 +80,18 @@ class Client:
         path: str,
         body: Any = None,
         query: Optional[Mapping[str, Optional[str]]] = None,
+        content_type: str = "application/octet-stream",
     ) -> Any:
+        """
+        One API call: a C{bytes} body goes as it is, with C{content_type};
+        any other body as JSON.
+        """
         headers = {"Authorization": f"Bearer {self._key}", "Accept": "application/json"}
         data = None
-        if body is not None:
+        if isinstance(body, bytes):
+            headers["Content-Type"] = content_type
+            data = body
+        elif body is not None:
             headers["Content-Type"] = "application/json"
             data = json.dumps(body).encode("utf-8")
         url = self._url + path
@@ -142,6 +150,10 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--application")
     create.add_argument("--profile")
     create.add_argument("--disabled", action="store_true", help="create it disabled")
+    create.add_argument(
+        "--gateway", action="append", default=[], metavar="GW",
+        help="a device of the application that may publish for this one (Drogue's as=); repeatable",
+    )
     _credential_options(create)
     _power_options(create)
     listing = d.add_parser("list", help="list devices", parents=[_OUTPUT])
@@ -352,6 +364,8 @@ def _execute(client: Client, args: argparse.Namespace) -> Any:
                 body["profile"] = args.profile
             if args.disabled:
                 body["enabled"] = False
+            if args.gateway:
+                body["gateways"] = args.gateway
             credentials = _credentials(args)
             if credentials is not None:
                 body["credentials"] = credentials

@@ -14,6 +14,7 @@ class Client(Protocol):
         path: str,
         body: Any = None,
         query: Optional[Mapping[str, Optional[str]]] = None,
+        content_type: str = "application/octet-stream",
     ) -> Any: ...
 
     def device(self, ref: str) -> dict[str, Any]: ...

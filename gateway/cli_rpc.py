@@ -1,6 +1,8 @@
 # -*- test-case-name: tests.test_cli_rpc -*-
 """
-C{gatewayctl rpc send|list|show|cancel}: server-side RPCs through the API.
+C{gatewayctl rpc send|list|show|cancel}: server-side RPCs through the API;
+C{gatewayctl command send APP DEVICE NAME [--payload TEXT]}: a command
+through Drogue's command endpoint (queued; prints the RPC).
 
 C{rpc send DEVICE METHOD [--params JSON]} waits, as the API does: a
 two-way RPC prints the device's reply, a one-way one the RPC once the
@@ -20,7 +22,7 @@ from .cli_client import Client
 __all__ = ["add_commands", "execute", "GROUPS"]
 
 #: The top-level commands this module handles.
-GROUPS = ("rpc",)
+GROUPS = ("rpc", "command")
 
 
 
@@ -37,6 +39,14 @@ def add_commands(top: Any, output: argparse.ArgumentParser) -> None:
     send.add_argument("--expiration", type=int, metavar="MS",
                       help="expirationTime, ms since the epoch")
     send.add_argument("--no-wait", action="store_true", help="queue it and print it at once")
+    command = top.add_parser("command", help="Drogue commands to devices", parents=[output])
+    c = command.add_subparsers(dest="action", required=True, metavar="ACTION")
+    csend = c.add_parser("send", help="queue a command for a device", parents=[output])
+    csend.add_argument("application", metavar="APP")
+    csend.add_argument("device", metavar="DEVICE", help="the device's name")
+    csend.add_argument("name", metavar="NAME", help="the command")
+    csend.add_argument("--payload", default="", help="the command's payload (text)")
+    csend.add_argument("--content-type", default="text/plain", help="the payload's media type")
     listing = r.add_parser("list", help="a device's RPCs", parents=[output])
     listing.add_argument("device", metavar="DEVICE")
     listing.add_argument("--state", help="only RPCs in this state (QUEUED, SENT, ...)")
@@ -52,6 +62,14 @@ def _rpc_path(device: Mapping[str, Any], suffix: str = "") -> str:
 
 def execute(client: Client, args: argparse.Namespace, error: type[Exception]) -> Any:
     """Run a command of L{GROUPS}; its result, to print (C{error} for bad arguments)."""
+    if args.group == "command":
+        path = "/api/command/v1alpha1/apps/{}/devices/{}".format(
+            quote(args.application, safe=""), quote(args.device, safe="")
+        )
+        return client.call(
+            "POST", path, args.payload.encode("utf-8"), query={"command": args.name},
+            content_type=args.content_type,
+        )
     device = client.device(args.device)
     if args.action == "send":
         try:

@@ -22,7 +22,7 @@ from zope.interface import Attribute, Interface
 
 from gateway.service.interfaces import IDeviceServices
 
-__all__ = ["IDialect", "UnknownDialect", "install_dialects", "find_dialects"]
+__all__ = ["IDialect", "UnknownDialect", "install_dialects", "find_dialects", "event_shapes"]
 
 log = Logger()
 
@@ -36,6 +36,9 @@ class IDialect(Interface):
     """
 
     name = Attribute("The dialect's unique name, e.g. C{'thingsboard'}.")
+    event_shape = Attribute(
+        "The L{gateway.upstream.events.EventShape} of its upstream events, or C{None}: ours."
+    )
 
     def install(root: Any, devices: IDeviceServices, clock: IReactorTime) -> None:
         """
@@ -69,6 +72,20 @@ def find_dialects(package: Any = None) -> dict[str, IDialect]:
             continue
         found[dialect.name] = dialect
     return found
+
+
+def event_shapes(
+    enabled: Iterable[str] | None = None, package: Any = None
+) -> dict[str, Any]:
+    """
+    The event shape of each dialect in C{enabled} (all found when None)
+    that has its own, by name, for the upstream events' factory.
+    """
+    found = find_dialects(package)
+    names = sorted(found) if enabled is None else [name for name in enabled if name in found]
+    return {
+        name: found[name].event_shape for name in names if found[name].event_shape is not None
+    }
 
 
 def install_dialects(

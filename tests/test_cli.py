@@ -76,6 +76,25 @@ def test_device_create_with_token(ctl: Ctl) -> None:
     assert ctl.requests == [("POST", "http://127.0.0.1:8080/api/v1/devices")]
 
 
+def test_device_create_with_gateways(ctl: Ctl) -> None:
+    """`device create NAME --gateway GW` (repeatable) lists the gateways that may publish for it."""
+    body = ctl.json("device", "create", "device2", "--gateway", "gw1", "--gateway", "gw2")
+    assert body["gateways"] == ["gw1", "gw2"]
+
+
+def test_command_send_queues_a_drogue_command(ctl: Ctl) -> None:
+    """`command send APP DEVICE NAME --payload P` goes to Drogue's endpoint and is queued."""
+    device = ctl.json("device", "create", "device1", "--application", "example-app")
+    body = ctl.json("command", "send", "example-app", "device1", "reboot", "--payload", "now")
+    assert (body["method"], body["params"], body["state"]) == ("reboot", "now", "QUEUED")
+    assert ctl.requests[-1] == (
+        "POST",
+        "http://127.0.0.1:8080/api/command/v1alpha1/apps/example-app/devices/device1"
+        "?command=reboot",
+    )
+    assert result(ctl.services.rpc.list(device["id"]))[0].params == "now"
+
+
 def test_device_create_each_credential(ctl: Ctl, tmp_path: Path) -> None:
     """PSK, X.509 (from a file) and password credentials are sent as the API expects."""
     ctl.json("device", "create", "p", "--psk-identity", "id", "--psk-key", "0a0b")

@@ -307,6 +307,7 @@ class Exclusive:
     """A dialect whose options C{a} and C{b} are each fine but not together."""
 
     name: str = "exclusive"
+    event_shape: None = None
 
     def configure(self, options: Mapping[str, Any]) -> "Exclusive":
         if {"a", "b"} <= set(options):

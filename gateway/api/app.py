@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.api.attributes import attribute_routes
+from gateway.api.commands import command_routes
 from gateway.api.devices import device_routes
 from gateway.api.dtls import DtlsReport, dtls_off, dtls_routes
 from gateway.api.openapi import openapi_document
@@ -38,6 +39,7 @@ def build_routes(
     routes += attribute_routes(services)
     routes += telemetry_routes(services)
     routes += rpc_routes(services)
+    routes += command_routes(services)
     routes += profile_routes(services)
     routes += status_routes(services)
     routes += upstream_routes(services, upstream)

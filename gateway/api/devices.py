@@ -79,6 +79,7 @@ def device_json(device: Device) -> dict[str, Any]:
         "psm_activity_timer": device.psm_activity_timer,
         "edrx_cycle": device.edrx_cycle,
         "paging_transmission_window": device.paging_transmission_window,
+        "gateways": list(device.gateways),
     }
 
 
@@ -98,6 +99,16 @@ def power_settings(obj: dict[str, Any]) -> dict[str, Any]:
         else:
             power[name] = optional_int(obj, name)
     return power
+
+
+def _gateway_names(obj: dict[str, Any]) -> Optional[list[str]]:
+    """The C{gateways} an object gives: the devices that may publish for this one."""
+    value = obj.get("gateways")
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(g, str) and g for g in value):
+        raise ApiError(400, "'gateways' must be a list of device names")
+    return value
 
 
 def claim_json(claim: Claim) -> dict[str, Any]:
@@ -194,7 +205,8 @@ def device_routes(services: Services) -> list[Route]:
     async def create(call: Call) -> Reply:
         obj = expect_object(
             call.body,
-            ("name", "application", "profile", "enabled", "credentials", *POWER_FIELDS),
+            ("name", "application", "profile", "enabled", "credentials", "gateways",
+             *POWER_FIELDS),
             ("name",),
         )
         name = require_str(obj, "name")
@@ -211,6 +223,7 @@ def device_routes(services: Services) -> list[Route]:
             access_token=spec.token if spec is not None and token_spec else None,
             generate_token=token_spec,
             power=power_settings(obj),
+            gateways=_gateway_names(obj) or (),
         )
         device = created.device
         if spec is not None and not token_spec:
@@ -242,13 +255,14 @@ def device_routes(services: Services) -> list[Route]:
         return Reply(200, await shown(await registry.get_device(call.params["id"])))
 
     async def patch(call: Call) -> Reply:
-        obj = expect_object(call.body, ("name", "profile", "enabled", *POWER_FIELDS))
+        obj = expect_object(call.body, ("name", "profile", "enabled", "gateways", *POWER_FIELDS))
         device = await registry.update_device(
             call.params["id"],
             name=optional_str(obj, "name"),
             profile=optional_str(obj, "profile"),
             enabled=optional_bool(obj, "enabled"),
             power=power_settings(obj),
+            gateways=_gateway_names(obj),
         )
         return Reply(200, await shown(device))
 

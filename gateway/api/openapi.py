@@ -78,7 +78,9 @@ def _operation(route: Route) -> dict[str, Any]:
     if route.request is not None:
         op["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": dict(route.request)}},
+            "content": {
+                "*/*" if route.raw_body else "application/json": {"schema": dict(route.request)}
+            },
         }
     if route.public:
         op["security"] = []

@@ -63,6 +63,14 @@ class Call:
 
 
 @attrs.frozen
+class RawBody:
+    """The body of a route that takes any content (L{Route.raw_body}), as sent."""
+
+    data: bytes
+    content_type: Optional[str] = None
+
+
+@attrs.frozen
 class Reply:
     """A handler's answer; C{body=None} sends no content."""
 
@@ -92,6 +100,7 @@ class Route:
     @ivar request: JSON schema of the body, or C{None} for no body.
     @ivar response: JSON schema of the success body (C{None}: no content).
     @ivar public: served without the bearer key.
+    @ivar raw_body: the body is any content, handed over as a L{RawBody}.
     """
 
     method: str
@@ -104,6 +113,7 @@ class Route:
     request: Optional[Mapping[str, Any]] = None
     response: Optional[Mapping[str, Any]] = None
     public: bool = False
+    raw_body: bool = False
 
     @property
     def segments(self) -> tuple[str, ...]:
@@ -321,6 +331,9 @@ class Router(Resource):
         raw = content.read(MAX_BODY + 1) if content is not None else b""
         if len(raw) > MAX_BODY:
             raise body_too_large()
+        if route.raw_body:
+            content_type = request.getHeader(b"content-type")
+            return RawBody(raw, None if content_type is None else content_type.decode("latin-1"))
         if not _is_json(request.getHeader(b"content-type")):
             raise ApiError(415, "the body must be application/json")
         try:

@@ -28,6 +28,9 @@ _POWER: dict[str, Any] = {
     "paging_transmission_window": _NULLABLE_MS,
 }
 
+#: The devices of the application that may publish for this one (Drogue's C{as}).
+_GATEWAYS: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
+
 _EVENT_ENTRY: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -106,6 +109,7 @@ COMPONENTS: dict[str, Any] = {
             "enabled": {"type": "boolean"},
             "created": {"type": "integer", "description": "Creation time, ms since the epoch."},
             **_POWER,
+            "gateways": _GATEWAYS,
             "credentials": {"type": "array", "items": ref("CredentialInfo")},
             "access_token": {
                 "type": "string",
@@ -135,6 +139,7 @@ COMPONENTS: dict[str, Any] = {
             "profile": {"type": "string"},
             "enabled": {"type": "boolean"},
             "credentials": ref("Credentials"),
+            "gateways": _GATEWAYS,
             **_POWER,
         },
         "additionalProperties": False,
@@ -145,6 +150,7 @@ COMPONENTS: dict[str, Any] = {
             "name": {"type": "string"},
             "profile": {"type": "string"},
             "enabled": {"type": "boolean"},
+            "gateways": _GATEWAYS,
             **_POWER,
         },
         "additionalProperties": False,

@@ -17,6 +17,7 @@ from gateway.coap.layer import MessageLayer
 from gateway.coap.resource import Resource
 from gateway.coap.udp import UDPTransport
 from gateway.config import GatewayConfig
+from gateway.dialect import event_shapes
 from gateway.dtls.transport import DTLSTransport
 from gateway.service.build import open_services
 from gateway.store.backends import check_store
@@ -124,6 +125,7 @@ def build_service(
             outbox_limit=outbox_limit(config.upstream),
             retry_after=upstream.retry_after,
             downlinks=downlinks(config, reactor),
+            shapes=event_shapes(config.dialects.names),
         ),
         api_key,
         on_fatal,

@@ -128,7 +128,8 @@ def check_source(devices: IDeviceServices, request: Any) -> str:
 class DeviceRoute(Leaf):
     """
     Serves each request with C{serve(device)}, once C{authenticate} has
-    found the device (C{None} is a 4.01 with C{refusal} as diagnostic).
+    found the device (C{None} is C{refuse}, a 4.01 by default, with
+    C{refusal} as diagnostic).
 
     @param methods: the request codes the device's resources render.
     """
@@ -140,6 +141,7 @@ class DeviceRoute(Leaf):
         serve: Callable[[Device], Resource],
         methods: Collection[int],
         refusal: str = "unknown device",
+        refuse: type[errors.CoAPError] = errors.Unauthorized,
     ) -> None:
         super().__init__()
         self._devices = devices
@@ -147,6 +149,7 @@ class DeviceRoute(Leaf):
         self._serve = serve
         self._methods = methods
         self._refusal = refusal
+        self._refuse = refuse
 
     def resolve(self, request: Any) -> Any:
         if request.code not in self._methods:
@@ -160,7 +163,7 @@ class DeviceRoute(Leaf):
     def _admit(self, device: Optional[Device], source: str) -> Resource:
         if device is None:
             self._devices.report_wrong_credentials(source)
-            raise errors.Unauthorized(self._refusal)
+            raise self._refuse(self._refusal)
         self._devices.report_seen(device.id, "uplink")
         return self._serve(device)
 

@@ -90,6 +90,8 @@ class Device:
     @ivar power_mode: the device's own power-saving mode; C{None}: its
         profile's.  The timers (ms) likewise: C{None} or 0 is unset, the
         profile's value applies, then the gateway's default.
+    @ivar gateways: the names of the devices of its application that may
+        publish for it (Drogue's C{as}).
     """
 
     id: str
@@ -102,6 +104,7 @@ class Device:
     psm_activity_timer: Optional[int] = None
     edrx_cycle: Optional[int] = None
     paging_transmission_window: Optional[int] = None
+    gateways: Tuple[str, ...] = attrs.field(default=(), converter=tuple)
 
 
 class CredentialKind(enum.Enum):

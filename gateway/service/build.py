@@ -16,7 +16,7 @@ attribute and telemetry services and sets the credential guard's budget.
 from __future__ import annotations
 
 import socket
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import attrs
 from twisted.internet.defer import Deferred
@@ -40,6 +40,7 @@ from gateway.service.limits import ServiceLimits
 from gateway.service.passwords import PasswordHasher
 from gateway.service.power import PowerDefaults
 from gateway.service.provisioning import ProvisioningService
+from gateway.service.publish import PublishService
 from gateway.service.registry import DeviceRegistry
 from gateway.service.rpc import RpcService, RpcSettings
 from gateway.service.scheduler import PowerScheduler
@@ -48,7 +49,7 @@ from gateway.service.uplinks import RetryAfter, fixed_retry_after
 from gateway.store.backends import open_store
 from gateway.store.interfaces import ICommandQueue, IOutbox, IStore
 from gateway.store.memory import MemoryStore
-from gateway.upstream.events import EventFactory
+from gateway.upstream.events import EventFactory, EventShape
 
 __all__ = ["Downlinks", "Services", "build_services", "open_services", "memory_services"]
 
@@ -118,6 +119,7 @@ def build_services(
     instance: str = DEFAULT_INSTANCE,
     retry_after: RetryAfter = fixed_retry_after,
     downlinks: Downlinks = DEFAULT_DOWNLINKS,
+    shapes: Mapping[str, EventShape] | None = None,
 ) -> "Deferred[Services]":
     """
     Wire the services over an open C{store}: load the credential cache,
@@ -126,6 +128,7 @@ def build_services(
     @param instance: names this gateway in the upstream events' C{source}.
     @param retry_after: seconds until a full outbox is expected to have
         room (the Max-Age of a refused uplink).
+    @param shapes: the L{EventShape} of each enabled dialect that has its own.
     """
 
     async def build() -> Services:
@@ -135,7 +138,7 @@ def build_services(
             extra["new_token"] = new_token
         registry = DeviceRegistry(store, cache, clock, **extra)
         await registry.ensure_default_profile()
-        events = EventFactory(instance)
+        events = EventFactory(instance, shapes=dict(shapes or {}))
         attributes = AttributeService(store, cache, clock, events, retry_after, limits)
         telemetry = TelemetryService(store, cache, clock, events, retry_after, limits)
         provisioning = ProvisioningService(
@@ -172,6 +175,7 @@ def build_services(
             devices=DeviceServices(
                 cache, telemetry, attributes, claiming, provisioning, activity, guard,
                 held, rpc, ClientRpc(clock, downlinks.forward, downlinks.timeout),
+                PublishService(store, cache, clock, events, retry_after),
             ),
             events=EventLog(IOutbox(store), clock),
             scheduler=scheduler,
@@ -192,6 +196,7 @@ def open_services(
     outbox_limit: Optional[int] = None,
     retry_after: RetryAfter = fixed_retry_after,
     downlinks: Downlinks = DEFAULT_DOWNLINKS,
+    shapes: Mapping[str, EventShape] | None = None,
 ) -> "Deferred[Services]":
     """
     Open the store (C{[storage] backend}, C{path}, its database file, and
@@ -211,7 +216,7 @@ def open_services(
         try:
             return await build_services(
                 store, reactor, hasher, run_blocking, limits=limits, retry_after=retry_after,
-                downlinks=downlinks,
+                downlinks=downlinks, shapes=shapes,
             )
         except BaseException:
             await store.close()
@@ -225,6 +230,9 @@ def memory_services(
     hasher: Optional[PasswordHasher] = None,
     limits: ServiceLimits = DEFAULT_LIMITS,
     downlinks: Downlinks = DEFAULT_DOWNLINKS,
+    shapes: Mapping[str, EventShape] | None = None,
 ) -> "Deferred[Services]":
     """The service layer over a fresh L{MemoryStore} (already fired)."""
-    return build_services(MemoryStore(), clock, hasher, limits=limits, downlinks=downlinks)
+    return build_services(
+        MemoryStore(), clock, hasher, limits=limits, downlinks=downlinks, shapes=shapes
+    )

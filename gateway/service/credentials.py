@@ -74,6 +74,8 @@ class CredentialCache:
     _hasher: PasswordHasher = attrs.field(factory=PasswordHasher)
     _run_blocking: RunBlocking = run_synchronously
     _devices: dict[str, Device] = attrs.field(factory=dict)
+    #: Device ids by (application, name).
+    _names: dict[tuple[str, str], str] = attrs.field(factory=dict)
     _profiles: dict[str, Profile] = attrs.field(factory=dict)
     _by_device: dict[tuple[str, CredentialKind], Credential] = attrs.field(
         factory=dict
@@ -115,10 +117,16 @@ class CredentialCache:
     # -- keeping in step (registry only) -----------------------------------
 
     def put_device(self, device: Device) -> None:
+        old = self._devices.get(device.id)
+        if old is not None:
+            self._names.pop((old.application, old.name), None)
         self._devices[device.id] = device
+        self._names[(device.application, device.name)] = device.id
 
     def remove_device(self, device_id: str) -> None:
-        self._devices.pop(device_id, None)
+        old = self._devices.pop(device_id, None)
+        if old is not None:
+            self._names.pop((old.application, old.name), None)
         for kind in CredentialKind:
             self.remove_credential(device_id, kind)
 
@@ -157,6 +165,10 @@ class CredentialCache:
 
     def device(self, device_id: str) -> Optional[Device]:
         return self._devices.get(device_id)
+
+    def device_named(self, application: str, name: str) -> Optional[Device]:
+        device_id = self._names.get((application, name))
+        return None if device_id is None else self._devices.get(device_id)
 
     def profile(self, name: str) -> Optional[Profile]:
         return self._profiles.get(name)

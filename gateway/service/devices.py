@@ -43,10 +43,12 @@ from gateway.service.interfaces import (
     ITelemetryService,
     ProvisionRequest,
     ProvisionResult,
+    Publication,
     SeenVia,
     UnreachableReason,
     Unsubscribe,
 )
+from gateway.service.publish import PublishService
 from gateway.service.rpc import RpcService
 
 __all__ = ["DeviceServices"]
@@ -65,6 +67,7 @@ class DeviceServices:
     _held: HeldAttributes
     _rpc: RpcService
     _client_rpc: ClientRpc
+    _publish: PublishService
     #: Named in the upstream events of the uplinks that come through here.
     dialect: str = "api"
 
@@ -101,6 +104,10 @@ class DeviceServices:
         device = self._credentials.device(device_id)
         return device if device is not None and device.enabled else None
 
+    def find_device(self, application: str, name: str) -> Optional[Device]:
+        device = self._credentials.device_named(application, name)
+        return device if device is not None and device.enabled else None
+
     def profile(self, name: str) -> Optional[Profile]:
         return self._credentials.profile(name)
 
@@ -120,6 +127,9 @@ class DeviceServices:
         if scope is AttributeScope.SERVER:
             return fail(InvalidArgument("server attributes are not the device's to read"))
         return self._attributes.get_attributes(device_id, scope, keys)
+
+    def publish(self, device_id: str, publication: Publication) -> "Deferred[None]":
+        return self._publish.publish(device_id, publication, self.dialect)
 
     def set_client_attributes(
         self, device_id: str, values: Mapping[str, JSONValue]

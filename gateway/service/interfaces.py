@@ -66,6 +66,7 @@ __all__ = [
     "ICredentialGuard",
     "Delivery",
     "DeliverRpc",
+    "Publication",
     "IDeviceServices",
 ]
 
@@ -101,12 +102,14 @@ class IDeviceRegistry(Interface):
         generate_token: bool = True,
         also: Optional[Callable[[Device], "UnitOfWork"]] = None,
         power: Optional[Mapping[str, Any]] = None,
+        gateways: Sequence[str] = (),
     ) -> "Deferred[CreatedDevice]":
         """
         Create a device.  With C{access_token} it gets that token; without
         one and with C{generate_token} a random URL-safe token is made;
         C{power} holds its own power-saving settings (C{power_mode}, a
-        L{PowerMode}, and the timers in ms).  The
+        L{PowerMode}, and the timers in ms); C{gateways} names the devices
+        of its application that may publish for it.  The
         device, its token and the writes C{also(device)} returns are one
         unit of work: all or nothing.
         L{Conflict} for a taken name or token, L{InvalidArgument} for an
@@ -132,6 +135,7 @@ class IDeviceRegistry(Interface):
         profile: Optional[str] = None,
         enabled: Optional[bool] = None,
         power: Optional[Mapping[str, Any]] = None,
+        gateways: Optional[Sequence[str]] = None,
     ) -> "Deferred[Device]":
         """
         Change the given fields; C{None} leaves a field alone.  C{power}
@@ -202,6 +206,9 @@ class ICredentialCache(Interface):
 
     def device(device_id: str) -> Optional[Device]:
         """The cached device (enabled or not), or C{None}."""
+
+    def device_named(application: str, name: str) -> Optional[Device]:
+        """The cached device of this name in C{application} (enabled or not), or C{None}."""
 
     def profile(name: str) -> Optional[Profile]:
         """The cached profile, or C{None}."""
@@ -473,6 +480,22 @@ Delivery = Literal["ack", "non", "reset", "timeout", "gone"]
 DeliverRpc = Callable[[Rpc], "Deferred[Delivery]"]
 
 
+@attrs.frozen
+class Publication:
+    """
+    A message a device published on a channel (Drogue's publish).
+
+    @ivar content_type: the payload's media type; C{None} when the payload
+        is JSON text (checked by the dialect).
+    @ivar extensions: extension attributes of its event (beside the shape's).
+    """
+
+    channel: str
+    payload: bytes
+    content_type: Optional[str] = None
+    extensions: Mapping[str, str] = attrs.field(factory=dict)
+
+
 class IDeviceServices(Interface):
     """
     What a device may do, and all a dialect gets of the service layer: no
@@ -512,6 +535,15 @@ class IDeviceServices(Interface):
 
     def enabled_device(device_id: str) -> Optional[Device]:
         """The device if it still exists and is enabled."""
+
+    def find_device(application: str, name: str) -> Optional[Device]:
+        """The enabled device of this name in C{application}, or C{None}."""
+
+    def publish(device_id: str, publication: Publication) -> "Deferred[None]":
+        """
+        Commit the event of a message the device published; fires once
+        durable.  L{Unavailable} when the outbox is full.
+        """
 
     def profile(name: str) -> Optional[Profile]:
         """A device's profile by name (how to read its payloads), or C{None}."""

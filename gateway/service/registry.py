@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import attrs
 from cryptography import x509
@@ -91,6 +91,13 @@ POWER_FIELDS = ("power_mode", "psm_activity_timer", "edrx_cycle", "paging_transm
 def _check_timer(field: str, value: object) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
         raise InvalidArgument(f"{field} must be a non-negative number of ms")
+
+
+def _gateways(names: Sequence[str]) -> tuple[str, ...]:
+    """The gateway names a device lists, checked: non-empty strings, each once."""
+    if isinstance(names, str) or not all(isinstance(g, str) and g for g in names):
+        raise InvalidArgument("gateways must be a list of device names")
+    return tuple(dict.fromkeys(names))
 
 
 def _power(power: Optional[Mapping[str, Any]]) -> dict[str, Any]:
@@ -185,6 +192,7 @@ class DeviceRegistry:
         generate_token: bool = True,
         also: Optional[Also] = None,
         power: Optional[Mapping[str, Any]] = None,
+        gateways: Sequence[str] = (),
     ) -> "Deferred[CreatedDevice]":
         """
         See L{IDeviceRegistry.create_device}.  The device and its token are
@@ -196,6 +204,7 @@ class DeviceRegistry:
             _require_text("device name", name)
             _require_text("application", application)
             settings = _power(power)
+            settings["gateways"] = _gateways(gateways)
             if self._cache.profile(profile) is None:
                 raise InvalidArgument(f"no profile {profile!r}")
             token = access_token
@@ -275,10 +284,13 @@ class DeviceRegistry:
         profile: Optional[str] = None,
         enabled: Optional[bool] = None,
         power: Optional[Mapping[str, Any]] = None,
+        gateways: Optional[Sequence[str]] = None,
     ) -> "Deferred[Device]":
         async def run() -> Device:
             device = self._device(device_id)
             changes: dict[str, Any] = _power(power)
+            if gateways is not None:
+                changes["gateways"] = _gateways(gateways)
             if name is not None:
                 _require_text("device name", name)
                 changes["name"] = name

@@ -6,6 +6,7 @@ schema shares and the converters between rows and the domain's records.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Sequence
 
 from gateway.domain.model import (
@@ -49,12 +50,13 @@ def device_from_row(row: Sequence[Any]) -> Device:
         psm_activity_timer=row[7],
         edrx_cycle=row[8],
         paging_transmission_window=row[9],
+        gateways=json.loads(row[10]),
     )
 
 
 DEVICE_COLUMNS = (
     "id, name, application, profile, enabled, created, power_mode, "
-    "psm_activity_timer, edrx_cycle, paging_transmission_window"
+    "psm_activity_timer, edrx_cycle, paging_transmission_window, gateways"
 )
 
 
@@ -71,6 +73,7 @@ def device_values(device: Device) -> tuple[Any, ...]:
         device.psm_activity_timer,
         device.edrx_cycle,
         device.paging_transmission_window,
+        json.dumps(list(device.gateways)),
     )
 
 

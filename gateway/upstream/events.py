@@ -36,46 +36,25 @@ tests check that), and writes the headers of the binary mode (L{binary}).
 from __future__ import annotations
 
 import base64
-import enum
 import json
 import random
 import time
 from datetime import datetime, timezone
 from json.encoder import encode_basestring_ascii
 from typing import Any, Callable, Mapping
-from urllib.parse import quote
 
 import attrs
 from cloudevents.core.bindings.http import HTTPMessage, to_binary
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
+from gateway.domain.events import DEFAULT_SHAPE, EventShape, UplinkKind
 from gateway.domain.model import Device
 from gateway.store.unit import AppendEvent, AppendTelemetry, JSONItems, OutboxEvent
 
-__all__ = ["EventFactory", "UplinkKind", "binary", "json_object", "structured"]
+__all__ = ["EventFactory", "EventShape", "UplinkKind", "binary", "json_object", "structured"]
 
 _FORMAT = JSONFormat()
-
-
-class UplinkKind(enum.Enum):
-    """
-    What a device sent (or, for C{RPC}, what became of a server-side RPC
-    sent to it); the value names the CloudEvent C{type}.
-    """
-
-    TELEMETRY = "telemetry"
-    ATTRIBUTES = "attributes"
-    CLAIM = "claim"
-    PROVISION = "provision"
-    RPC = "rpc"
-
-    @property
-    def event_type(self) -> str:
-        return _EVENT_TYPES[self]
-
-
-_EVENT_TYPES = {kind: f"io.coap-gateway.{kind.value}.v1" for kind in UplinkKind}
 
 
 #: The last second formatted: uplinks arrive many to a second.
@@ -113,37 +92,6 @@ _V4_CLEAR = ~(0xF000 << 64 | 0xC000 << 48) & (2**128 - 1)
 _V4_SET = 0x4000 << 64 | 0x8000 << 48
 
 
-def default_type(kind: UplinkKind) -> str:
-    """C{io.coap-gateway.<kind>.v1}."""
-    return kind.event_type
-
-
-def default_source(instance: str, device: Device) -> str:
-    """C{/coap-gateway/<instance>/devices/<device id>}, percent-encoded."""
-    return f"/coap-gateway/{quote(instance, safe='')}/devices/{quote(device.id)}"
-
-
-def default_subject(device: Device) -> str:
-    """The device's name."""
-    return device.name
-
-
-@attrs.frozen
-class EventShape:
-    """
-    How a dialect names its events (Drogue's own shape comes with its
-    dialect): the C{type} of each kind, the C{source} of a device of this
-    gateway instance, and its C{subject}.
-    """
-
-    type: Callable[[UplinkKind], str] = default_type
-    source: Callable[[str, Device], str] = default_source
-    subject: Callable[[Device], str] = default_subject
-
-
-DEFAULT_SHAPE = EventShape()
-
-
 @attrs.define
 class EventFactory:
     """
@@ -157,27 +105,35 @@ class EventFactory:
     _new_id: Callable[[], str] = new_id
     shapes: Mapping[str, EventShape] = attrs.field(factory=dict)
     # Per (device id, dialect): the record the encoded attributes that never
-    # change were made of (a renamed device has a new one), and that text.
-    _heads: dict[tuple[str, str], tuple[Device, str]] = attrs.field(factory=dict, repr=False)
+    # change were made of (a renamed device has a new one), and that text:
+    # the source, the subject, then the rest.
+    _heads: dict[tuple[str, str], tuple[Device, str, str, str]] = attrs.field(
+        factory=dict, repr=False
+    )
 
-    def _head(self, device: Device, dialect: str) -> str:
+    def _head(self, device: Device, dialect: str, subject: str | None = None) -> str:
         key = (device.id, dialect)
         found = self._heads.get(key)
-        if found is not None and (found[0] is device or found[0] == device):
-            return found[1]
-        if len(self._heads) >= 65536:
-            self._heads.clear()
-        shape = self.shapes.get(dialect, DEFAULT_SHAPE)
-        head = (
-            f',"source":{encode_basestring_ascii(shape.source(self.instance, device))}'
-            f',"subject":{encode_basestring_ascii(shape.subject(device))}'
-            f',"application":{encode_basestring_ascii(device.application)}'
-            f',"device":{encode_basestring_ascii(device.name)}'
-            f',"deviceid":{encode_basestring_ascii(device.id)}'
-            f',"dialect":{encode_basestring_ascii(dialect)}'
-        )
-        self._heads[key] = (device, head)
-        return head
+        if found is None or not (found[0] is device or found[0] == device):
+            if len(self._heads) >= 65536:
+                self._heads.clear()
+            shape = self.shapes.get(dialect, DEFAULT_SHAPE)
+            extensions = "".join(
+                f",{encode_basestring_ascii(k)}:{encode_basestring_ascii(v)}"
+                for k, v in shape.extensions(self.instance, device).items()
+            )
+            found = self._heads[key] = (
+                device,
+                f',"source":{encode_basestring_ascii(shape.source(self.instance, device))}',
+                f',"subject":{encode_basestring_ascii(shape.subject(device))}',
+                f',"application":{encode_basestring_ascii(device.application)}'
+                f',"device":{encode_basestring_ascii(device.name)}'
+                f',"deviceid":{encode_basestring_ascii(device.id)}'
+                f',"dialect":{encode_basestring_ascii(dialect)}{extensions}',
+            )
+        if subject is not None:
+            return f'{found[1]},"subject":{encode_basestring_ascii(subject)}{found[3]}'
+        return found[1] + found[2] + found[3]
 
     def _type(self, kind: UplinkKind, dialect: str) -> str:
         shape = self.shapes.get(dialect)
@@ -218,6 +174,38 @@ class EventFactory:
             f'"datacontenttype":{encode_basestring_ascii(content_type)},"data_base64":"{data}"',
         )
 
+    def publish_event(
+        self,
+        device: Device,
+        dialect: str,
+        received_ms: int,
+        payload: bytes,
+        content_type: str | None,
+        subject: str,
+        extensions: Mapping[str, str],
+    ) -> AppendEvent:
+        """
+        The event of a message the device published on a channel: the
+        channel is its C{subject}, C{extensions} are added to the shape's;
+        JSON (C{content_type} C{None}: the payload is JSON text) goes as
+        C{data}, anything else as C{data_base64}.
+        """
+        if content_type is None:
+            content = f'"datacontenttype":"application/json","data":{payload.decode("utf-8")}'
+        else:
+            data = base64.b64encode(payload).decode("ascii")
+            content = (
+                f'"datacontenttype":{encode_basestring_ascii(content_type)}'
+                f',"data_base64":"{data}"'
+            )
+        extra = "".join(
+            f",{encode_basestring_ascii(k)}:{encode_basestring_ascii(v)}"
+            for k, v in extensions.items()
+        )
+        return self._append(
+            UplinkKind.PUBLISH, device, dialect, received_ms, None, content, subject, extra
+        )
+
     def _append(
         self,
         kind: UplinkKind,
@@ -226,13 +214,15 @@ class EventFactory:
         received_ms: int,
         device_ms: int | None,
         content: str,
+        subject: str | None = None,
+        extra: str = "",
     ) -> AppendEvent:
         event_id = self._new_id()
         at = received_ms if device_ms is None else device_ms
         event_type = self._type(kind, dialect)
         body = (
             f'{{"specversion":"1.0","id":"{event_id}","type":{encode_basestring_ascii(event_type)}'
-            f'{self._head(device, dialect)},"time":"{rfc3339(at)}",{content}}}'
+            f'{self._head(device, dialect, subject)}{extra},"time":"{rfc3339(at)}",{content}}}'
         )
         return AppendEvent(device.id, event_id, event_type, at, received_ms, body)
 

@@ -68,6 +68,15 @@ def test_create_with_password_defaults_username_to_name(api: Api) -> None:
     assert device.id == body["id"]
 
 
+def test_gateways_are_created_shown_and_patched(api: Api) -> None:
+    """A device's gateways are set at creation, shown, replaced by a patch and checked."""
+    body = api.create_device("device2", gateways=["gw1"])
+    assert body["gateways"] == ["gw1"]
+    patched = api.patch(f"/api/v1/devices/{body['id']}", {"gateways": []})
+    assert (patched.status, patched.body["gateways"]) == (200, [])
+    assert api.patch(f"/api/v1/devices/{body['id']}", {"gateways": "gw1"}).status == 400
+
+
 def test_create_with_bad_certificate_leaves_no_device(api: Api) -> None:
     """A credential the registry rejects fails creation and leaves no device behind."""
     answer = api.post(

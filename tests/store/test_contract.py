@@ -67,6 +67,15 @@ async def test_device_round_trip(store: IStore) -> None:
 
 
 @pytest_twisted.ensureDeferred
+async def test_device_gateways_round_trip(store: IStore) -> None:
+    """The gateways a device lists are stored, updated and read back in order."""
+    await store.create_device(dev(gateways=("gw-b", "gw-a")))
+    assert (await store.get_device("d1")).gateways == ("gw-b", "gw-a")  # type: ignore[union-attr]
+    await store.update_device(dev(gateways=()))
+    assert (await store.get_device("d1")).gateways == ()  # type: ignore[union-attr]
+
+
+@pytest_twisted.ensureDeferred
 async def test_device_name_unique_per_application(store: IStore) -> None:
     """The same name may be used in two applications but not twice in one."""
     await store.create_device(dev("d1", "x", application="a"))

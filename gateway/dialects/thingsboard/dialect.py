@@ -33,6 +33,8 @@ __all__ = ["ThingsBoardDialect"]
 @attrs.frozen
 class ThingsBoardDialect:
     name: str = "thingsboard"
+    #: Our own event shape.
+    event_shape: None = None
     rules: JSONRules = attrs.field(factory=JSONRules)
 
     def configure(self, options: Mapping[str, Any]) -> "ThingsBoardDialect":

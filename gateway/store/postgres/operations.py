@@ -169,11 +169,13 @@ def _create_device(cur: Cursor, device: Device) -> Device:
         raise Conflict(f"device id {device.id!r} is taken")
     _check_device(cur, device)
     cur.execute(
-        f"INSERT INTO devices ({DEVICE_COLUMNS}) VALUES ({_params(10)})", device_values(device)
+        f"INSERT INTO devices ({DEVICE_COLUMNS}) VALUES ({_params(_DEVICE_COUNT)})",
+        device_values(device),
     )
     return device
 
 
+_DEVICE_COUNT = len(DEVICE_COLUMNS.split(","))
 _DEVICE_SETS = ", ".join(f"{c.strip()}=%s" for c in DEVICE_COLUMNS.split(",")[1:])
 
 

@@ -152,6 +152,10 @@ MIGRATIONS: list[str] = [
     );
     INSERT INTO rpc_last_id (id, last) VALUES (0, 0);
     """,
+    # The gateways that may publish for a device (a JSON list of names; Drogue's as=).
+    """
+    ALTER TABLE devices ADD COLUMN gateways TEXT NOT NULL DEFAULT '[]';
+    """,
 ]
 
 #: The outbox's partitions (by device), which the nodes share out.

@@ -139,7 +139,7 @@ def _create_device(conn: sqlite3.Connection, device: Device) -> Device:
         raise Conflict(f"device id {device.id!r} is taken")
     _check_device(conn, device)
     conn.execute(
-        f"INSERT INTO devices ({DEVICE_COLUMNS}) VALUES ({placeholders(10)})",
+        f"INSERT INTO devices ({DEVICE_COLUMNS}) VALUES ({placeholders(11)})",
         device_values(device),
     )
     return device

@@ -133,6 +133,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX rpcs_unfinished ON rpcs(device_id, id)
         WHERE state IN ('QUEUED', 'SENT', 'DELIVERED');
     """,
+    # The gateways that may publish for a device (a JSON list of names).
+    """
+    ALTER TABLE devices ADD COLUMN gateways TEXT NOT NULL DEFAULT '[]';
+    """,
 ]
 
 

@@ -30,6 +30,7 @@ def basic(devices: Any, request: Any) -> Any:
 @implementer(IPlugin, IDialect)
 class Toy:
     name = "toy"
+    event_shape = None
 
     def configure(self, options: Mapping[str, Any]) -> "Toy":
         return self
