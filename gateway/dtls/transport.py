@@ -231,6 +231,7 @@ class DTLSTransport(DatagramProtocol):
             counters.idle_timeouts += 1
         elif reason in ("close_notify", "alert"):
             counters.closed_by_client += 1
+        log.debug("DTLS session with {peer} closed: {reason}", peer=str(session), reason=reason)
 
     # -- timers --------------------------------------------------------------
 

@@ -12,7 +12,6 @@ import base64
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,9 +28,12 @@ from tests.interop.gateway_process import (
 )
 from tests.interop.peers import find_peer
 from tests.interop.test_upstream_crash import _received, _sink
+from tests.interop.watch import OutputWatcher
 
 #: Drogue's documented credentials: device1 of example-app, password hey-rodney.
 DOCUMENTED = "4209,Basic ZGV2aWNlMUBleGFtcGxlLWFwcDpoZXktcm9kbmV5"
+#: An empty ACK in libcoap's C{-v 7} log.
+EMPTY_ACK = re.compile(r"received \d+ bytes\s*\nv:1 t:ACK c:0\.00")
 
 
 @attrs.frozen
@@ -41,16 +43,16 @@ class Drogue:
     gw: GatewayProcess
     device_id: str
     record: Path
+    sink: OutputWatcher
 
     def event(self, channel: str) -> dict[str, Any]:
         """The one event upstream of a publish on C{channel} (waits for it)."""
-        deadline = time.monotonic() + 10
-        while True:
-            found = [e for e in _received(self.record) if e.get("subject") == channel]
-            if found or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-        (event,) = found
+
+        def found(_: str) -> list[dict[str, Any]]:
+            return [e for e in _received(self.record) if e.get("subject") == channel]
+
+        # Wakes on each batch the sink records (its "recorded" lines).
+        (event,) = self.sink.wait_until(found, 10, f"no event of channel {channel!r}")
         return event
 
 
@@ -58,7 +60,7 @@ class Drogue:
 def drogue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Drogue]:
     workdir = tmp_path_factory.mktemp("droguegateway")
     record = workdir / "received.jsonl"
-    sink, _, port = _sink(workdir, record)
+    sink, sink_output, port = _sink(workdir, record)
     environ = {
         "GATEWAY_UPSTREAM_URL": f"http://127.0.0.1:{port}/events",
         "GATEWAY_UPSTREAM_FLUSH_INTERVAL": "0.05",
@@ -69,7 +71,7 @@ def drogue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Drogue]:
             "name": "device1", "application": "example-app",
             "credentials": {"type": "basic", "password": "hey-rodney"},
         })
-        yield Drogue(gw, device["id"], record)
+        yield Drogue(gw, device["id"], record, sink_output)
     finally:
         gw.stop()
         sink.terminate()
@@ -205,18 +207,22 @@ def test_command_within_ct_and_a_queued_one(
          f"coap://127.0.0.1:{gateway.coap_port}/v1/foo?ct=10"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
+    assert proc.stdout is not None
+    output = OutputWatcher(proc.stdout)
     try:
-        time.sleep(0.5)
+        # The publish waits once the gateway has sent its empty ACK.
+        output.wait_until(EMPTY_ACK.search, CLIENT_TIMEOUT, "no empty ACK")
         gateway.api_ok("POST", f"/api/v1/devices/{drogue.device_id}/rpc",
                        {"method": "reboot", "params": "now", "oneway": True}, wait="false")
-        log = proc.communicate(timeout=CLIENT_TIMEOUT)[0].decode("utf-8", "replace")
+        proc.wait(timeout=CLIENT_TIMEOUT)
+        log = output.ended(5)
     finally:
         if proc.poll() is None:
             proc.kill()
     reboot = "".join(f"\\x{b:02X}" for b in b"reboot")
     assert re.search(r"t:CON c:2\.05 \S+ \{01\} \[ 4210:" + re.escape(reboot), log), log
     assert out.read_bytes().strip() == b"now"
-    assert len(re.findall(r"received \d+ bytes\s*\nv:1 t:ACK c:0\.00", log)) == 1, log
+    assert len(EMPTY_ACK.findall(log)) == 1, log
     assert len(re.findall(r"t:CON c:POST", log)) == 1, log  # no retransmission
     gateway.api_ok("POST", f"/api/v1/devices/{drogue.device_id}/rpc",
                    {"method": "led", "params": "on", "oneway": True}, wait="false")
@@ -284,15 +290,15 @@ def test_gatewayctl_command_send_reaches_a_waiting_device(
 
 def test_aiocoap_publish_waits_for_a_command(drogue: Drogue) -> None:
     """aiocoap's client publishes with 4209 and ct, and gets the command as 2.05 with 4210."""
+    # Queued first: the publish takes it at once (no guessing when it started to wait).
+    drogue.gw.api_ok("POST", f"/api/v1/devices/{drogue.device_id}/rpc",
+                     {"method": "fan", "params": "max", "oneway": True}, wait="false")
     proc = subprocess.Popen(
         [sys.executable, "-c", AIOCOAP_PUBLISH,
          f"coap://127.0.0.1:{drogue.gw.coap_port}/v1/aio?ct=10", DOCUMENTED.split(",", 1)[1]],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=clean_environ(),
     )
     try:
-        time.sleep(1.0)
-        drogue.gw.api_ok("POST", f"/api/v1/devices/{drogue.device_id}/rpc",
-                         {"method": "fan", "params": "max", "oneway": True}, wait="false")
         out = proc.communicate(timeout=CLIENT_TIMEOUT)[0].decode("utf-8", "replace")
     finally:
         if proc.poll() is None:

@@ -48,6 +48,10 @@ class OutputWatcher:
                 self._closed = True
                 self._changed.notify_all()
 
+    def ended(self, timeout: float) -> str:
+        """All the output, once the stream has ended (L{TimeoutError} at the deadline)."""
+        return self.wait_until(lambda text: (self._closed and text) or None, timeout, "the end")
+
     def wait_until(self, found: Callable[[str], Optional[T]], timeout: float, what: str) -> T:
         """
         Block until C{found(text)} is truthy and return it; L{TimeoutError}
