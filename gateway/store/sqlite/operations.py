@@ -44,11 +44,11 @@ __all__ = ["apply"]
 
 def apply(tx: Transaction, op: Operation) -> Any:
     """Run one operation in the writer's transaction; its result."""
-    if type(op) is AppendEvent:
-        return tx.append(op)
     conn = tx.conn
     # An uplink's operations first: match tries the cases in order.
     match op:
+        case AppendEvent():
+            return tx.append(op)
         case AppendTelemetry():
             rows = [(op.device_id, k, text, ts) for ts, values in op.records for k, text in values]
             if not rows:
@@ -112,8 +112,6 @@ def apply(tx: Transaction, op: Operation) -> Any:
             return _enqueue_rpc(conn, op)
         case UpdateRpc():
             return _update_rpc(conn, op)
-        case AppendEvent():
-            return tx.append(op)
         case _:
             assert_never(op)
 
