@@ -352,3 +352,12 @@ def test_bad_dtls_settings_name_their_origin(environ: dict[str, str], message: s
     with pytest.raises(ConfigError) as caught:
         load_config(None, environ)
     assert str(caught.value).startswith(message)
+
+
+def test_drop_applications_from_file_and_environment(tmp_path: Path) -> None:
+    """[rpc] drop_applications is a list of names in the file, comma-separated in the variable."""
+    path = tmp_path / "gateway.toml"
+    path.write_text('[rpc]\ndrop_applications = ["example-app", "b"]\n')
+    assert load_config(str(path), {}).rpc.queue.drop_applications == ("example-app", "b")
+    variables = {"GATEWAY_RPC_DROP_APPLICATIONS": "x, y"}
+    assert load_config(None, variables).rpc.queue.drop_applications == ("x", "y")

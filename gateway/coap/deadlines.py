@@ -42,6 +42,13 @@ class Deadline:
         self.call = None
         self.arg = None
 
+    def run_now(self) -> None:
+        """Run the call at once instead of when due (if not cancelled)."""
+        call, arg = self.call, self.arg
+        if call is not None:
+            self.cancel()
+            call(arg)
+
 
 class Deadlines:
     """Calls C{call(arg)} after C{delay} seconds (L{add}) unless cancelled."""

@@ -76,6 +76,7 @@ class Dispatcher:
         peer = exchange.peer
         request.peer = peer
         request.remote = peer.address
+        request.exchange = exchange
         try:
             result = self._dispatch(exchange)
         except Exception:

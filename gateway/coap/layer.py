@@ -174,7 +174,11 @@ class MessageLayer:
 
     def _serve(self, exchange: Exchange) -> None:
         self.dispatcher.handle(exchange, self._respond)
-        if not exchange.done and exchange.request.mtype == n.CON:
+        if exchange.done or exchange.request.mtype != n.CON:
+            return
+        if exchange.accepted:
+            self._empty_ack(exchange)
+        else:
             exchange.timer = self._piggyback.add(
                 exchange.peer.params.piggyback_delay, self._empty_ack, exchange
             )
@@ -192,6 +196,7 @@ class MessageLayer:
             exchange.timer.cancel()
             exchange.timer = None
         request = exchange.request
+        request.exchange = None  # the dispatcher's link back: no cycle left for the GC
         peer = exchange.peer
         response.token = request.token
         if request.mtype == n.CON and not exchange.empty_acked:

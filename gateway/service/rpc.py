@@ -19,6 +19,9 @@ scheduler says it is awake), and reports what became of each.
  - Every state change is committed with its upstream event
    (C{io.coap-gateway.rpc.v1}) in one unit of work.  A change that cannot
    be committed (the outbox is full) is logged and undone in memory.
+ - An application listed in C{drop_applications} takes RPCs only while
+   its device waits for one (Drogue's way): one that cannot be sent at
+   once is EXPIRED at once, not queued.
  - Bounded: a device holds at most C{max_queued} unfinished RPCs (one more
    is a L{Conflict}, 409) and keeps its C{keep_finished} newest finished
    ones for the API.
@@ -59,6 +62,7 @@ __all__ = ["RpcService", "RpcSettings"]
 log = Logger()
 
 QUEUED, SENT, DELIVERED = RpcState.QUEUED, RpcState.SENT, RpcState.DELIVERED
+_NOT_WAITING = "the device was not waiting, and its application drops what cannot go out at once"
 
 @attrs.frozen
 class RpcSettings:
@@ -74,6 +78,10 @@ class RpcSettings:
     expiration: float = attrs.field(default=86_400.0, validator=v.gt(0))
     #: Sends the device did not acknowledge before an RPC is TIMEOUT.
     max_retries: int = attrs.field(default=2, validator=v.ge(0))
+    #: Applications whose devices take RPCs and commands only while they
+    #: wait for one (Drogue's behaviour): one that cannot go out at once is
+    #: EXPIRED rather than queued.
+    drop_applications: tuple[str, ...] = ()
 
 
 def _event_data(rpc: Rpc) -> str:
@@ -223,6 +231,10 @@ class RpcService:
             q.active[stored.id] = stored
             self._arm(q, stored)
             self._pump(device_id)
+            if device.application in self._settings.drop_applications and (
+                stored.id not in q.in_flight
+            ):
+                return await self._finish(q, stored, RpcState.EXPIRED, error=_NOT_WAITING)
             return stored
 
         return Deferred.fromCoroutine(run())

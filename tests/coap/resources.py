@@ -45,10 +45,12 @@ class Later(Resource):
     def __init__(self) -> None:
         super().__init__()
         self.pending: list[defer.Deferred[Any]] = []
+        self.requests: list[Any] = []
 
     def render_GET(self, request: Any) -> Any:
         d: defer.Deferred[Any] = defer.Deferred()
         self.pending.append(d)
+        self.requests.append(request)
         return d
 
 

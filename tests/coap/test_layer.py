@@ -10,6 +10,7 @@ from twisted.logger import globalLogPublisher
 
 from gateway.coap import codec, errors
 from gateway.coap import numbers as n
+from gateway.coap.exchange import accept
 from gateway.coap.params import EngineLimits, TransmissionParameters
 
 from .resources import Broken, Later, Option4209, Text, tree
@@ -49,6 +50,36 @@ def test_slow_handler_gets_empty_ack_then_separate_con() -> None:
     [response] = transport.take()
     assert (response.mtype, response.code, response.token) == (n.CON, n.CONTENT, b"tk")
     assert response.mid != 5
+
+
+@pytest.mark.parametrize("mtype", [n.CON, n.NON])
+def test_accepted_request_is_acked_at_once(mtype: int) -> None:
+    """A handler that accepts its request later gets the empty ACK then, not after the delay."""
+    later = Later()
+    server, transport, clock = make_server(tree(slow=later))
+    server.feed(request(path="slow", mid=5, mtype=mtype), PEER)
+    assert transport.take() == []
+    accept(later.requests[0])
+    expected = [(n.ACK, n.EMPTY, 5)] if mtype == n.CON else []
+    assert [(m.mtype, m.code, m.mid) for m in transport.take()] == expected
+    clock.advance(1)
+    assert transport.take() == []
+    later.pending[0].callback(Text().render_GET(None))
+    [response] = transport.take()
+    assert (response.mtype, response.code) == (mtype, n.CONTENT)
+
+
+def test_request_accepted_while_rendering_is_acked_at_once() -> None:
+    """Accepting during the render itself (before any timer) also sends the empty ACK at once."""
+
+    class Parked(Later):
+        def render_GET(self, request: Any) -> Any:
+            accept(request)
+            return super().render_GET(request)
+
+    server, transport, _ = make_server(tree(slow=Parked()))
+    server.feed(request(path="slow", mid=6), PEER)
+    assert [(m.mtype, m.code, m.mid) for m in transport.take()] == [(n.ACK, n.EMPTY, 6)]
 
 
 def _separate_response(**kwargs):  # type: ignore[no-untyped-def]

@@ -18,7 +18,7 @@ from gateway.domain.errors import Conflict, InvalidArgument, NotFound, Unavailab
 from gateway.domain.model import PowerMode, Rpc, RpcState
 from gateway.service.build import Downlinks, Services, build_services
 from gateway.service.interfaces import Delivery
-from gateway.service.rpc import RpcSettings
+from gateway.service.rpc import _NOT_WAITING, RpcSettings
 from gateway.store.memory import MemoryStore
 from tests.service.conftest import FAST_HASHER, failure, result
 
@@ -311,3 +311,25 @@ def test_restart_keeps_states_and_rearms_timers_from_stored_times(clock: Clock) 
     fresh.listen(again, d, clock)
     assert fresh.methods() == ["sent"]
     assert result(again.rpc.enqueue(d, "next")).id > queued.id
+
+
+def test_dropping_application_expires_what_cannot_go_out_at_once(clock: Clock) -> None:
+    """In a drop_applications application an RPC goes to a waiting device or EXPIRES at once."""
+    s = make(clock, drop_applications=("default",))
+    d = new_device(s)
+    dropped = result(s.rpc.enqueue(d, "early"))
+    assert (dropped.state, dropped.error) == (EXPIRED, _NOT_WAITING)
+    device = FakeDevice()
+    device.listen(s, d, clock)
+    sent = result(s.rpc.enqueue(d, "waited"))
+    assert device.methods() == ["waited"] and now(s, d, sent.id).state is SENT
+    assert states(s, d) == [
+        (dropped.id, "QUEUED"), (dropped.id, "EXPIRED"), (sent.id, "QUEUED"), (sent.id, "SENT"),
+    ]
+
+
+def test_other_applications_still_queue(clock: Clock) -> None:
+    """drop_applications leaves the RPCs of devices of other applications queued."""
+    s = make(clock, drop_applications=("drogue-app",))
+    d = new_device(s)
+    assert result(s.rpc.enqueue(d, "m")).state is Q

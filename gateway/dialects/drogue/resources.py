@@ -14,11 +14,12 @@ device of its application, which must list it among its C{gateways} (else
  - without C{ct} (or C{ct=0}): 2.04 Changed, empty;
  - with C{ct > 0} (at most the dialect's C{max_command_timeout}): the
    device waits for a command through the RPC queue; a CON request gets
-   the engine's empty ACK once the piggyback delay has passed, then a
+   its empty ACK at once (so the device stops retransmitting), then a
    separate response: 2.05 Content with the command's name in option 4210
    and its payload, or 2.04 when C{ct} runs out.  A NON request gets a NON.
    Commands queued while the device was not waiting go out on its next
-   waiting publish (Drogue drops them).
+   waiting publish (Drogue drops them; so do applications listed in
+   C{[rpc] drop_applications}).
 
 A command's payload is its RPC C{params}: a string as its UTF-8 bytes,
 C{null} as nothing, any other value as JSON.
@@ -36,6 +37,7 @@ from txthings import coap as tx
 from gateway.coap import errors
 from gateway.coap import numbers as n
 from gateway.coap import options as coap_options
+from gateway.coap.exchange import accept
 from gateway.coap.resource import Resource
 from gateway.dialects import jsonio
 from gateway.dialects.failures import service_failure
@@ -102,7 +104,7 @@ class PublishResource(DeviceLeaf):
             extensions["subjectsuffix"] = self._suffix
         publication = Publication(self._channel, payload, media, extensions)
         d = self.devices.publish(target.id, publication)
-        d.addCallbacks(self._published, service_failure, (target,))
+        d.addCallbacks(self._published, service_failure, (request, target))
         return d
 
     render_PUT = render_POST
@@ -117,10 +119,11 @@ class PublishResource(DeviceLeaf):
             raise errors.Forbidden("Authentication failed")
         return target
 
-    def _published(self, _: None, target: Device) -> Any:
+    def _published(self, _: None, request: Any, target: Device) -> Any:
         ct = min(self._query.ct or 0, self._context.max_command_timeout)
         if ct <= 0:
             return tx.Message(code=n.CHANGED)
+        accept(request)
         return CommandWait(self._context, target.id, ct).answer
 
 
