@@ -252,6 +252,36 @@ def test_psk_identity_device_at_app_over_dtls(drogue: Drogue) -> None:
     assert drogue.event("psk")["source"] == "drogue://example-app/psk1"
 
 
+def test_x509_certificate_over_dtls(drogue: Drogue, tmp_path: Path) -> None:
+    """A device of example-app with a registered certificate publishes over DTLS (-c/-j), 2.04."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    openssl = find_peer("openssl")
+    subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=x509dev",
+                    "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=CLIENT_TIMEOUT)
+    drogue.gw.api_ok("POST", "/api/v1/devices", {
+        "name": "x509dev", "application": "example-app",
+        "credentials": {"type": "x509", "certificate": cert.read_text()},
+    })
+    uri = f"coaps://127.0.0.1:{drogue.gw.dtls_port}/v1/cert"
+    runs = [
+        subprocess.run(
+            [find_peer("coap-client-openssl"), "-v", "6", "-c", str(cert), "-j", str(key),
+             "-m", "post", "-e", '{"x":1}', *extra, uri],
+            capture_output=True, timeout=CLIENT_TIMEOUT, check=False,
+        )
+        for extra in ((), ("-O", DOCUMENTED))
+    ]
+    logs = [(r.stdout + r.stderr).decode("utf-8", "replace") for r in runs]
+    codes = [[m["code"] for m in RESPONSE_LINE.finditer(log) if m["code"] != "0.00"]
+             for log in logs]
+    # 4209 on a session that already carries an identity is refused, as in Drogue.
+    assert codes == [["2.04"], ["4.03"]], logs
+    event = drogue.event("cert")
+    assert (event["source"], event["device"]) == ("drogue://example-app/x509dev", "x509dev")
+
+
 def test_as_allowed_and_refused(drogue: Drogue, tmp_path: Path) -> None:
     """A gateway publishes as a device that lists it; as a device that does not, 4.03."""
     gw = drogue.gw
