@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import base64
 import importlib.util
 import json
 import os
@@ -118,22 +119,24 @@ def _libcoap_setup(port: int) -> None:
 
 
 TB_PATH = "api/v1/BENCH_TOKEN/telemetry"
+#: The scenarios of the whole gateway's servers (gateway-tb and its kin).
+WHOLE_GATEWAY = ("TB telemetry POST w=16", "Drogue publish POST w=16")
 
 SERVERS: list[Server] = [
     Server("gateway", _py_server("gateway"),
            available=_has_module("gateway.coap.layer"), note="our engine"),
     Server("gateway-tb", _py_server("gateway-tb"), path=TB_PATH,
-           available=_has_module("gateway.tap"), scenarios=("TB telemetry POST w=16",),
+           available=_has_module("gateway.tap"), scenarios=WHOLE_GATEWAY,
            note="whole gateway: ThingsBoard route, token auth, JSON, SQLite store + "
                 "outbox commit (no upstream: events stay local), durability power-loss"),
     Server("gateway-tb-crash", _py_server("gateway-tb-crash"), path=TB_PATH,
-           available=_has_module("gateway.tap"), scenarios=("TB telemetry POST w=16",),
+           available=_has_module("gateway.tap"), scenarios=WHOLE_GATEWAY,
            note="gateway-tb with durability process-crash (SQLite synchronous=NORMAL)"),
     Server("gateway-up", _py_server("gateway-up"), path=TB_PATH,
-           available=_has_module("gateway.tap"), scenarios=("TB telemetry POST w=16",),
+           available=_has_module("gateway.tap"), scenarios=WHOLE_GATEWAY,
            note="gateway-tb + forwarder (batch) into upstream_sink.py, durability power-loss"),
     Server("gateway-up-crash", _py_server("gateway-up-crash"), path=TB_PATH,
-           available=_has_module("gateway.tap"), scenarios=("TB telemetry POST w=16",),
+           available=_has_module("gateway.tap"), scenarios=WHOLE_GATEWAY,
            note="gateway-up with durability process-crash"),
     Server("aiocoap", _py_server("aiocoap"), available=_has_module("aiocoap"),
            note="aiocoap 0.4.17"),
@@ -158,7 +161,7 @@ def baseline_server(rev: str, tree: Path) -> Server:
         lambda port: ["env", f"PYTHONPATH={tree}", sys.executable,
                       str(tree / "scripts" / "bench_servers.py"), "gateway-tb",
                       "--port", str(port)],
-        path=TB_PATH, scenarios=("TB telemetry POST w=16",),
+        path=TB_PATH, scenarios=WHOLE_GATEWAY,
         note=f"gateway-tb at commit {rev} (--baseline)",
     )
 
@@ -201,13 +204,14 @@ class Scenario:
     path: str | None = None
     #: None: every server; otherwise only these server names.
     servers: tuple[str, ...] | None = None
+    options: list[tuple[int, bytes]] = field(default_factory=list)
 
     def spec(self, server: Server, port: int, duration: float) -> loadgen.LoadSpec:
         return loadgen.LoadSpec(
             port=port, path=self.path or server.path, method=self.method,
             payload=self.payload, content_format=self.content_format,
             confirmable=self.confirmable, clients=self.clients, window=self.window,
-            duration=duration, expect=list(self.expect),
+            duration=duration, expect=list(self.expect), options=list(self.options),
         )
 
 
@@ -225,6 +229,12 @@ SCENARIOS: list[Scenario] = [
              content_format=50, expect=["2.01", "2.04"],
              servers=("gateway-tb", "gateway-tb-crash", "gateway-up", "gateway-up-crash",
                       "gateway", "aiocoap")),
+    # A Drogue publish (option 4209 basic credentials, cached after the
+    # first scrypt check) on the same whole-gateway servers.
+    Scenario("Drogue publish POST w=16", method="POST", window=16, payload=TELEMETRY,
+             content_format=50, expect=["2.04"], path="v1/bench",
+             options=[(4209, b"Basic " + base64.b64encode(b"device1@example-app:hey-rodney"))],
+             servers=("gateway-tb", "gateway-tb-crash", "gateway-up", "gateway-up-crash")),
 ]
 #: The scenario the throughput ratios are computed on.
 RATIO_SCENARIO = "CON GET w=16"

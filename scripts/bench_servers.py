@@ -306,6 +306,9 @@ def serve_gateway_tb(
         services = gateway.service_layer
         assert services is not None
         await services.registry.create_device("bench-sensor", access_token=BENCH_TOKEN)
+        # Drogue's documented device, for the Drogue publish scenario.
+        drogue = await services.registry.create_device("device1", application="example-app")
+        await services.registry.set_basic(drogue.device.id, "device1", "hey-rodney")
         transport = gateway.coap.transport
         assert transport is not None
         _announce(transport.getHost().port)

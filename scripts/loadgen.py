@@ -85,6 +85,7 @@ def uint_bytes(n: int) -> bytes:
 def build_template(
     method: str, path: str, payload: bytes, confirmable: bool,
     content_format: int | None = None, query: list[str] | None = None,
+    extra: list[tuple[int, bytes]] | None = None,
 ) -> tuple[bytes, bytes]:
     """
     Return (prefix, suffix) so that ``prefix + pack("!HI", mid, token) + suffix``
@@ -99,6 +100,8 @@ def build_template(
         options.append((12, uint_bytes(content_format)))
     for q in query or []:
         options.append((15, q.encode()))
+    options.extend(extra or [])
+    options.sort(key=lambda o: o[0])  # stable: repeated options keep their order
     prefix = bytes([0x40 | mtype << 4 | TOKEN_LEN, code])
     suffix = encode_options(options)
     if payload:
@@ -114,6 +117,8 @@ class LoadSpec:
     method: str = "GET"
     payload: bytes = b""
     content_format: int | None = None
+    #: More options (number, value), e.g. Drogue's credentials (4209).
+    options: list[tuple[int, bytes]] = field(default_factory=list)
     confirmable: bool = True
     clients: int = 100
     window: int = 16
@@ -187,7 +192,8 @@ def run(spec: LoadSpec) -> dict[str, Any]:
         raise ValueError("window and clients must be >= 1")
     family = socket.AF_INET6 if ":" in spec.host else socket.AF_INET
     prefix, suffix = build_template(
-        spec.method, spec.path, spec.payload, spec.confirmable, spec.content_format
+        spec.method, spec.path, spec.payload, spec.confirmable, spec.content_format,
+        extra=spec.options,
     )
     pack = _MID_TOKEN.pack
     unpack_header = _HEADER.unpack_from

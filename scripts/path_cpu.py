@@ -22,6 +22,7 @@ Loopback only (the upstream sink, with ``--upstream``); bounded by
 from __future__ import annotations
 
 import argparse
+import base64
 import gc
 import json
 import os
@@ -40,6 +41,11 @@ import bench_servers  # noqa: E402
 import loadgen  # noqa: E402
 
 PAYLOAD = b'{"t":21.5,"h":40}'
+#: Each route's path and extra options (Drogue's documented device1@example-app).
+ROUTES: dict[str, tuple[str, list[tuple[int, bytes]]]] = {
+    "tb": (f"api/v1/{bench_servers.BENCH_TOKEN}/telemetry", []),
+    "drogue": ("v1/bench", [(4209, b"Basic " + base64.b64encode(b"device1@example-app:rodney"))]),
+}
 _MID_TOKEN = struct.Struct("!HI")
 
 
@@ -47,6 +53,11 @@ def _thread_cpu(native_id: int) -> float:
     with open(f"/proc/self/task/{native_id}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return round(int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
 
 
 def _threads() -> dict[str, int]:
@@ -76,11 +87,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--durability", default="process-crash",
                    choices=("power-loss", "process-crash"))
     p.add_argument("--backend", default="sqlite", choices=("sqlite", "memory"))
+    p.add_argument("--route", default="tb", choices=sorted(ROUTES),
+                   help="the ThingsBoard telemetry POST or a Drogue publish (option 4209)")
     p.add_argument("--upstream", action="store_true",
                    help="forward to a child upstream_sink.py (its CPU is not counted)")
     p.add_argument("--profile", default=None, metavar="FILE",
                    help="cProfile of the measured requests (main thread, CPU time)")
     p.add_argument("--max-seconds", type=float, default=120.0)
+    p.add_argument("--trace-memory", action="store_true",
+                   help="print the allocations the measured requests left behind")
     p.add_argument("--json", default=None, metavar="FILE")
     a = p.parse_args(argv)
 
@@ -108,9 +123,8 @@ def main(argv: list[str] | None = None) -> int:
             Override("upstream", "url", f"http://127.0.0.1:{sink_port}/events", "path_cpu")
         )
     gateway = build_service(load_config(None, {}, overrides), reactor)
-    prefix, suffix = loadgen.build_template(
-        "POST", f"api/v1/{bench_servers.BENCH_TOKEN}/telemetry", PAYLOAD, True, 50
-    )
+    path, extra = ROUTES[a.route]
+    prefix, suffix = loadgen.build_template("POST", path, PAYLOAD, True, 50, extra=extra)
     counts = {"sent": 0, "answered": 0}
     report: dict[str, Any] = {}
 
@@ -124,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         await services.registry.create_device(
             "bench-sensor", access_token=bench_servers.BENCH_TOKEN
         )
+        drogue = await services.registry.create_device("device1", application="example-app")
+        await services.registry.set_basic(drogue.device.id, "device1", "rodney")
         protocol = gateway.coap.transport.protocol  # type: ignore[union-attr]
         protocol._sendto = answered  # answers are counted, not sent
         receive = protocol.datagramReceived
@@ -143,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
                 await deferLater(reactor, 0, lambda: None)
 
         await run(a.warmup)
+        rss0 = _rss_mb()
         timer = _GCTimer()
         gc.callbacks.append(timer)
         threads = _threads()
@@ -154,7 +171,18 @@ def main(argv: list[str] | None = None) -> int:
 
             profile = cProfile.Profile(time.thread_time)
             profile.enable()
+        if a.trace_memory:
+            import tracemalloc
+
+            tracemalloc.start(8)
+            snapshot = tracemalloc.take_snapshot()
         await run(a.requests)
+        if a.trace_memory:
+            grown = tracemalloc.take_snapshot().compare_to(snapshot, "traceback")
+            for stat in grown[:5]:
+                print(stat)
+                print("\n".join(stat.traceback.format()[-8:]))
+            tracemalloc.stop()
         if profile is not None:
             profile.disable()
             profile.dump_stats(a.profile)
@@ -170,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
                 for name, tid in _threads().items() if name in before
             },
             "gc_us_per_req": round(timer.seconds * per, 1),
+            "rss_mb": [rss0, _rss_mb()],
         })
 
     def done(_: object) -> None:
@@ -191,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, us in report["threads_us_per_req"].items():
         print(f"{name:20s} {us:7.1f} µs/req")
     print(f"{'process':20s} {report['process_us_per_req']:7.1f} µs/req "
-          f"(GC {report['gc_us_per_req']} µs), {report['requests_per_s']:,} req/s")
+          f"(GC {report['gc_us_per_req']} µs), {report['requests_per_s']:,} req/s, "
+          f"RSS {report['rss_mb'][0]} -> {report['rss_mb'][1]} MB")
     if a.json:
         Path(a.json).write_text(json.dumps(report, indent=2))
     return 0

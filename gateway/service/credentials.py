@@ -28,6 +28,7 @@ from typing import Any, Callable, Optional, TypeVar
 
 import attrs
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from gateway.domain.model import (
@@ -84,6 +85,8 @@ class CredentialCache:
         factory=dict
     )
     _verified: dict[str, bytes] = attrs.field(factory=dict)
+    #: The scrypt checks running, by memo, and who waits for each.
+    _verifying: dict[bytes, list["Deferred[bool]"]] = attrs.field(factory=dict)
     #: How many PSK or certificate credentials each device holding one has.
     _session_keys: dict[str, int] = attrs.field(factory=dict)
     _memo_key: bytes = attrs.field(factory=lambda: os.urandom(32))
@@ -218,26 +221,47 @@ class CredentialCache:
     def _check_password(
         self, credential: Optional[Credential], password: str
     ) -> "Deferred[Optional[Device]]":
+        encoded = self._dummy_hash
         if credential is not None:
             encoded = credential.secret.decode("ascii", "replace")
-            memo = self._verified.get(credential.lookup)
-            if memo is not None and hmac.compare_digest(
-                memo, self._memo(encoded, password)
-            ):
+        memo = self._memo(encoded, password)
+        if credential is not None:
+            known = self._verified.get(credential.lookup)
+            if known is not None and hmac.compare_digest(known, memo):
                 return succeed(self._enabled(credential))
-        else:
-            encoded = self._dummy_hash
-        d = self._run_blocking(lambda: self._hasher.verify(password, encoded))
 
         def verified(ok: bool) -> Optional[Device]:
             if credential is None or not ok:
                 return None
             # only remember it if the credential was not changed meanwhile
             if self._by_device.get((credential.device_id, credential.kind)) == credential:
-                self._verified[credential.lookup] = self._memo(encoded, password)
+                self._verified[credential.lookup] = memo
             return self._enabled(credential)
 
-        d.addCallback(verified)
+        return self._verify(memo, password, encoded).addCallback(verified)
+
+    def _verify(self, memo: bytes, password: str, encoded: str) -> "Deferred[bool]":
+        """
+        One scrypt check per (hash, password) at a time: the requests that
+        arrive with it meanwhile (a device's first burst) wait for its
+        outcome instead of each taking a thread and 16 MiB of their own.
+        """
+        d: Deferred[bool] = Deferred()
+        waiting = self._verifying.get(memo)
+        if waiting is not None:
+            waiting.append(d)
+            return d
+        waiting = self._verifying[memo] = [d]
+
+        def settle(outcome: Any) -> None:
+            del self._verifying[memo]
+            for each in waiting:
+                if isinstance(outcome, Failure):
+                    each.errback(outcome)
+                else:
+                    each.callback(outcome)
+
+        self._run_blocking(lambda: self._hasher.verify(password, encoded)).addBoth(settle)
         return d
 
     def authenticate_basic(

@@ -114,6 +114,30 @@ def test_hashing_runs_through_run_blocking(clock: Any) -> None:
     assert result(d) is None
 
 
+def test_concurrent_checks_of_one_password_share_one_hash(clock: Any) -> None:
+    """Checks of the same password arriving while one runs wait for it; another password doesn't."""
+    queued: list[Callable[[], Any]] = []
+
+    def later(fn: Callable[[], Any]) -> "Deferred[Any]":
+        d: Deferred[Any] = Deferred()
+        queued.append(lambda: d.callback(fn()))
+        return d
+
+    store = MemoryStore()
+    setup = result(build_services(store, clock, FAST_HASHER))
+    dev = result(setup.registry.create_device("a")).device
+    result(setup.registry.set_basic(dev.id, "user", "pw"))
+    cache = result(CredentialCache.load(store, FAST_HASHER, later))
+    burst = [cache.authenticate_basic("user", "pw") for _ in range(5)]
+    wrong = cache.authenticate_basic("user", "nope")
+    assert len(queued) == 2
+    for run in queued:
+        run()
+    assert [result(d) for d in burst] == [dev] * 5 and result(wrong) is None
+    assert result(cache.authenticate_basic("user", "pw")) == dev  # remembered: no new hash
+    assert len(queued) == 2
+
+
 def test_disabled_device_fails_every_method(services: Services) -> None:
     """A disabled device authenticates by no credential."""
     created = result(services.registry.create_device("a"))
