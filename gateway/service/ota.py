@@ -11,7 +11,8 @@ OTA packages (firmware and software): upload, assignment, download.
    fw_tag fw_size fw_checksum fw_checksum_algorithm}, C{sw_*} for software)
    through the attribute service, so observing devices hear it at once and
    sleeping ones at their next window.  Unassigning falls back to the
-   profile's package, or deletes those attributes.  C{fw_url} is not sent:
+   profile's package, or deletes those attributes; so does a device's move
+   to another profile (L{OtaService.profile_changed}).  C{fw_url} is not sent:
    ThingsBoard sends it only for packages hosted elsewhere, and every
    package here is served by the gateway.
  - L{OtaService.delete_package} refuses an assigned package (unassign it
@@ -239,6 +240,16 @@ class OtaService:
         self, kind: Optional[OtaKind] = None
     ) -> "Deferred[list[OtaAssignment]]":
         return self._packages.list_assignments(kind)
+
+    def profile_changed(self, device: Device, old_profile: str) -> "Deferred[None]":
+        """C{device} moved from C{old_profile}: tell it of its new packages, if they differ."""
+
+        async def run() -> None:
+            was = attrs.evolve(device, profile=old_profile)
+            for kind in OtaKind:
+                await self._tell([device], kind, {device.id: await self._effective(was, kind)})
+
+        return Deferred.fromCoroutine(run())
 
     async def _devices_of(self, target_type: AssignmentTarget, target: str) -> list[Device]:
         if target_type is AssignmentTarget.DEVICE:

@@ -92,3 +92,15 @@ def test_ota_routes_need_the_key(api: Api) -> None:
     )
     assert no_key.status == 401
     assert api.get(PACKAGES).body == {"packages": []}
+
+
+def test_profile_change_through_the_api_updates_the_attributes(api: Api) -> None:
+    """PATCHing a device onto a profile with a package pushes that package's fw_* attributes."""
+    assert api.post("/api/v1/profiles", {"name": "p"}).status == 201
+    device = api.create_device("d1")
+    _upload(api)
+    api.put("/api/v1/profiles/p/ota/firmware", {"title": "fw", "version": "1.0"})
+    assert api.patch(f"/api/v1/devices/{device['id']}", {"profile": "p"}).status == 200
+    shared = api.get(f"/api/v1/devices/{device['id']}/attributes",
+                     params={"scope": "shared"}).body["shared"]
+    assert shared["fw_title"] == "fw"

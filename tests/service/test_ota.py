@@ -134,3 +134,20 @@ def test_assigning_to_nothing_is_not_found(services: Services, target: str) -> N
     result(services.ota.upload(FW, "fw", "1", BODY))
     kind = DEVICE if target.endswith("device") else PROFILE
     failure(services.ota.assign(FW, kind, target, "fw", "1"), NotFound)
+
+
+def test_moving_to_another_profile_tells_the_device(services: Services) -> None:
+    """A device moved to a profile with another package is told of it; with none, it is untold."""
+    for name in ("a", "b", "c"):
+        result(services.registry.create_profile(Profile(name)))
+    device = _device(services, "mover", "a")
+    result(services.ota.upload(FW, "fw", "1", BODY))
+    result(services.ota.upload(FW, "fw", "2", BODY + b"2"))
+    result(services.ota.assign(FW, PROFILE, "a", "fw", "1"))
+    result(services.ota.assign(FW, PROFILE, "b", "fw", "2"))
+    moved = result(services.registry.update_device(device.id, profile="b"))
+    result(services.ota.profile_changed(moved, "a"))
+    assert _shared(services, device)["fw_version"] == "2"
+    moved = result(services.registry.update_device(device.id, profile="c"))
+    result(services.ota.profile_changed(moved, "b"))
+    assert _shared(services, device) == {}
