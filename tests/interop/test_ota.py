@@ -91,6 +91,10 @@ def test_one_mib_firmware_over_udp_with_block2(
     reported = gw.gw.coap(coap_client, tmp_path, "post", f"api/v1/{token}/telemetry",
                           b'{"fw_state":"DOWNLOADED"}')
     assert reported.code == "2.01"
+    events = gw.gw.api_ok("GET", "/api/v1/events", device=device["id"])["events"]
+    (event,) = [e["event"] for e in events]
+    assert event["type"] == "io.coap-gateway.telemetry.v1"
+    assert [r["values"] for r in event["data"]] == [{"fw_state": "DOWNLOADED"}], event
     status = gw.ctl("ota", "status", device["id"])
     assert status["firmware"]["package"]["title"] == title
     assert status["firmware"]["state"] == "DOWNLOADED"
