@@ -158,3 +158,16 @@ def test_path_cpu_measures_every_request_by_thread(tmp_path: Path) -> None:
     assert report["requests"] == 300
     assert report["threads_us_per_req"]["MainThread"] > 0
     assert "sqlite-writer" in report["threads_us_per_req"]
+
+
+def test_ota_figures_short_runs() -> None:
+    """The OTA figures run end to end on a small file: both servers answer, bodies match."""
+    import argparse
+
+    import ota_figures
+
+    speed = ota_figures.throughput(argparse.Namespace(size=8192, blocks=[1024]))
+    (row,) = speed["rows"]
+    assert row["block"] == 1024 and row["gateway"] > 0 and row["aiocoap-fileserver"] > 0
+    held = ota_figures.memory(argparse.Namespace(devices=10, size=16384, blocks=2))
+    assert held["rss_peak_kib"] >= held["rss_before_kib"] > 0

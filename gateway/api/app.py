@@ -14,6 +14,7 @@ from gateway.api.commands import command_routes
 from gateway.api.devices import device_routes
 from gateway.api.dtls import DtlsReport, dtls_off, dtls_routes
 from gateway.api.openapi import openapi_document
+from gateway.api.ota import ota_routes
 from gateway.api.profiles import profile_routes
 from gateway.api.router import Call, Reply, Route, Router
 from gateway.api.rpc import rpc_routes
@@ -40,6 +41,7 @@ def build_routes(
     routes += telemetry_routes(services)
     routes += rpc_routes(services)
     routes += command_routes(services)
+    routes += ota_routes(services)
     routes += profile_routes(services)
     routes += status_routes(services)
     routes += upstream_routes(services, upstream)

@@ -256,6 +256,7 @@ def device_routes(services: Services) -> list[Route]:
 
     async def patch(call: Call) -> Reply:
         obj = expect_object(call.body, ("name", "profile", "enabled", "gateways", *POWER_FIELDS))
+        before = await registry.get_device(call.params["id"])
         device = await registry.update_device(
             call.params["id"],
             name=optional_str(obj, "name"),
@@ -264,6 +265,9 @@ def device_routes(services: Services) -> list[Route]:
             power=power_settings(obj),
             gateways=_gateway_names(obj),
         )
+        if device.profile != before.profile:
+            # Its OTA packages may come from the new profile.
+            await services.ota.profile_changed(device, before.profile)
         return Reply(200, await shown(device))
 
     async def delete(call: Call) -> Reply:

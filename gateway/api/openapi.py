@@ -99,7 +99,7 @@ def openapi_document(routes: Sequence[Route]) -> dict[str, Any]:
             "version": getattr(gateway, "__version__", "0.1.0"),
             "description": (
                 "Manage the devices, credentials, profiles, attributes, "
-                "telemetry and RPCs of a coap-gateway. Every route but /healthz and "
+                "telemetry, RPCs and OTA packages of a coap-gateway. Every route but /healthz and "
                 "/api/openapi.json needs 'Authorization: Bearer <key>'. "
                 'Errors are {"error": "..."}.'
             ),

@@ -372,3 +372,64 @@ COMPONENTS.update({
         },
     },
 })
+
+_OTA_TYPE = {"type": "string", "enum": ["firmware", "software"]}
+_OTA_PACKAGE: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "type": _OTA_TYPE,
+        "title": {"type": "string"},
+        "version": {"type": "string"},
+        "checksum": {"type": "string", "description": "Lower-case hex."},
+        "checksum_algorithm": {
+            "type": "string", "enum": ["SHA256", "SHA384", "SHA512", "MD5", "CRC32"],
+        },
+        "size": {"type": "integer", "description": "Bytes."},
+        "content_type": {"type": "string"},
+        "created": {"type": "integer", "description": "ms since the epoch"},
+    },
+}
+_OTA_ASSIGNMENT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "type": _OTA_TYPE,
+        "target_type": {"type": "string", "enum": ["device", "profile"]},
+        "target": {"type": "string", "description": "A device id or profile name."},
+        "title": {"type": "string"},
+        "version": {"type": "string"},
+    },
+}
+_OTA_KIND_STATUS: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "package": {**ref("OtaPackage"), "nullable": True},
+        "assigned_by": {"type": "string", "enum": ["device", "profile"], "nullable": True},
+        "state": {**_JSON_VALUE, "description": "The last fw_state/sw_state reported."},
+        "state_ts": _NULLABLE_MS,
+    },
+}
+COMPONENTS.update({
+    "OtaPackage": _OTA_PACKAGE,
+    "OtaPackageList": {
+        "type": "object",
+        "properties": {"packages": {"type": "array", "items": ref("OtaPackage")}},
+    },
+    "OtaAssign": {
+        "type": "object",
+        "required": ["title", "version"],
+        "properties": {"title": {"type": "string"}, "version": {"type": "string"}},
+    },
+    "OtaAssignment": _OTA_ASSIGNMENT,
+    "OtaAssignmentList": {
+        "type": "object",
+        "properties": {"assignments": {"type": "array", "items": ref("OtaAssignment")}},
+    },
+    "OtaStatus": {
+        "type": "object",
+        "properties": {
+            "device": {"type": "string"},
+            "firmware": _OTA_KIND_STATUS,
+            "software": _OTA_KIND_STATUS,
+        },
+    },
+})

@@ -7,6 +7,7 @@ reactor.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from twisted.logger import LogLevel, LogPublisher, globalLogPublisher
@@ -126,6 +127,7 @@ def build_service(
             retry_after=upstream.retry_after,
             downlinks=downlinks(config, reactor),
             shapes=event_shapes(config.dialects.names),
+            ota_dir=str(Path(storage.data_dir) / "ota"),
         ),
         api_key,
         on_fatal,

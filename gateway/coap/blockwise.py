@@ -6,8 +6,10 @@ Uri-Path, Uri-Query, Accept, Request-Tag), never by the path alone, so
 interleaved transfers and plain requests don't disturb each other.  Uploads
 and downloads are kept apart, so a flood of one cannot evict the other, each
 bounded per peer, in total and in bytes (L{TransferTable}), and expire after
-C{transfer_lifetime}.  The engine resolves (authenticates) a request before
-it buffers any block of it.
+C{transfer_lifetime}.  Downloads of one and the same body object (every
+device fetching one OTA package) share it and count its bytes once; a body
+built per response is counted per transfer, as before.  The engine
+resolves (authenticates) a request before it buffers any block of it.
 """
 
 from __future__ import annotations
@@ -154,7 +156,10 @@ class Blockwise:
             if response.opt.etag is None:
                 response.opt.etag = zlib.crc32(payload).to_bytes(4, "big")
             now = self._now()
-            stored = Transfer(response, len(payload), now + self._limits.transfer_lifetime)
+            # The body's identity is stable while a transfer holds it.
+            stored = Transfer(
+                response, len(payload), now + self._limits.transfer_lifetime, share=id(payload)
+            )
             self._downloads.put(key, stored, now)
         block = copy.copy(response)
         block.opt = copy.deepcopy(response.opt)

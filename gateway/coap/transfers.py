@@ -6,6 +6,10 @@ transfers per peer, transfers in total, and bytes held in total.  When a
 bound is hit the oldest transfer goes (the peer's own oldest for the per-peer
 bound), never the one being stored.  Every transfer lives C{lifetime}
 seconds from its start; expired ones are dropped on every use of the table.
+
+Transfers that hold one shared body (a C{share} key: the downloads of one
+OTA package, say) count its bytes once, for as long as any of them holds
+it: the bound is on the memory held, and they hold one copy.
 """
 
 from __future__ import annotations
@@ -20,13 +24,17 @@ TransferKey = tuple[Hashable, ...]
 
 
 class Transfer:
-    __slots__ = ("value", "size", "expires")
+    __slots__ = ("value", "size", "expires", "share")
 
-    def __init__(self, value: Any, size: int, expires: float) -> None:
+    def __init__(
+        self, value: Any, size: int, expires: float, share: Hashable | None = None
+    ) -> None:
         #: The upload's bytearray, or the download's whole response.
         self.value = value
         self.size = size
         self.expires = expires
+        #: Names the body when other transfers may hold the same one.
+        self.share = share
 
 
 class TransferTable:
@@ -37,6 +45,8 @@ class TransferTable:
         # Insertion order is expiry order: every transfer has the same lifetime.
         self._items: OrderedDict[TransferKey, Transfer] = OrderedDict()
         self._per_peer: dict[Hashable, int] = {}
+        #: How many transfers hold each shared body.
+        self._holders: dict[Hashable, int] = {}
         #: Bytes held by all transfers.
         self.bytes = 0
 
@@ -59,11 +69,18 @@ class TransferTable:
             self.pop(next(iter(self._items)))
         self._items[key] = transfer
         self._per_peer[peer] = self._per_peer.get(peer, 0) + 1
-        self.bytes += transfer.size
+        share = transfer.share
+        if share is None:
+            self.bytes += transfer.size
+        else:
+            holders = self._holders.get(share, 0)
+            self._holders[share] = holders + 1
+            if not holders:
+                self.bytes += transfer.size
         self._shrink(key)
 
     def resize(self, key: TransferKey, size: int) -> None:
-        """The transfer under C{key} now holds C{size} bytes."""
+        """The transfer under C{key} (not a shared one) now holds C{size} bytes."""
         transfer = self._items[key]
         self.bytes += size - transfer.size
         transfer.size = size
@@ -73,7 +90,15 @@ class TransferTable:
         transfer = self._items.pop(key, None)
         if transfer is None:
             return None
-        self.bytes -= transfer.size
+        share = transfer.share
+        if share is None:
+            self.bytes -= transfer.size
+        else:
+            holders = self._holders.pop(share) - 1
+            if holders:
+                self._holders[share] = holders
+            else:
+                self.bytes -= transfer.size
         peer = key[0]
         left = self._per_peer[peer] - 1
         if left:

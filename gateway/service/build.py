@@ -16,6 +16,7 @@ attribute and telemetry services and sets the credential guard's budget.
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
 import attrs
@@ -37,6 +38,7 @@ from gateway.service.downlinks import HeldAttributes
 from gateway.service.events import EventLog
 from gateway.service.guard import CredentialGuard
 from gateway.service.limits import ServiceLimits
+from gateway.service.ota import OtaService
 from gateway.service.passwords import PasswordHasher
 from gateway.service.power import PowerDefaults
 from gateway.service.provisioning import ProvisioningService
@@ -47,7 +49,8 @@ from gateway.service.scheduler import PowerScheduler
 from gateway.service.telemetry import TelemetryService
 from gateway.service.uplinks import RetryAfter, fixed_retry_after
 from gateway.store.backends import open_store
-from gateway.store.interfaces import ICommandQueue, IOutbox, IStore
+from gateway.store.blobs import BlobDirectory, IBlobStore, MemoryBlobs
+from gateway.store.interfaces import ICommandQueue, IOutbox, IPackageStore, IStore
 from gateway.store.memory import MemoryStore
 from gateway.upstream.events import EventFactory, EventShape
 
@@ -100,6 +103,7 @@ class Services:
     scheduler: PowerScheduler
     rpc: RpcService
     held: HeldAttributes
+    ota: OtaService
 
     def close(self) -> "Deferred[None]":
         """Stop the downlink timers, finish queued writes and close the store."""
@@ -120,6 +124,7 @@ def build_services(
     retry_after: RetryAfter = fixed_retry_after,
     downlinks: Downlinks = DEFAULT_DOWNLINKS,
     shapes: Mapping[str, EventShape] | None = None,
+    blobs: IBlobStore | None = None,
 ) -> "Deferred[Services]":
     """
     Wire the services over an open C{store}: load the credential cache,
@@ -129,6 +134,7 @@ def build_services(
     @param retry_after: seconds until a full outbox is expected to have
         room (the Max-Age of a refused uplink).
     @param shapes: the L{EventShape} of each enabled dialect that has its own.
+    @param blobs: where OTA package bodies are kept (default: in memory).
     """
 
     async def build() -> Services:
@@ -155,6 +161,10 @@ def build_services(
         await rpc.start()
         held = HeldAttributes(attributes, scheduler)
         held.start()
+        ota = OtaService(
+            store, IPackageStore(store), blobs if blobs is not None else MemoryBlobs(),
+            attributes, cache, clock,
+        )
         guard = CredentialGuard(
             clock,
             limits.wrong_credentials_per_source,
@@ -175,12 +185,13 @@ def build_services(
             devices=DeviceServices(
                 cache, telemetry, attributes, claiming, provisioning, activity, guard,
                 held, rpc, ClientRpc(clock, downlinks.forward, downlinks.timeout),
-                PublishService(store, cache, clock, events, retry_after),
+                PublishService(store, cache, clock, events, retry_after), ota,
             ),
             events=EventLog(IOutbox(store), clock),
             scheduler=scheduler,
             rpc=rpc,
             held=held,
+            ota=ota,
         )
 
     return Deferred.fromCoroutine(build())
@@ -197,12 +208,14 @@ def open_services(
     retry_after: RetryAfter = fixed_retry_after,
     downlinks: Downlinks = DEFAULT_DOWNLINKS,
     shapes: Mapping[str, EventShape] | None = None,
+    ota_dir: Optional[str] = None,
 ) -> "Deferred[Services]":
     """
     Open the store (C{[storage] backend}, C{path}, its database file, and
     C{durability}; an outbox of at most C{outbox_limit} events) and build
     the service layer on it (C{retry_after}, C{downlinks}: see
-    L{build_services}).
+    L{build_services}); OTA package bodies are files in C{ota_dir}
+    (default: in memory).
 
     @param reactor: provides IReactorTime, IReactorFromThreads and
         IReactorThreads (the real reactor, from C{makeService}).
@@ -217,6 +230,7 @@ def open_services(
             return await build_services(
                 store, reactor, hasher, run_blocking, limits=limits, retry_after=retry_after,
                 downlinks=downlinks, shapes=shapes,
+                blobs=None if ota_dir is None else BlobDirectory(Path(ota_dir)),
             )
         except BaseException:
             await store.close()

@@ -2,8 +2,8 @@
 """
 The device-services facade the dialects get: L{IDeviceServices} over the
 credential cache and the telemetry, attribute, claiming, provisioning and
-activity services, the credential guard, the RPC queue and the client-side
-RPCs, so a dialect never holds the store or the registry.  Its shared
+activity services, the credential guard, the RPC queue, the client-side
+RPCs and the OTA downloads, so a dialect never holds the store or the registry.  Its shared
 attribute subscriptions hold changes while the device sleeps
 (L{gateway.service.downlinks}).
 """
@@ -28,11 +28,13 @@ from gateway.domain.model import (
     Rpc,
     TelemetryRecord,
 )
+from gateway.domain.ota import OtaKind
 from gateway.service.client_rpc import ClientRpc
 from gateway.service.downlinks import HeldAttributes
 from gateway.service.interfaces import (
     AttributeCallback,
     DeliverRpc,
+    Download,
     IAttributeService,
     IClaimingService,
     ICredentialCache,
@@ -48,6 +50,7 @@ from gateway.service.interfaces import (
     UnreachableReason,
     Unsubscribe,
 )
+from gateway.service.ota import OtaService
 from gateway.service.publish import PublishService
 from gateway.service.rpc import RpcService
 
@@ -68,6 +71,7 @@ class DeviceServices:
     _rpc: RpcService
     _client_rpc: ClientRpc
     _publish: PublishService
+    _ota: OtaService
     #: Named in the upstream events of the uplinks that come through here.
     dialect: str = "api"
 
@@ -142,6 +146,9 @@ class DeviceServices:
         self, device_id: str, callback: AttributeCallback
     ) -> Unsubscribe:
         return self._held.subscribe(device_id, callback)
+
+    def ota_download(self, device_id: str, kind: OtaKind) -> "Deferred[Optional[Download]]":
+        return self._ota.download(device_id, kind)
 
     def request_claim(
         self, device_id: str, secret_key: str = "", duration_ms: int = 0

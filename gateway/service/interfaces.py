@@ -38,6 +38,7 @@ from gateway.domain.model import (
     TelemetryPoint,
     TelemetryRecord,
 )
+from gateway.domain.ota import OtaKind, OtaPackage
 
 if TYPE_CHECKING:  # dialects import this module: they need not load the store
     from gateway.store.unit import UnitOfWork
@@ -67,6 +68,7 @@ __all__ = [
     "Delivery",
     "DeliverRpc",
     "Publication",
+    "Download",
     "IDeviceServices",
 ]
 
@@ -496,6 +498,14 @@ class Publication:
     extensions: Mapping[str, str] = attrs.field(factory=dict)
 
 
+@attrs.frozen
+class Download:
+    """A device's OTA package and its body (shared by every download: never modify it)."""
+
+    package: OtaPackage
+    content: bytes
+
+
 class IDeviceServices(Interface):
     """
     What a device may do, and all a dialect gets of the service layer: no
@@ -580,6 +590,12 @@ class IDeviceServices(Interface):
         device_id: str, secret_key: str = "", duration_ms: int = 0
     ) -> "Deferred[Claim]":
         """As L{IClaimingService.request_claim}."""
+
+    def ota_download(device_id: str, kind: OtaKind) -> "Deferred[Optional[Download]]":
+        """
+        The device's OTA package of C{kind} (its own assignment's, else its
+        profile's) with the body, shared by every download; C{None}: none.
+        """
 
     def provision(request: ProvisionRequest) -> "Deferred[ProvisionResult]":
         """As L{IProvisioningService.provision}."""

@@ -36,7 +36,9 @@ backend provides beside L{IStore}: events are appended by an operation in
 the same unit of work as the uplink they come from
 (L{gateway.store.unit.AppendEvent}), so a device is answered only after its
 event is durable.  L{ICommandQueue} is the persistent queue of server-side
-RPCs, also beside L{IStore} in every backend.
+RPCs, also beside L{IStore} in every backend.  L{IPackageStore} holds the
+OTA packages' metadata and their assignments (the content is files in the
+data directory, L{gateway.store.blobs}).
 """
 
 from __future__ import annotations
@@ -59,9 +61,10 @@ from gateway.domain.model import (
     RpcState,
     TelemetryPoint,
 )
+from gateway.domain.ota import AssignmentTarget, OtaAssignment, OtaKind, OtaPackage
 from gateway.store.unit import DeadLetter, OutboxEvent, UnitOfWork
 
-__all__ = ["IStore", "IOutbox", "ICommandQueue", "StoreUnusable"]
+__all__ = ["IStore", "IOutbox", "ICommandQueue", "IPackageStore", "StoreUnusable"]
 
 
 class StoreUnusable(Exception):
@@ -317,3 +320,26 @@ class ICommandQueue(Interface):
 
     def unfinished_rpcs() -> "Deferred[list[Rpc]]":
         """Every QUEUED, SENT or DELIVERED RPC, by device then id (read at start)."""
+
+
+class IPackageStore(Interface):
+    """
+    OTA packages and their assignments, written by operations in units of
+    work (L{gateway.store.unit.PutPackage}, L{gateway.store.unit.DeletePackage},
+    L{gateway.store.unit.AssignPackage}, L{gateway.store.unit.UnassignPackage}).
+    A device's or profile's assignments are deleted with it.
+    """
+
+    def get_package(kind: OtaKind, title: str, version: str) -> "Deferred[Optional[OtaPackage]]":
+        """The package of this kind, title and version, or C{None}."""
+
+    def list_packages(kind: Optional[OtaKind] = None) -> "Deferred[list[OtaPackage]]":
+        """Every package (of one kind if given), by kind, title and version."""
+
+    def get_assignment(
+        kind: OtaKind, target_type: AssignmentTarget, target: str
+    ) -> "Deferred[Optional[OtaAssignment]]":
+        """The device's or profile's assignment of this kind, or C{None}."""
+
+    def list_assignments(kind: Optional[OtaKind] = None) -> "Deferred[list[OtaAssignment]]":
+        """Every assignment (of one kind if given), by kind, target type and target."""

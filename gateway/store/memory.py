@@ -28,24 +28,29 @@ from gateway.domain.model import (
     RpcState,
     TelemetryPoint,
 )
-from gateway.store.interfaces import ICommandQueue, IOutbox, IStore
+from gateway.domain.ota import AssignmentTarget, OtaAssignment, OtaKind, OtaPackage
+from gateway.store.interfaces import ICommandQueue, IOutbox, IPackageStore, IStore
 from gateway.store.unit import (
     AppendEvent,
     AppendTelemetry,
+    AssignPackage,
     CreateDevice,
     DeadLetter,
     DeleteAttributes,
     DeleteClaim,
     DeleteCredential,
     DeleteDevice,
+    DeletePackage,
     DeleteProfile,
     EnqueueRpc,
     Operation,
     OutboxEvent,
     PutClaim,
     PutCredential,
+    PutPackage,
     PutProfile,
     SetAttributes,
+    UnassignPackage,
     UnitOfWork,
     UpdateDevice,
     UpdateRpc,
@@ -114,7 +119,21 @@ def _rpc_of(row: _RpcRow) -> Rpc:
     return attrs.evolve(row[0], params=decode_json(row[1]), response=decode_json(row[2]))
 
 
-@implementer(IStore, IOutbox, ICommandQueue)
+#: A package's key: kind, title, version.
+_PackageKey = tuple[OtaKind, str, str]
+#: An assignment's key: kind, target type, target.
+_AssignmentKey = tuple[OtaKind, AssignmentTarget, str]
+
+
+def _package_order(p: OtaPackage) -> tuple[str, str, str]:
+    return (p.kind.value, p.title, p.version)
+
+
+def _assignment_order(a: OtaAssignment) -> tuple[str, str, str]:
+    return (a.kind.value, a.target_type.value, a.target)
+
+
+@implementer(IStore, IOutbox, ICommandQueue, IPackageStore)
 @attrs.define
 class MemoryStore(SingleWrites):
     """
@@ -139,6 +158,8 @@ class MemoryStore(SingleWrites):
     _sequences: dict[str, int] = attrs.field(factory=dict)
     # By id, which ascends.
     _rpcs: dict[int, _RpcRow] = attrs.field(factory=dict)
+    _packages: dict[_PackageKey, OtaPackage] = attrs.field(factory=dict)
+    _assignments: dict[_AssignmentKey, OtaAssignment] = attrs.field(factory=dict)
     # The last position and RPC id given, in a dict so the journal can undo them.
     _counters: dict[str, int] = attrs.field(factory=lambda: {"position": 0, "rpc": 0})
     closed: bool = False
@@ -203,6 +224,17 @@ class MemoryStore(SingleWrites):
                 return self._enqueue_rpc(j, op)
             case UpdateRpc():
                 return self._update_rpc(j, op)
+            case PutPackage():
+                return self._put_package(j, op.package)
+            case DeletePackage():
+                return self._delete_package(j, (op.kind, op.title, op.version))
+            case AssignPackage():
+                return self._assign(j, op.assignment)
+            case UnassignPackage():
+                key = (op.kind, op.target_type, op.target)
+                found = self._assignments.get(key)
+                j.pop(self._assignments, key)
+                return found
             case _:
                 assert_never(op)
 
@@ -245,6 +277,11 @@ class MemoryStore(SingleWrites):
         j.pop(self._claims, device_id)
         for rpc_id in [i for i, row in self._rpcs.items() if row[0].device_id == device_id]:
             j.pop(self._rpcs, rpc_id)
+        self._drop_assignments(j, AssignmentTarget.DEVICE, device_id)
+
+    def _drop_assignments(self, j: _Journal, target_type: AssignmentTarget, target: str) -> None:
+        for key in [k for k in self._assignments if k[1:] == (target_type, target)]:
+            j.pop(self._assignments, key)
 
     def get_device(self, device_id: str) -> "Deferred[Optional[Device]]":
         def op() -> Optional[Device]:
@@ -339,6 +376,7 @@ class MemoryStore(SingleWrites):
         if any(d.profile == name for d in self._devices.values()):
             raise Conflict(f"profile {name!r} is used by devices")
         j.pop(self._profiles, name)
+        self._drop_assignments(j, AssignmentTarget.PROFILE, name)
 
     def get_profile(self, name: str) -> "Deferred[Optional[Profile]]":
         def op() -> Optional[Profile]:
@@ -652,6 +690,71 @@ class MemoryStore(SingleWrites):
             self._check_open()
             found = [_rpc_of(row) for row in self._rpcs.values() if row[0].state in _UNFINISHED]
             return sorted(found, key=lambda r: (r.device_id, r.id))
+
+        return _run(op)
+
+    # -- OTA packages ------------------------------------------------------
+
+    def _put_package(self, j: _Journal, package: OtaPackage) -> None:
+        key = (package.kind, package.title, package.version)
+        if key in self._packages:
+            raise Conflict(
+                f"{package.kind.value} {package.title!r} {package.version!r} exists"
+            )
+        j.put(self._packages, key, package)
+
+    def _delete_package(self, j: _Journal, key: _PackageKey) -> OtaPackage:
+        package = self._packages.get(key)
+        if package is None:
+            raise NotFound(f"no {key[0].value} {key[1]!r} {key[2]!r}")
+        if any((a.kind, a.title, a.version) == key for a in self._assignments.values()):
+            raise Conflict(f"{key[0].value} {key[1]!r} {key[2]!r} is assigned")
+        j.pop(self._packages, key)
+        return package
+
+    def _assign(self, j: _Journal, a: OtaAssignment) -> None:
+        if (a.kind, a.title, a.version) not in self._packages:
+            raise NotFound(f"no {a.kind.value} {a.title!r} {a.version!r}")
+        if a.target_type is AssignmentTarget.DEVICE:
+            self._require_device(a.target)
+        elif a.target not in self._profiles:
+            raise NotFound(f"no profile {a.target!r}")
+        j.put(self._assignments, (a.kind, a.target_type, a.target), a)
+
+    def get_package(
+        self, kind: OtaKind, title: str, version: str
+    ) -> "Deferred[Optional[OtaPackage]]":
+        def op() -> Optional[OtaPackage]:
+            self._check_open()
+            key = (kind, check_text("title", title), check_text("version", version))
+            return self._packages.get(key)
+
+        return _run(op)
+
+    def list_packages(self, kind: Optional[OtaKind] = None) -> "Deferred[list[OtaPackage]]":
+        def op() -> list[OtaPackage]:
+            self._check_open()
+            found = [p for p in self._packages.values() if kind is None or p.kind is kind]
+            return sorted(found, key=_package_order)
+
+        return _run(op)
+
+    def get_assignment(
+        self, kind: OtaKind, target_type: AssignmentTarget, target: str
+    ) -> "Deferred[Optional[OtaAssignment]]":
+        def op() -> Optional[OtaAssignment]:
+            self._check_open()
+            return self._assignments.get((kind, target_type, check_text("target", target)))
+
+        return _run(op)
+
+    def list_assignments(
+        self, kind: Optional[OtaKind] = None
+    ) -> "Deferred[list[OtaAssignment]]":
+        def op() -> list[OtaAssignment]:
+            self._check_open()
+            found = [a for a in self._assignments.values() if kind is None or a.kind is kind]
+            return sorted(found, key=_assignment_order)
 
         return _run(op)
 

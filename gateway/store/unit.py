@@ -33,6 +33,13 @@ from gateway.domain.model import (
     Rpc,
     RpcState,
 )
+from gateway.domain.ota import (
+    AssignmentTarget,
+    ChecksumAlgorithm,
+    OtaAssignment,
+    OtaKind,
+    OtaPackage,
+)
 from gateway.store.values import (
     check_finite,
     check_int64,
@@ -45,12 +52,14 @@ from gateway.store.values import (
 __all__ = [
     "AppendEvent",
     "AppendTelemetry",
+    "AssignPackage",
     "CreateDevice",
     "DeadLetter",
     "DeleteAttributes",
     "DeleteClaim",
     "DeleteCredential",
     "DeleteDevice",
+    "DeletePackage",
     "DeleteProfile",
     "EnqueueRpc",
     "JSONItems",
@@ -58,8 +67,10 @@ __all__ = [
     "OutboxEvent",
     "PutClaim",
     "PutCredential",
+    "PutPackage",
     "PutProfile",
     "SetAttributes",
+    "UnassignPackage",
     "UnitOfWork",
     "UpdateDevice",
     "UpdateRpc",
@@ -159,6 +170,32 @@ def _count(n: int) -> int:
 
 def _states(states: Sequence[RpcState]) -> tuple[RpcState, ...]:
     return tuple(states)
+
+
+def _package(package: OtaPackage) -> OtaPackage:
+    if not isinstance(package.kind, OtaKind):
+        raise InvalidArgument("a package kind must be an OtaKind")
+    if not isinstance(package.checksum_algorithm, ChecksumAlgorithm):
+        raise InvalidArgument("a checksum algorithm must be a ChecksumAlgorithm")
+    for name in ("title", "version", "checksum", "content_type", "content_sha256"):
+        check_text(f"package {name}", getattr(package, name))
+    check_int64("package size", package.size)
+    check_int64("package creation time", package.created)
+    return package
+
+
+def _assignment(assignment: OtaAssignment) -> OtaAssignment:
+    if not isinstance(assignment.kind, OtaKind):
+        raise InvalidArgument("a package kind must be an OtaKind")
+    if not isinstance(assignment.target_type, AssignmentTarget):
+        raise InvalidArgument("an assignment target must be an AssignmentTarget")
+    for name in ("target", "title", "version"):
+        check_text(f"assignment {name}", getattr(assignment, name))
+    return assignment
+
+
+def _package_text(value: str) -> str:
+    return check_text("package name", value)
 
 
 def _json_items(values: Mapping[str, JSONValue]) -> JSONItems:
@@ -399,6 +436,52 @@ class UpdateRpc:
     expect: tuple[RpcState, ...] = attrs.field(converter=_states)
 
 
+@attrs.frozen
+class PutPackage:
+    """
+    Record an OTA package (its content is already in the data directory).
+    L{Conflict} if one of the same kind, title and version exists.  Result:
+    C{None}.
+    """
+
+    package: OtaPackage = attrs.field(converter=_package)
+
+
+@attrs.frozen
+class DeletePackage:
+    """
+    Forget an OTA package.  L{NotFound} if absent, L{Conflict} while it is
+    assigned.  Result: the deleted L{OtaPackage}.
+    """
+
+    kind: OtaKind
+    title: str = attrs.field(converter=_package_text)
+    version: str = attrs.field(converter=_package_text)
+
+
+@attrs.frozen
+class AssignPackage:
+    """
+    Give a package to a device or profile, replacing its assignment of the
+    same kind.  L{NotFound} if the package, device or profile is absent.
+    An assignment goes with its device or profile.  Result: C{None}.
+    """
+
+    assignment: OtaAssignment = attrs.field(converter=_assignment)
+
+
+@attrs.frozen
+class UnassignPackage:
+    """
+    Remove the assignment of one kind from a device or profile.  Result:
+    the removed L{OtaAssignment}, or C{None} if there was none.
+    """
+
+    kind: OtaKind
+    target_type: AssignmentTarget
+    target: str = attrs.field(converter=_package_text)
+
+
 #: Every operation a unit may hold.  A new kind is added to this union;
 #: each backend dispatches on it with a C{match} that ends in
 #: C{assert_never}, so mypy names every backend that does not handle it.
@@ -418,6 +501,10 @@ Operation = Union[
     AppendEvent,
     EnqueueRpc,
     UpdateRpc,
+    PutPackage,
+    DeletePackage,
+    AssignPackage,
+    UnassignPackage,
 ]
 
 

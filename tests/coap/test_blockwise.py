@@ -248,3 +248,37 @@ def test_expired_transfers_go_without_new_downloads() -> None:
     clock.advance(11)
     server.feed(*_block0(9001, mid=5))
     assert len(server.blockwise) == 1
+
+
+def test_downloads_of_one_body_count_it_once() -> None:
+    """Many peers downloading the same body object hold its bytes once, within a small budget."""
+    limits = EngineLimits(max_transfer_bytes=2 * len(BODY))
+    server, transport, _ = make_server(tree(big=Text(BODY)), limits=limits)
+    for port in range(50):
+        server.feed(request(path="big"), ("127.0.0.1", 9100 + port))
+    transport.take()
+    assert len(server.blockwise) == 50
+    assert server.blockwise.bytes == len(BODY)
+    for port in range(49):
+        server.blockwise.forget_peer(("127.0.0.1", 9100 + port))
+    assert (len(server.blockwise), server.blockwise.bytes) == (1, len(BODY))
+    server.blockwise.forget_peer(("127.0.0.1", 9149))
+    assert (len(server.blockwise), server.blockwise.bytes) == (0, 0)
+
+
+def test_bodies_built_per_response_count_per_transfer() -> None:
+    """Equal bodies built per response are counted each, so the byte bound still evicts."""
+
+    class Fresh(Text):
+        def render_GET(self, request: object) -> object:
+            response = super().render_GET(request)
+            response.payload = bytes(bytearray(self.text))
+            return response
+
+    limits = EngineLimits(max_transfer_bytes=2 * len(BODY))
+    server, transport, _ = make_server(tree(big=Fresh(BODY)), limits=limits)
+    for port in range(5):
+        server.feed(request(path="big"), ("127.0.0.1", 9200 + port))
+    transport.take()
+    assert len(server.blockwise) == 2
+    assert server.blockwise.bytes == 2 * len(BODY)

@@ -1,6 +1,7 @@
 # -*- test-case-name: tests.dialects.test_thingsboard_plugin -*-
 """
-The ThingsBoard dialect object: options and installation under C{/api/v1}.
+The ThingsBoard dialect object: options and installation under C{/api/v1},
+C{/fw} and C{/sw}.
 
 Options (L{ThingsBoardDialect.configure}):
 
@@ -21,8 +22,10 @@ from zope.interface import implementer
 
 from gateway.coap.resource import Resource
 from gateway.dialect import IDialect
+from gateway.domain.ota import OtaKind
 from gateway.service.interfaces import IDeviceServices
 
+from .ota import ota_route
 from .payload import JSONRules
 from .resources import ApiV1, Context
 
@@ -56,3 +59,5 @@ class ThingsBoardDialect:
         v1 = ApiV1(Context(devices, clock, self.rules))
         v1.visible = False
         api.putChild(b"v1", v1)
+        root.putChild(b"fw", ota_route(devices, OtaKind.FIRMWARE))
+        root.putChild(b"sw", ota_route(devices, OtaKind.SOFTWARE))

@@ -24,6 +24,9 @@ bound to that device:
  - C{rpc/{id}}: POST is the device's reply to RPC C{id}: a JSON object
    gets 2.01; anything else is 4.00; an unknown id, or one that waits for
    no reply (finished, one-way), is 4.04 with the reason.
+ - C{firmware}, C{software}: GET downloads the device's OTA package, as
+   C{/fw} and C{/sw} do (L{gateway.dialects.thingsboard.ota}); ThingsBoard
+   documents this form but answers it 4.00 (its issues #9261, #9262).
  - any other feature: 4.00; unknown or missing token: 4.01; PUT and DELETE:
    4.05, before any authentication (ThingsBoard serves only GET and POST).
  - a source address that spent its budget of wrong credentials (unknown
@@ -92,6 +95,7 @@ from gateway.dialects.toolkit import (
 )
 from gateway.domain.errors import Conflict, NoAnswer, NotFound
 from gateway.domain.model import AttributeScope, Device, JSONValue, Rpc
+from gateway.domain.ota import OtaKind
 from gateway.service.interfaces import (
     Delivery,
     IDeviceServices,
@@ -101,6 +105,7 @@ from gateway.service.interfaces import (
 )
 
 from . import payload as rules_
+from .ota import PackageResource
 from .payload import JSONRules
 from .responses import json_response
 from .routes import FEATURES, parse_route
@@ -454,6 +459,8 @@ class ApiV1(Resource):
             "claim": partial(ClaimResource, context),
             "attributes": context.attributes_resource,
             "rpc": context.rpc_resource,
+            "firmware": partial(PackageResource, context.devices, OtaKind.FIRMWARE),
+            "software": partial(PackageResource, context.devices, OtaKind.SOFTWARE),
         }
 
     def render_GET(self, request: Any) -> Any:

@@ -23,7 +23,9 @@ from gateway.coap import errors
 
 __all__ = ["Route", "parse_route", "FEATURES"]
 
-FEATURES = frozenset({"attributes", "telemetry", "rpc", "claim", "provision"})
+FEATURES = frozenset(
+    {"attributes", "telemetry", "rpc", "claim", "provision", "firmware", "software"}
+)
 
 
 @attrs.frozen

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional, assert_never
+from typing import Any, Optional, Sequence, assert_never
 
 from gateway.domain.errors import Conflict, InvalidArgument, NotFound, Unavailable
 from gateway.domain.model import Credential, Device, Profile, Rpc, RpcState
+from gateway.store.packages_sql import Run, apply_package_operation
 from gateway.store.rows import (
     DEVICE_COLUMNS,
     PROFILE_COLUMNS,
@@ -18,18 +19,22 @@ from gateway.store.rows import (
 from gateway.store.unit import (
     AppendEvent,
     AppendTelemetry,
+    AssignPackage,
     CreateDevice,
     DeleteAttributes,
     DeleteClaim,
     DeleteCredential,
     DeleteDevice,
+    DeletePackage,
     DeleteProfile,
     EnqueueRpc,
     Operation,
     PutClaim,
     PutCredential,
+    PutPackage,
     PutProfile,
     SetAttributes,
+    UnassignPackage,
     UpdateDevice,
     UpdateRpc,
 )
@@ -37,7 +42,17 @@ from gateway.store.values import encode_json
 
 from .schema import Cursor, require_device
 
-__all__ = ["apply"]
+__all__ = ["apply", "runner"]
+
+
+def runner(cur: Cursor) -> Run:
+    """L{Run} on this cursor: C{?} placeholders become psycopg's."""
+
+    def run(sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+        cur.execute(sql.replace("?", "%s"), args)
+        return cur.fetchall() if cur.description is not None else []
+
+    return run
 
 
 def _params(n: int) -> str:
@@ -120,6 +135,8 @@ def apply(cur: Cursor, op: Operation, outbox_limit: Optional[int]) -> Any:
             return _enqueue_rpc(cur, op)
         case UpdateRpc():
             return _update_rpc(cur, op)
+        case PutPackage() | DeletePackage() | AssignPackage() | UnassignPackage():
+            return apply_package_operation(runner(cur), op)
         case _:
             assert_never(op)
 

@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 
 from gateway.domain.errors import NotFound
+from gateway.store.packages_sql import POSTGRES_TABLES
 
 __all__ = [
     "MIGRATIONS",
@@ -156,6 +157,8 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE devices ADD COLUMN gateways TEXT NOT NULL DEFAULT '[]';
     """,
+    # OTA packages and their assignments (IPackageStore).
+    POSTGRES_TABLES,
 ]
 
 #: The outbox's partitions (by device), which the nodes share out.

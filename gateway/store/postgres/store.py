@@ -21,7 +21,9 @@ from gateway.domain.model import (
     RpcState,
     TelemetryPoint,
 )
-from gateway.store.interfaces import ICommandQueue, IOutbox, IStore
+from gateway.domain.ota import AssignmentTarget, OtaAssignment, OtaKind, OtaPackage
+from gateway.store import packages_sql
+from gateway.store.interfaces import ICommandQueue, IOutbox, IPackageStore, IStore
 from gateway.store.rows import (
     DEVICE_COLUMNS,
     PROFILE_COLUMNS,
@@ -38,7 +40,7 @@ from gateway.store.writes import SingleWrites
 
 from . import outbox
 from .connection import Connection, Job
-from .operations import apply
+from .operations import apply, runner
 from .partitions import Partitions
 from .schema import Cursor, migrate
 
@@ -72,7 +74,7 @@ def _keyed(cur: Cursor, sql: str, args: list[Any], keys: Optional[Sequence[str]]
     return _all(cur, sql + ' ORDER BY key COLLATE "C"', args)
 
 
-@implementer(IStore, IOutbox, ICommandQueue)
+@implementer(IStore, IOutbox, ICommandQueue, IPackageStore)
 class PostgresStore(SingleWrites):
     """
     Use L{open_postgres_store} to get one (it runs the migrations first).
@@ -380,6 +382,28 @@ class PostgresStore(SingleWrites):
             return [rpc_from_row(r) for r in rows]
 
         return self._submit(op)
+
+    # -- OTA packages ------------------------------------------------------
+
+    def get_package(
+        self, kind: OtaKind, title: str, version: str
+    ) -> "Deferred[Optional[OtaPackage]]":
+        return self._submit(lambda c: packages_sql.get_package(runner(c), kind, title, version))
+
+    def list_packages(self, kind: Optional[OtaKind] = None) -> "Deferred[list[OtaPackage]]":
+        return self._submit(lambda c: packages_sql.list_packages(runner(c), kind))
+
+    def get_assignment(
+        self, kind: OtaKind, target_type: AssignmentTarget, target: str
+    ) -> "Deferred[Optional[OtaAssignment]]":
+        return self._submit(
+            lambda c: packages_sql.get_assignment(runner(c), kind, target_type, target)
+        )
+
+    def list_assignments(
+        self, kind: Optional[OtaKind] = None
+    ) -> "Deferred[list[OtaAssignment]]":
+        return self._submit(lambda c: packages_sql.list_assignments(runner(c), kind))
 
 
 def open_postgres_store(

@@ -8,6 +8,7 @@ from typing import Any, assert_never
 
 from gateway.domain.errors import Conflict, InvalidArgument, NotFound
 from gateway.domain.model import Credential, Device, Profile, Rpc, RpcState
+from gateway.store.packages_sql import apply_package_operation
 from gateway.store.rows import (
     DEVICE_COLUMNS,
     PROFILE_COLUMNS,
@@ -19,18 +20,22 @@ from gateway.store.rows import (
 from gateway.store.unit import (
     AppendEvent,
     AppendTelemetry,
+    AssignPackage,
     CreateDevice,
     DeleteAttributes,
     DeleteClaim,
     DeleteCredential,
     DeleteDevice,
+    DeletePackage,
     DeleteProfile,
     EnqueueRpc,
     Operation,
     PutClaim,
     PutCredential,
+    PutPackage,
     PutProfile,
     SetAttributes,
+    UnassignPackage,
     UpdateDevice,
     UpdateRpc,
 )
@@ -112,6 +117,8 @@ def apply(tx: Transaction, op: Operation) -> Any:
             return _enqueue_rpc(conn, op)
         case UpdateRpc():
             return _update_rpc(conn, op)
+        case PutPackage() | DeletePackage() | AssignPackage() | UnassignPackage():
+            return apply_package_operation(lambda sql, args: conn.execute(sql, args).fetchall(), op)
         case _:
             assert_never(op)
 

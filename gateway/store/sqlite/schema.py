@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from gateway.domain.errors import NotFound
+from gateway.store.packages_sql import SQLITE_TABLES
 
 #: Schema migrations; C{MIGRATIONS[i]} brings user_version i to i + 1.
 #: Never edit a released entry: append a new one.
@@ -137,6 +138,8 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE devices ADD COLUMN gateways TEXT NOT NULL DEFAULT '[]';
     """,
+    # OTA packages and their assignments (IPackageStore).
+    SQLITE_TABLES,
 ]
 
 

@@ -23,7 +23,9 @@ from gateway.domain.model import (
     RpcState,
     TelemetryPoint,
 )
-from gateway.store.interfaces import ICommandQueue, IOutbox, IStore
+from gateway.domain.ota import AssignmentTarget, OtaAssignment, OtaKind, OtaPackage
+from gateway.store import packages_sql
+from gateway.store.interfaces import ICommandQueue, IOutbox, IPackageStore, IStore
 from gateway.store.rows import (
     DEVICE_COLUMNS,
     PROFILE_COLUMNS,
@@ -60,7 +62,7 @@ class _Reactor(IReactorTime, IReactorFromThreads):
 SYNCHRONOUS = {"power-loss": "FULL", "process-crash": "NORMAL"}
 
 
-@implementer(IStore, IOutbox, ICommandQueue)
+@implementer(IStore, IOutbox, ICommandQueue, IPackageStore)
 class SQLiteStore(SingleWrites):
     """
     Use L{open_sqlite_store} to get one (it runs the migrations first).
@@ -381,6 +383,32 @@ class SQLiteStore(SingleWrites):
             return [rpc_from_row(r) for r in rows]
 
         return self._submit(op)
+
+    # -- OTA packages ------------------------------------------------------
+
+    def get_package(
+        self, kind: OtaKind, title: str, version: str
+    ) -> "Deferred[Optional[OtaPackage]]":
+        return self._submit(lambda c: packages_sql.get_package(_run(c), kind, title, version))
+
+    def list_packages(self, kind: Optional[OtaKind] = None) -> "Deferred[list[OtaPackage]]":
+        return self._submit(lambda c: packages_sql.list_packages(_run(c), kind))
+
+    def get_assignment(
+        self, kind: OtaKind, target_type: AssignmentTarget, target: str
+    ) -> "Deferred[Optional[OtaAssignment]]":
+        return self._submit(
+            lambda c: packages_sql.get_assignment(_run(c), kind, target_type, target)
+        )
+
+    def list_assignments(
+        self, kind: Optional[OtaKind] = None
+    ) -> "Deferred[list[OtaAssignment]]":
+        return self._submit(lambda c: packages_sql.list_assignments(_run(c), kind))
+
+
+def _run(conn: sqlite3.Connection) -> packages_sql.Run:
+    return lambda sql, args: conn.execute(sql, args).fetchall()
 
 
 def _select(
