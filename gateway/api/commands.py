@@ -6,7 +6,9 @@ C{POST /api/command/v1alpha1/apps/{application}/devices/{device}?command=NAME}.
 The body is the command's payload, of any content type; it goes through the
 RPC queue as a one-way RPC named C{NAME} whose C{params} is the payload as
 text (so a device gets back exactly the bytes sent; a body that is not
-UTF-8 is a 400).  An unknown or disabled device is a 406, as in Drogue.
+UTF-8 is a 400) and whose C{content_type} is the request's Content-Type,
+passed on to the device as its Content-Format (Drogue sends none).  An
+unknown or disabled device is a 406, as in Drogue.
 The answer is 202 with the queued RPC.
 """
 
@@ -42,7 +44,9 @@ def command_routes(services: Services) -> list[Route]:
             raise ApiError(406, "unknown device") from None
         if not device.enabled:
             raise ApiError(406, "the device is disabled")
-        queued = await rpc.enqueue(device.id, command, payload, oneway=True)
+        queued = await rpc.enqueue(
+            device.id, command, payload, oneway=True, content_type=body.content_type
+        )
         return Reply(202, rpc_json(queued))
 
     return [

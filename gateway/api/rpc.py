@@ -49,6 +49,7 @@ def rpc_json(rpc: Rpc) -> dict[str, Any]:
         "retries": rpc.retries,
         "response": rpc.response,
         "error": rpc.error,
+        "content_type": rpc.content_type,
     }
 
 

@@ -355,6 +355,10 @@ COMPONENTS.update({
             "retries": {"type": "integer"},
             "response": _JSON_VALUE,
             "error": _NULLABLE_STRING,
+            "content_type": {
+                **_NULLABLE_STRING,
+                "description": "the media type of params sent as a payload (a command's)",
+            },
         },
     },
     "RpcList": {

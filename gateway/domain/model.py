@@ -260,6 +260,9 @@ class Rpc:
         device did not acknowledge.
     @ivar response: the device's reply (two-way, SUCCESSFUL).
     @ivar error: why it failed, timed out or expired.
+    @ivar content_type: the media type of C{params} when it is a payload
+        of its own (a Drogue command sent with a Content-Type); the device
+        gets it as its Content-Format.
     """
 
     device_id: str
@@ -276,3 +279,4 @@ class Rpc:
     updated: int = 0
     response: JSONValue = None
     error: Optional[str] = None
+    content_type: Optional[str] = None

@@ -97,6 +97,8 @@ def _event_data(rpc: Rpc) -> str:
         data["response"] = rpc.response
     if rpc.error is not None:
         data["error"] = rpc.error
+    if rpc.content_type is not None:
+        data["contentType"] = rpc.content_type
     return encode_json(data)
 
 
@@ -189,6 +191,7 @@ class RpcService:
         timeout_ms: Optional[int] = None,
         expires_at: Optional[int] = None,
         dialect: str = "api",
+        content_type: Optional[str] = None,
     ) -> "Deferred[Rpc]":
         """
         Queue an RPC; fires with it once it (and its event) is durable.
@@ -218,7 +221,7 @@ class RpcService:
                 raise InvalidArgument("expirationTime is in the past")
             rpc = Rpc(
                 device_id, self._take_id(), method, params, oneway, timeout, expiry, now,
-                updated=now,
+                updated=now, content_type=content_type,
             )
             op = EnqueueRpc(rpc, self._settings.max_queued, self._settings.keep_finished)
             unit = UnitOfWork.of(op, self._event(device, op.rpc, dialect, now))

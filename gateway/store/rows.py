@@ -79,7 +79,7 @@ def device_values(device: Device) -> tuple[Any, ...]:
 
 RPC_COLUMNS = (
     "device_id, id, method, params, oneway, timeout_ms, expires_at, created, "
-    "state, retries, sent_at, updated, response, error"
+    "state, retries, sent_at, updated, response, error, content_type"
 )
 
 #: The states an unfinished RPC is in (the partial index's, as SQL).
@@ -102,6 +102,7 @@ def rpc_from_row(row: Sequence[Any]) -> Rpc:
         updated=row[11],
         response=decode_json(row[12]),
         error=row[13],
+        content_type=row[14],
     )
 
 PROFILE_COLUMNS = (

@@ -157,6 +157,8 @@ def _rpc(rpc: Rpc) -> Rpc:
     _optional_int64("rpc sent_at", rpc.sent_at)
     if rpc.error is not None:
         check_text("rpc error", rpc.error)
+    if rpc.content_type is not None:
+        check_text("rpc content type", rpc.content_type)
     return attrs.evolve(
         rpc,
         params=decode_json(encode_json(rpc.params)),

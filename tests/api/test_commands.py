@@ -17,6 +17,7 @@ def test_command_is_queued_with_its_payload(api: Api) -> None:
     assert answer.status == 202, answer.body
     (rpc,) = result(api.services.rpc.list(device["id"]))
     assert (rpc.method, rpc.params, rpc.oneway) == ("led", "on \u00e9", True)
+    assert rpc.content_type == "text/plain" == answer.body["content_type"]
 
 
 def test_unknown_or_disabled_device_is_not_acceptable(api: Api) -> None:

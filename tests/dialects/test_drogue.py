@@ -268,6 +268,25 @@ def test_command_arriving_within_ct_is_content_with_4210(drogue: Drogue) -> None
     assert done.state.value == "SUCCESSFUL"
 
 
+@pytest.mark.parametrize(
+    ("content_type", "content_format"),
+    [("application/json", 50), ("text/plain", 0), ("TEXT/PLAIN; charset=utf-8", 0),
+     ("application/x-unknown", None), (None, None)],
+)
+def test_command_content_type_goes_as_content_format(
+    drogue: Drogue, content_type: str | None, content_format: int | None
+) -> None:
+    """A command's content type is its Content-Format when CoAP has one, else none is sent."""
+    drogue.send("v1/t", b"{}", options=(q("ct=10"), (AUTH, BASIC)))
+    result(drogue.services.rpc.enqueue(
+        drogue.device.id, "set", "{}", oneway=True, content_type=content_type
+    ))
+    drogue.clock.advance(0)
+    (response,) = drogue.transport.take()
+    assert response.code == n.CONTENT
+    assert response.opt.content_format == content_format
+
+
 def test_ct_running_out_is_changed(drogue: Drogue) -> None:
     """No command within ct: 2.04 once it runs out (cut to the dialect's maximum)."""
     (ack,) = drogue.send("v1/t", b"{}", options=(q("commandTimeout=100"), (AUTH, BASIC)))

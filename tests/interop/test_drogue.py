@@ -305,10 +305,11 @@ def test_as_allowed_and_refused(drogue: Drogue, tmp_path: Path) -> None:
 def test_gatewayctl_command_send_reaches_a_waiting_device(
     drogue: Drogue, tmp_path: Path
 ) -> None:
-    """A command queued with gatewayctl command send is the answer to the next ct publish."""
+    """A command queued with gatewayctl command send answers the next ct publish, its type too."""
     done = subprocess.run(
         [str(VENV_BIN / "gatewayctl"), "--url", drogue.gw.api_url, "--key", drogue.gw.api_key,
-         "command", "send", "example-app", "device1", "blink", "--payload", "3 times"],
+         "command", "send", "example-app", "device1", "blink", "--payload", "3 times",
+         "--content-type", "application/json"],
         capture_output=True, timeout=CLIENT_TIMEOUT, check=False, env=clean_environ(),
     )
     assert done.returncode == 0, done.stderr
@@ -316,6 +317,8 @@ def test_gatewayctl_command_send_reaches_a_waiting_device(
         find_peer("coap-client-notls"), tmp_path, "post", "v1/foo?ct=5", extra=("-O", DOCUMENTED)
     )
     assert (reply.code, reply.payload.strip()) == ("2.05", "3 times"), reply.log
+    # The Content-Type it was sent with, as Content-Format 50 (Drogue sends none).
+    assert re.search(r"c:2\.05 .*\[ Content-Format:application/json,", reply.log), reply.log
 
 
 def test_aiocoap_publish_waits_for_a_command(drogue: Drogue) -> None:

@@ -60,13 +60,14 @@ async def test_enqueue_keeps_ids_and_reads_back(store: IStore) -> None:
     await _devices(store, "d1", "d2")
     first = await enqueue(store, rpc("d1", "a"))
     second = await enqueue(store, rpc("d2", "b"))
-    third = await enqueue(store, rpc("d1", "c", params=[1, "x", None]))
+    third = await enqueue(store, rpc("d1", "c", params=[1, "x", None], content_type="a/b"))
     assert 0 < first.id < second.id < third.id
     queue = ICommandQueue(store)
     assert await queue.get_rpc("d1", first.id) == first
     assert await queue.get_rpc("d2", first.id) is None
     assert [r.method for r in await queue.list_rpcs("d1")] == ["a", "c"]
     assert (await queue.list_rpcs("d1"))[1].params == [1, "x", None]
+    assert (first.content_type, (await queue.get_rpc("d1", third.id)).content_type) == (None, "a/b")
 
 
 @pytest_twisted.ensureDeferred

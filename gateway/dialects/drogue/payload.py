@@ -14,7 +14,7 @@ from typing import Optional
 from gateway.coap import errors
 from gateway.dialects import jsonio
 
-__all__ = ["MEDIA_TYPES", "media_type", "read_payload"]
+__all__ = ["MEDIA_TYPES", "content_format", "media_type", "read_payload"]
 
 #: Content-Format numbers and their media types (coap-lite's table).
 MEDIA_TYPES = {
@@ -43,8 +43,21 @@ def media_type(content_format: Optional[int]) -> Optional[str]:
     return None if content_format is None else MEDIA_TYPES.get(content_format)
 
 
+def _base(media: str) -> str:
+    return media.split(";", 1)[0].strip().lower()
+
+
+#: Media types (without parameters) back to their Content-Format.
+_FORMATS = {_base(media): number for number, media in MEDIA_TYPES.items()}
+
+
+def content_format(media: Optional[str]) -> Optional[int]:
+    """The Content-Format of a media type (parameters aside); C{None} if it has none."""
+    return None if media is None else _FORMATS.get(_base(media))
+
+
 def _json_like(media: str) -> bool:
-    base = media.split(";", 1)[0].strip()
+    base = _base(media)
     return base.startswith(("application/json", "text/json")) or base.endswith("+json")
 
 

@@ -22,7 +22,9 @@ device of its application, which must list it among its C{gateways} (else
    C{[rpc] drop_applications}).
 
 A command's payload is its RPC C{params}: a string as its UTF-8 bytes,
-C{null} as nothing, any other value as JSON.
+C{null} as nothing, any other value as JSON; its C{content_type} (the
+Content-Type it was sent with) goes as the Content-Format when CoAP has
+one for it (Drogue sends none).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from gateway.domain.model import Device, Rpc
 from gateway.service.interfaces import Delivery, IDeviceServices, Publication
 
 from .auth import AUTH_OPTION, authenticate
-from .payload import read_payload
+from .payload import content_format, read_payload
 from .query import PublishOptions, parse_path, parse_query
 from .shape import publisher_extensions
 
@@ -143,6 +145,9 @@ class CommandWait:
             return succeed("gone")
         response = tx.Message(code=n.CONTENT, payload=command_payload(rpc))
         response.opt.addOption(tx.OpaqueOption(COMMAND_OPTION, rpc.method.encode("utf-8")))
+        number = content_format(rpc.content_type)
+        if number is not None:
+            response.opt.content_format = number
         self._finish(response)
         # The answer to the device's own request: nothing more to wait for.
         return succeed("non")

@@ -294,7 +294,7 @@ def _enqueue_rpc(cur: Cursor, op: EnqueueRpc) -> Rpc:
         raise Conflict(f"rpc id {rpc.id} was given before")
     cur.execute("UPDATE rpc_last_id SET last=%s WHERE id=0", (rpc.id,))
     cur.execute(
-        f"INSERT INTO rpcs ({RPC_COLUMNS}) VALUES ({_params(14)})",
+        f"INSERT INTO rpcs ({RPC_COLUMNS}) VALUES ({_params(15)})",
         (
             rpc.device_id,
             rpc.id,
@@ -310,6 +310,7 @@ def _enqueue_rpc(cur: Cursor, op: EnqueueRpc) -> Rpc:
             rpc.updated,
             encode_json(rpc.response),
             rpc.error,
+            rpc.content_type,
         ),
     )
     return rpc

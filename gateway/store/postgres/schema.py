@@ -159,6 +159,10 @@ MIGRATIONS: list[str] = [
     """,
     # OTA packages and their assignments (IPackageStore).
     POSTGRES_TABLES,
+    # The media type of an RPC's params sent as a payload (a Drogue command's).
+    """
+    ALTER TABLE rpcs ADD COLUMN content_type TEXT;
+    """,
 ]
 
 #: The outbox's partitions (by device), which the nodes share out.

@@ -270,7 +270,7 @@ def _enqueue_rpc(conn: sqlite3.Connection, op: EnqueueRpc) -> Rpc:
     if rpc.id <= last_rpc_id(conn):
         raise Conflict(f"rpc id {rpc.id} was given before")
     conn.execute(
-        f"INSERT INTO rpcs ({RPC_COLUMNS}) VALUES ({placeholders(14)})",
+        f"INSERT INTO rpcs ({RPC_COLUMNS}) VALUES ({placeholders(15)})",
         (
             rpc.device_id,
             rpc.id,
@@ -286,6 +286,7 @@ def _enqueue_rpc(conn: sqlite3.Connection, op: EnqueueRpc) -> Rpc:
             rpc.updated,
             encode_json(rpc.response),
             rpc.error,
+            rpc.content_type,
         ),
     )
     return rpc

@@ -140,6 +140,10 @@ MIGRATIONS: list[str] = [
     """,
     # OTA packages and their assignments (IPackageStore).
     SQLITE_TABLES,
+    # The media type of an RPC's params sent as a payload (a Drogue command's).
+    """
+    ALTER TABLE rpcs ADD COLUMN content_type TEXT;
+    """,
 ]
 
 
