@@ -22,7 +22,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from gateway.domain.model import Rpc
-from gateway.service.interfaces import Delivery, IDeviceServices
+from gateway.service.interfaces import DeliverRpc, Delivery, Unsubscribe
 
 from .config import BadConfig
 
@@ -36,13 +36,14 @@ CONFIG_METHOD = "config"
 
 class PendingConfig:
     """
-    Waits up to C{seconds} for the device's next queued RPC: C{answer}
-    fires with the encoded configuration, or C{b""} when none came.
+    Waits up to C{seconds} for the device's next queued RPC (subscribing
+    with L{IDeviceServices.subscribe_rpc}): C{answer} fires with the encoded
+    configuration, or C{b""} when none came.
     """
 
     def __init__(
         self,
-        devices: IDeviceServices,
+        subscribe_rpc: Callable[[str, DeliverRpc], Unsubscribe],
         clock: IReactorTime,
         device_id: str,
         seconds: float,
@@ -51,7 +52,7 @@ class PendingConfig:
         self.answer: Deferred[bytes] = Deferred()
         self._encode = encode
         self._timer = clock.callLater(seconds, self._finish, b"")
-        self._unsubscribe = devices.subscribe_rpc(device_id, self._deliver)
+        self._unsubscribe = subscribe_rpc(device_id, self._deliver)
 
     def _deliver(self, rpc: Rpc) -> "Deferred[Delivery]":
         if self.answer.called:

@@ -150,7 +150,7 @@ class EfentoResource(Leaf):
         if not context.devices.queued_rpcs(device.id):
             return tx.Message(code=n.CREATED)
         wait = PendingConfig(
-            context.devices,
+            context.devices.subscribe_rpc,
             context.clock,
             device.id,
             context.config_wait,
