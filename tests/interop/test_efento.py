@@ -191,3 +191,20 @@ def test_queued_configuration_comes_back_in_the_answer(sensor: Sensor, tmp_path:
     done = sensor.gw.api_ok("GET", f"/api/v1/devices/{sensor.device_id}/rpc/{rpc['id']}")
     assert done["state"] == "SUCCESSFUL"
     assert sensor.latest()["humidity_1"]["value"] == 40.0
+
+
+@pytest.mark.parametrize("non", [False, True])
+def test_aiocoap_measurements(
+    sensor: Sensor, tmp_path: Path, aiocoap_client: str, non: bool
+) -> None:
+    """aiocoap-client's CON and NON measurements are answered (2.01) and stored."""
+    timestamp = 1_700_003_000 + 100 * non
+    body = tmp_path / "m.bin"
+    body.write_bytes(
+        measurements(sensor.schema, type=3, timestamp=timestamp, sample_offsets=[10132])
+    )
+    argv = [aiocoap_client, *(["--non"] if non else []), "-m", "POST", "--payload", f"@{body}",
+            sensor.gw.uri("efento/m")]
+    done = subprocess.run(argv, capture_output=True, timeout=CLIENT_TIMEOUT, check=False)
+    assert done.returncode == 0, done.stderr
+    assert sensor.latest()["pressure_1"] == {"ts": timestamp * 1000, "value": 1013.2}
