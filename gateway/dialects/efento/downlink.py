@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.dialects.efento.test_resources -*-
+# -*- test-case-name: tests.dialects.efento.test_downlink -*-
 """
 A configuration pending for a sensor, sent in the answer to its uplink.
 
