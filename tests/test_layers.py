@@ -17,6 +17,7 @@ _DIALECT = (
     "gateway.domain",
     "gateway.dialect",
     "gateway.dialects",
+    "gateway.protobuf",
     "gateway.service.interfaces",
     "plugins",
 )
@@ -25,6 +26,8 @@ _DIALECT = (
 RULES: dict[str, tuple[str, ...]] = {
     "gateway.domain": ("gateway.domain",),
     "gateway.coap": ("gateway.coap",),
+    # The schema compiler: the protobuf runtime and nothing else of ours.
+    "gateway.protobuf": ("gateway.protobuf",),
     # The transport below the engine: it hands the engine peers, nothing else.
     "gateway.dtls": ("gateway.dtls", "gateway.coap.peer", "gateway.coap.params"),
     "gateway.store": ("gateway.store", "gateway.domain"),

@@ -152,7 +152,8 @@ def test_dialects_enabled_from_the_environment() -> None:
     ("toml", "environ", "message"),
     [
         ("", {"GATEWAY_DIALECTS_ENABLED": "nope"},
-         "GATEWAY_DIALECTS_ENABLED: no dialect plugin named 'nope' (found: drogue, thingsboard)"),
+         "GATEWAY_DIALECTS_ENABLED: no dialect plugin named 'nope' "
+         "(found: drogue, efento, thingsboard)"),
         ('[dialects]\nenabled = ["nope"]\n', {}, "dialects.enabled: no dialect plugin named"),
         ('[dialects.thingsboard]\ncolour = "red"\n', {}, "dialects.thingsboard.colour: "),
         ('[dialects.thingsboard]\ntype_cast = "yes"\n', {}, "dialects.thingsboard.type_cast: "),

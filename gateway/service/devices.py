@@ -163,6 +163,9 @@ class DeviceServices:
     def subscribe_rpc(self, device_id: str, deliver: DeliverRpc, nstart: int = 1) -> Unsubscribe:
         return self._rpc.subscribe(device_id, deliver, nstart, self.dialect)
 
+    def queued_rpcs(self, device_id: str) -> int:
+        return self._rpc.queued(device_id)
+
     def reply_rpc(self, device_id: str, rpc_id: int, response: JSONValue) -> "Deferred[Rpc]":
         return self._rpc.reply(device_id, rpc_id, response, self.dialect)
 

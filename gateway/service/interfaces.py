@@ -608,6 +608,12 @@ class IDeviceServices(Interface):
         C{nstart} of them waiting for an acknowledgement at a time.
         """
 
+    def queued_rpcs(device_id: str) -> int:
+        """
+        How many of the device's server-side RPCs wait in the queue to be
+        sent (a dialect that answers with one knows whether to wait for it).
+        """
+
     def reply_rpc(device_id: str, rpc_id: int, response: JSONValue) -> "Deferred[Rpc]":
         """
         The device's reply to a two-way RPC it was sent.  L{NotFound} if it

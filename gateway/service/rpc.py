@@ -599,3 +599,8 @@ class RpcService:
         q = self._devices.get(device_id)
         return 0 if q is None else len(q.active)
 
+    def queued(self, device_id: str) -> int:
+        """The device's RPCs waiting in the queue to be sent."""
+        q = self._devices.get(device_id)
+        return 0 if q is None else sum(1 for rpc in q.active.values() if rpc.state is QUEUED)
+

@@ -139,7 +139,7 @@ def test_listeners_start_once_the_service_layer_is_open() -> None:
     assert gw.events == ["start other", "start coap", "start api", "start dtls"]
     [listening] = [e for e in events if "coap_port" in e]
     assert (listening["coap_host"], listening["coap_port"]) == ("127.0.0.1", 5683)
-    assert listening["dialects"] == "drogue, thingsboard"
+    assert listening["dialects"] == "drogue, efento, thingsboard"
     assert gw.top.service_layer is gw.services
     assert gw.fatal == []
 

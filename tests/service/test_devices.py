@@ -10,10 +10,12 @@ import ssl
 from pathlib import Path
 
 import pytest_twisted
+from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
 from zope.interface.verify import verifyObject
 
 from gateway.domain.errors import InvalidArgument
-from gateway.domain.model import AttributeScope, CredentialKind
+from gateway.domain.model import AttributeScope, CredentialKind, Rpc
 from gateway.service.build import Services, open_services
 from gateway.service.interfaces import ActivityEvent, DeviceSeen, DeviceUnreachable, IDeviceServices
 
@@ -119,3 +121,18 @@ def test_reports_reach_activity_subscribers(services: Services) -> None:
     services.devices.report_unreachable("d1", "timeout")
     now = 1_700_000_000
     assert heard == [DeviceSeen("d1", now, "ack"), DeviceUnreachable("d1", now, "timeout")]
+
+
+def test_queued_rpcs_count_those_not_yet_sent(services: Services, clock: Clock) -> None:
+    """queued_rpcs counts a device's RPCs waiting in the queue, not those handed to it."""
+    device = result(services.registry.create_device("queued")).device
+    devices = services.devices
+    assert devices.queued_rpcs(device.id) == 0
+    result(services.rpc.enqueue(device.id, "a", None, oneway=True))
+    result(services.rpc.enqueue(device.id, "b", None, oneway=True))
+    assert devices.queued_rpcs(device.id) == 2
+    sent: list[Rpc] = []
+    devices.subscribe_rpc(device.id, lambda rpc: (sent.append(rpc), Deferred())[1])
+    clock.advance(0)
+    assert [rpc.method for rpc in sent] == ["a"]
+    assert devices.queued_rpcs(device.id) == 1
