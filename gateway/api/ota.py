@@ -16,7 +16,10 @@ OTA packages and their assignments (firmware and software).
  - C{GET /api/v1/devices/{id}/ota}: the device's packages and the last
    C{fw_state}/C{sw_state} it reported.
 
-Bodies are bounded by the API's body limit (L{gateway.api.router.MAX_BODY}).
+An upload's body is at most L{MAX_PACKAGE} bytes: half of the engine's
+default block-wise budget (C{max_transfer_bytes}, 16 MiB), in which a
+package being downloaded counts once, so downloads of other bodies keep
+room beside it.
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ from gateway.service.build import Services
 from gateway.service.ota import OtaStatus
 
 __all__ = ["ota_routes", "package_json"]
+
+#: The largest package an upload takes, in bytes.
+MAX_PACKAGE = 8 * 1024 * 1024
 
 PACKAGES = "/api/v1/ota/packages"
 PACKAGE = PACKAGES + "/{type}/{title}/{version}"
@@ -177,7 +183,7 @@ def ota_routes(services: Services) -> list[Route]:
                 Param("checksum", "The expected checksum (hex); refused if it differs."),
             ),
             request={"type": "string", "format": "binary"}, response=ref("OtaPackage"),
-            raw_body=True,
+            raw_body=True, max_body=MAX_PACKAGE,
         ),
         Route("GET", PACKAGES, list_packages, "List OTA packages", "ota",
               query=(Param("type", "Only packages of this type."),),

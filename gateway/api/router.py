@@ -101,6 +101,8 @@ class Route:
     @ivar response: JSON schema of the success body (C{None}: no content).
     @ivar public: served without the bearer key.
     @ivar raw_body: the body is any content, handed over as a L{RawBody}.
+    @ivar max_body: the longest body it takes, in bytes (an OTA package's
+        is longer than L{MAX_BODY}).
     """
 
     method: str
@@ -114,6 +116,7 @@ class Route:
     response: Optional[Mapping[str, Any]] = None
     public: bool = False
     raw_body: bool = False
+    max_body: int = MAX_BODY
 
     @property
     def segments(self) -> tuple[str, ...]:
@@ -175,6 +178,8 @@ class Router(Resource):
             raise ValueError("the API needs a non-empty key")
         self.routes = list(routes)
         self._key = key.encode("utf-8")
+        #: Bodies longer than every route takes are refused before they are read.
+        self.max_body = max((r.max_body for r in self.routes), default=MAX_BODY)
 
     # -- dispatch ------------------------------------------------------------
 
@@ -287,15 +292,16 @@ class Router(Resource):
         The error answering a request as soon as its headers are in, before
         its body (of C{length} bytes, C{None}: chunked) is read: a body
         without the bearer key (no public route takes one), or one longer
-        than L{MAX_BODY}.  C{None}: read on.
+        than any route takes.  C{None}: read on (the route's own limit is
+        checked once it is known).
         """
         if length == 0:
             return None
         header = headers.getRawHeaders(b"authorization", [b""])[0]
         if not self._key_matches(header):
             return _Unauthorized()
-        if length is not None and length > MAX_BODY:
-            return body_too_large()
+        if length is not None and length > self.max_body:
+            return body_too_large(self.max_body)
         return None
 
     def _key_matches(self, header: bytes) -> bool:
@@ -328,9 +334,9 @@ class Router(Resource):
         if route.request is None or route.method not in _BODY_METHODS:
             return None
         content = request.content
-        raw = content.read(MAX_BODY + 1) if content is not None else b""
-        if len(raw) > MAX_BODY:
-            raise body_too_large()
+        raw = content.read(route.max_body + 1) if content is not None else b""
+        if len(raw) > route.max_body:
+            raise body_too_large(route.max_body)
         if route.raw_body:
             content_type = request.getHeader(b"content-type")
             return RawBody(raw, None if content_type is None else content_type.decode("latin-1"))
@@ -360,9 +366,9 @@ class _Unauthorized(ApiError):
         super().__init__(401, "a valid 'Authorization: Bearer <key>' header is required")
 
 
-def body_too_large() -> ApiError:
-    """The 413 for a body over L{MAX_BODY}."""
-    return ApiError(413, f"the body is larger than {MAX_BODY} bytes")
+def body_too_large(limit: int = MAX_BODY) -> ApiError:
+    """The 413 for a body over C{limit} bytes."""
+    return ApiError(413, f"the body is larger than {limit} bytes")
 
 
 def _error(status: int, message: str) -> Reply:

@@ -21,7 +21,7 @@ from twisted.logger import Logger
 from twisted.web.server import Request, Site
 
 from gateway.api.jsonio import ApiError, dumps
-from gateway.api.router import MAX_BODY, Router, body_too_large
+from gateway.api.router import Router, body_too_large
 
 __all__ = ["ApiSite", "GuardedRequest"]
 
@@ -41,12 +41,14 @@ class GuardedRequest(Request):
     _refused = False
     _received = 0
 
-    def gotLength(self, length: Optional[int]) -> None:
+    def _router(self) -> Optional[Router]:
         # The site's resource is the router once the gateway has started.
         router = getattr(getattr(self.channel, "site", None), "resource", None)
-        refusal = None
-        if isinstance(router, Router):
-            refusal = router.refuse_body(self.requestHeaders, length)
+        return router if isinstance(router, Router) else None
+
+    def gotLength(self, length: Optional[int]) -> None:
+        router = self._router()
+        refusal = None if router is None else router.refuse_body(self.requestHeaders, length)
         if refusal is None:
             super().gotLength(length)
         else:
@@ -54,8 +56,9 @@ class GuardedRequest(Request):
 
     def handleContentChunk(self, data: bytes) -> None:
         self._received += len(data)
-        if not self._refused and self._received > MAX_BODY:
-            self._refuse(body_too_large())
+        router = self._router()
+        if not self._refused and router is not None and self._received > router.max_body:
+            self._refuse(body_too_large(router.max_body))
         super().handleContentChunk(data)
 
     def process(self) -> None:

@@ -17,7 +17,7 @@ from twisted.internet.testing import StringTransport
 from twisted.logger import globalLogPublisher
 
 from gateway.api.app import build_api
-from gateway.api.router import MAX_BODY
+from gateway.api.ota import MAX_PACKAGE
 from gateway.api.site import ApiSite
 from gateway.domain.model import Attribute, AttributeScope
 from gateway.service.build import Services, build_services
@@ -150,10 +150,10 @@ def test_body_without_key_refused_before_it_is_read(services: Services) -> None:
 
 
 def test_body_over_the_limit_refused_before_it_is_read(services: Services) -> None:
-    """With the key, a Content-Length over the limit is a 413 at once and the connection closes."""
+    """With the key, a Content-Length over every route's limit is a 413 at once, then a close."""
     channel, transport = _connect(services)
-    channel.dataReceived(_head(MAX_BODY + 1, key=KEY))
-    assert _refusal(transport) == (413, {"error": f"the body is larger than {MAX_BODY} bytes"})
+    channel.dataReceived(_head(MAX_PACKAGE + 1, key=KEY))
+    assert _refusal(transport) == (413, {"error": f"the body is larger than {MAX_PACKAGE} bytes"})
     assert transport.disconnecting
 
 
@@ -162,7 +162,7 @@ def test_chunked_body_counted_as_it_comes(services: Services) -> None:
     channel, transport = _connect(services)
     channel.dataReceived(_head(None, key=KEY))
     chunk = b"x" * 65536
-    for _ in range(MAX_BODY // len(chunk) + 1):
+    for _ in range(MAX_PACKAGE // len(chunk) + 1):
         channel.dataReceived(b"%x\r\n%s\r\n" % (len(chunk), chunk))
     assert _code(transport) == 413
     channel.dataReceived(b"0\r\n\r\n")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from gateway.api.ota import MAX_PACKAGE
+from gateway.api.router import MAX_BODY
 from tests.api.conftest import Api
 
 PACKAGES = "/api/v1/ota/packages"
@@ -104,3 +106,14 @@ def test_profile_change_through_the_api_updates_the_attributes(api: Api) -> None
     shared = api.get(f"/api/v1/devices/{device['id']}/attributes",
                      params={"scope": "shared"}).body["shared"]
     assert shared["fw_title"] == "fw"
+
+
+def test_packages_may_be_larger_than_other_bodies(api: Api) -> None:
+    """An upload takes up to MAX_PACKAGE bytes, beyond the 1 MiB of other routes; more is 413."""
+    big = bytes(range(256)) * (2 * MAX_BODY // 256)
+    answer = _upload(api, body=big)
+    assert answer.status == 201 and answer.body["size"] == len(big), answer.body
+    assert api.post("/api/v1/devices", data=b" " * len(big)).status == 413
+    too_big = _upload(api, body=b"x" * (MAX_PACKAGE + 1), version="2.0")
+    assert too_big.status == 413
+    assert too_big.body == {"error": f"the body is larger than {MAX_PACKAGE} bytes"}
