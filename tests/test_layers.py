@@ -17,6 +17,7 @@ _DIALECT = (
     "gateway.domain",
     "gateway.dialect",
     "gateway.dialects",
+    "gateway.protobuf",
     "gateway.service.interfaces",
     "plugins",
 )
@@ -24,6 +25,8 @@ _DIALECT = (
 #: Layer (a package or module of ours) -> what it may import of ours.
 RULES: dict[str, tuple[str, ...]] = {
     "gateway.domain": ("gateway.domain",),
+    # Schemas on the protobuf runtime: a leaf beside the domain.
+    "gateway.protobuf": ("gateway.protobuf", "gateway.domain"),
     "gateway.coap": ("gateway.coap",),
     # The transport below the engine: it hands the engine peers, nothing else.
     "gateway.dtls": ("gateway.dtls", "gateway.coap.peer", "gateway.coap.params"),
@@ -32,6 +35,7 @@ RULES: dict[str, tuple[str, ...]] = {
         "gateway.service",
         "gateway.store",
         "gateway.domain",
+        "gateway.protobuf",
         "gateway.upstream.events",
     ),
     "gateway.upstream": ("gateway.upstream", "gateway.store", "gateway.domain"),

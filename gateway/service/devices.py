@@ -41,6 +41,7 @@ from gateway.service.interfaces import (
     IDeviceServices,
     IProvisioningService,
     ITelemetryService,
+    ProfileSchemas,
     ProvisionRequest,
     ProvisionResult,
     Publication,
@@ -50,6 +51,7 @@ from gateway.service.interfaces import (
 )
 from gateway.service.publish import PublishService
 from gateway.service.rpc import RpcService
+from gateway.service.schemas import SchemaCache
 
 __all__ = ["DeviceServices"]
 
@@ -68,6 +70,7 @@ class DeviceServices:
     _rpc: RpcService
     _client_rpc: ClientRpc
     _publish: PublishService
+    _schemas: SchemaCache
     #: Named in the upstream events of the uplinks that come through here.
     dialect: str = "api"
 
@@ -110,6 +113,9 @@ class DeviceServices:
 
     def profile(self, name: str) -> Optional[Profile]:
         return self._credentials.profile(name)
+
+    def payload_schemas(self, profile: str) -> Optional[ProfileSchemas]:
+        return self._schemas.schemas(profile)
 
     # -- what a device sends and reads -------------------------------------
 
