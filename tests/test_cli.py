@@ -182,6 +182,18 @@ def test_profiles(ctl: Ctl, tmp_path: Path) -> None:
     assert "(HTTP 409)" in err
 
 
+def test_profile_with_a_bad_schema_file(ctl: Ctl, tmp_path: Path) -> None:
+    """A .proto file that does not compile fails the command with the gateway's reason."""
+    proto = tmp_path / "bad.proto"
+    proto.write_text('syntax = "proto3";\nmessage M { int32 a = 1 [default = 2]; }')
+    code, _, err = ctl.run(
+        "profile", "create", "pb", "--payload-format", "protobuf", "--attributes-proto", str(proto)
+    )
+    assert code == 1
+    assert "attributes_proto: attributes.proto, line 2: default values are not allowed" in err
+    assert "(HTTP 400)" in err
+
+
 def test_profile_strict_json(ctl: Ctl) -> None:
     """--strict-json and --no-strict-json set a profile's strictness; without either it stays."""
     assert ctl.json("profile", "create", "s", "--strict-json")["strict_json"] is True

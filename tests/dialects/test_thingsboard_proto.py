@@ -267,3 +267,15 @@ def test_rpc_field_the_schema_cannot_hold_is_left_out(pb: Harness) -> None:
     r_class = compile_proto({"r.proto": schema}).last_message("r.proto")
     sent: Any = r_class.FromString(note.payload)
     assert (sent.method, sent.requestId) == ("reboot", b"")
+
+
+def test_stored_schema_that_does_not_compile_is_400(pb: Harness) -> None:
+    """A profile stored with a schema that no longer compiles answers its uplinks 4.00 and why."""
+    profile = result(pb.services.registry.get_profile("pb"))
+    # Written past the registry's check, as a store from before the check holds it.
+    pb.services.credentials.put_profile(attrs.evolve(profile, telemetry_proto='syntax = "proto3";'))
+    response = pb.ask(n.POST, f"{BASE}/telemetry", b"")
+    assert (response.code, response.payload) == (
+        n.BAD_REQUEST,
+        b"telemetry_proto: the schema declares no message",
+    )

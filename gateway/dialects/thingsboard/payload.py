@@ -3,7 +3,9 @@
 ThingsBoard's JSON payload rules (reference section 3), as pure functions.
 
 Every rule violation raises L{PayloadError} (L{gateway.dialects.jsonio}'s,
-like the JSON decoding), a 4.00 with the error's short text.
+like the JSON decoding), a 4.00 with the error's short text.  Each rule
+takes a payload (C{telemetry_records}, ...) or what was decoded already
+(C{telemetry_of}, ...: protobuf printed as JSON follows the same rules).
 
  - Telemetry: a flat object (stamped with server time), an object with both
    C{ts} and C{values} (the client's timestamp), or an array mixing both.

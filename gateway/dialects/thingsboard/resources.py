@@ -55,6 +55,11 @@ Deliberate differences from ThingsBoard:
  - An RPC for a sleeping device waits for its next window (ThingsBoard
    drops it in the transport), and shared-attribute changes merged while
    it slept keep their deletions.
+ - A protobuf profile's schema change applies to connected and observing
+   devices at once (ThingsBoard keeps the old schema, #7053), and a
+   protobuf provisioning answer has Content-Format 42 like every protobuf
+   answer (ThingsBoard sets none).
+
 Payloads are read and answers written in the device's profile's format
 (L{gateway.dialects.thingsboard.codec}): JSON, or protobuf with the
 profile's schemas (L{gateway.dialects.thingsboard.proto}), looked up per
@@ -82,7 +87,7 @@ from gateway.coap import errors
 from gateway.coap import numbers as n
 from gateway.coap.resource import Resource
 from gateway.dialects import jsonio
-from gateway.dialects.failures import service_failure
+from gateway.dialects.failures import coap_error, service_failure
 from gateway.dialects.toolkit import (
     DeviceLeaf,
     DeviceRoute,
@@ -94,7 +99,7 @@ from gateway.dialects.toolkit import (
     authenticate_token,
     check_source,
 )
-from gateway.domain.errors import Conflict, NoAnswer, NotFound
+from gateway.domain.errors import Conflict, NoAnswer, NotFound, ServiceError
 from gateway.domain.model import Attribute, AttributeScope, Device, JSONValue, Rpc
 from gateway.protobuf.schema import ProtoFiles
 from gateway.protobuf.shipped import transport_messages
@@ -146,11 +151,15 @@ class Context:
     def codec(self, device_id: str) -> Codec:
         """
         The device's payload format: its profile's protobuf schemas, else
-        JSON, read leniently unless the profile is strict.
+        JSON, read leniently unless the profile is strict.  Schemas that
+        do not compile (stored before they were checked) are a 4.00 saying why.
         """
         device = self.devices.enabled_device(device_id)
         profile = None if device is None else self.devices.profile(device.profile)
-        schemas = None if profile is None else self.devices.payload_schemas(profile.name)
+        try:
+            schemas = None if profile is None else self.devices.payload_schemas(profile.name)
+        except ServiceError as e:
+            raise coap_error(e) from None
         if schemas is not None:
             return ProtoCodec(schemas, self.fixed, self.rules, self.clock)
         return JsonCodec(self.rules, profile is None or not profile.strict_json)
