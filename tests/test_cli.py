@@ -166,12 +166,13 @@ def test_telemetry_latest(ctl: Ctl) -> None:
 def test_profiles(ctl: Ctl, tmp_path: Path) -> None:
     """profile create/list/show/update/delete, with a .proto schema read from a file."""
     proto = tmp_path / "t.proto"
-    proto.write_text('syntax = "proto3";')
+    schema = 'syntax = "proto3"; message M {}'
+    proto.write_text(schema)
     body = ctl.json(
         "profile", "create", "nb", "--payload-format", "protobuf",
         "--telemetry-proto", str(proto), "--power-mode", "psm", "--psm-activity-timer", "10000",
     )
-    assert (body["payload_format"], body["telemetry_proto"]) == ("protobuf", 'syntax = "proto3";')
+    assert (body["payload_format"], body["telemetry_proto"]) == ("protobuf", schema)
     assert [p["name"] for p in ctl.json("profile", "list")] == ["default", "nb"]
     assert ctl.json("profile", "update", "nb", "--power-mode", "edrx")["power_mode"] == "edrx"
     assert ctl.json("profile", "show", "nb")["psm_activity_timer"] == 10000
@@ -179,6 +180,18 @@ def test_profiles(ctl: Ctl, tmp_path: Path) -> None:
     code, _, err = ctl.run("profile", "delete", "default")
     assert code == 1
     assert "(HTTP 409)" in err
+
+
+def test_profile_with_a_bad_schema_file(ctl: Ctl, tmp_path: Path) -> None:
+    """A .proto file that does not compile fails the command with the gateway's reason."""
+    proto = tmp_path / "bad.proto"
+    proto.write_text('syntax = "proto3";\nmessage M { int32 a = 1 [default = 2]; }')
+    code, _, err = ctl.run(
+        "profile", "create", "pb", "--payload-format", "protobuf", "--attributes-proto", str(proto)
+    )
+    assert code == 1
+    assert "attributes_proto: attributes.proto, line 2: default values are not allowed" in err
+    assert "(HTTP 400)" in err
 
 
 def test_profile_strict_json(ctl: Ctl) -> None:

@@ -35,6 +35,7 @@ RULES: dict[str, tuple[str, ...]] = {
         "gateway.service",
         "gateway.store",
         "gateway.domain",
+        "gateway.protobuf",
         "gateway.upstream.events",
     ),
     "gateway.upstream": ("gateway.upstream", "gateway.store", "gateway.domain"),

@@ -19,6 +19,16 @@ def ref(name: str) -> dict[str, Any]:
 _JSON_VALUE: dict[str, Any] = {"description": "Any JSON value."}
 _NULLABLE_STRING = {"type": "string", "nullable": True}
 _NULLABLE_MS = {"type": "integer", "minimum": 0, "nullable": True}
+#: A protobuf profile's schema.
+_PROTO_SCHEMA = {
+    "type": "string",
+    "nullable": True,
+    "description": (
+        "A proto3 schema (no imports, options, required or defaults), compiled when the "
+        "profile is created or changed; its last top-level message is the payload's. "
+        "null: ThingsBoard's default (etc/proto)."
+    ),
+}
 
 #: A device's own power-saving settings (null: the profile's apply).
 _POWER: dict[str, Any] = {
@@ -165,10 +175,10 @@ COMPONENTS: dict[str, Any] = {
         "properties": {
             "name": {"type": "string"},
             "payload_format": {"type": "string", "enum": ["json", "protobuf"]},
-            "telemetry_proto": _NULLABLE_STRING,
-            "attributes_proto": _NULLABLE_STRING,
-            "rpc_request_proto": _NULLABLE_STRING,
-            "rpc_response_proto": _NULLABLE_STRING,
+            "telemetry_proto": _PROTO_SCHEMA,
+            "attributes_proto": _PROTO_SCHEMA,
+            "rpc_request_proto": _PROTO_SCHEMA,
+            "rpc_response_proto": _PROTO_SCHEMA,
             "power_mode": {"type": "string", "enum": ["none", "psm", "drx", "edrx"]},
             "psm_activity_timer": _NULLABLE_MS,
             "edrx_cycle": _NULLABLE_MS,

@@ -46,6 +46,7 @@ from gateway.service.publish import PublishService
 from gateway.service.registry import DeviceRegistry
 from gateway.service.rpc import RpcService, RpcSettings
 from gateway.service.scheduler import PowerScheduler
+from gateway.service.schemas import SchemaCache
 from gateway.service.telemetry import TelemetryService
 from gateway.service.uplinks import RetryAfter, fixed_retry_after
 from gateway.store.backends import open_store
@@ -186,6 +187,7 @@ def build_services(
                 cache, telemetry, attributes, claiming, provisioning, activity, guard,
                 held, rpc, ClientRpc(clock, downlinks.forward, downlinks.timeout),
                 PublishService(store, cache, clock, events, retry_after), ota,
+                SchemaCache(cache.profile),
             ),
             events=EventLog(IOutbox(store), clock),
             scheduler=scheduler,

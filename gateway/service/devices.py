@@ -43,6 +43,7 @@ from gateway.service.interfaces import (
     IDeviceServices,
     IProvisioningService,
     ITelemetryService,
+    ProfileSchemas,
     ProvisionRequest,
     ProvisionResult,
     Publication,
@@ -53,6 +54,7 @@ from gateway.service.interfaces import (
 from gateway.service.ota import OtaService
 from gateway.service.publish import PublishService
 from gateway.service.rpc import RpcService
+from gateway.service.schemas import SchemaCache
 
 __all__ = ["DeviceServices"]
 
@@ -72,6 +74,7 @@ class DeviceServices:
     _client_rpc: ClientRpc
     _publish: PublishService
     _ota: OtaService
+    _schemas: SchemaCache
     #: Named in the upstream events of the uplinks that come through here.
     dialect: str = "api"
 
@@ -114,6 +117,9 @@ class DeviceServices:
 
     def profile(self, name: str) -> Optional[Profile]:
         return self._credentials.profile(name)
+
+    def payload_schemas(self, profile: str) -> Optional[ProfileSchemas]:
+        return self._schemas.schemas(profile)
 
     # -- what a device sends and reads -------------------------------------
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Optional, Sequence, Union
 
 import attrs
+from google.protobuf.message import Message
 from twisted.internet.defer import Deferred
 from zope.interface import Attribute as IAttribute
 from zope.interface import Interface
@@ -55,6 +56,7 @@ __all__ = [
     "IClaimingService",
     "ProvisionRequest",
     "ProvisionResult",
+    "ProfileSchemas",
     "ProvisionStatus",
     "SeenVia",
     "UnreachableReason",
@@ -506,6 +508,16 @@ class Download:
     content: bytes
 
 
+@attrs.frozen
+class ProfileSchemas:
+    """A protobuf profile's schemas: each one's last top-level message, compiled."""
+
+    telemetry: type[Message]
+    attributes: type[Message]
+    rpc_request: type[Message]
+    rpc_response: type[Message]
+
+
 class IDeviceServices(Interface):
     """
     What a device may do, and all a dialect gets of the service layer: no
@@ -557,6 +569,13 @@ class IDeviceServices(Interface):
 
     def profile(name: str) -> Optional[Profile]:
         """A device's profile by name (how to read its payloads), or C{None}."""
+
+    def payload_schemas(profile: str) -> Optional[ProfileSchemas]:
+        """
+        The compiled protobuf schemas of profile C{profile}, the current ones
+        (compiled again once the profile's change), or C{None} unless it is a
+        protobuf profile.
+        """
 
     def record_telemetry(
         device_id: str, records: Sequence[TelemetryRecord]

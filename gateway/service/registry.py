@@ -29,6 +29,7 @@ from gateway.domain.model import (
     CredentialInfo,
     CredentialKind,
     Device,
+    PayloadFormat,
     PowerMode,
     Profile,
     ProvisionStrategy,
@@ -36,6 +37,7 @@ from gateway.domain.model import (
 )
 from gateway.service.credentials import CredentialCache, certificate_sha256
 from gateway.service.interfaces import CreatedDevice, IDeviceRegistry
+from gateway.service.schemas import SCHEMA_FIELDS, compile_schemas
 from gateway.store.interfaces import IStore
 from gateway.store.unit import CreateDevice, PutCredential, UnitOfWork
 
@@ -124,6 +126,10 @@ def _check_profile(profile: Profile) -> None:
         raise InvalidArgument(
             "provisioning needs both provision_key and provision_secret"
         )
+    if profile.payload_format is PayloadFormat.PROTOBUF or any(
+        getattr(profile, field) is not None for field in SCHEMA_FIELDS
+    ):
+        compile_schemas(profile)
 
 
 @implementer(IDeviceRegistry)

@@ -21,7 +21,7 @@ def test_create_show_patch_delete(api: Api) -> None:
         {
             "name": "nb",
             "payload_format": "protobuf",
-            "telemetry_proto": "syntax = \"proto3\";",
+            "telemetry_proto": 'syntax = "proto3"; message M {}',
             "power_mode": "psm",
             "psm_activity_timer": 10000,
         },
@@ -84,3 +84,22 @@ def test_strict_json_is_a_boolean(api: Api) -> None:
     assert refused.status == 400
     assert refused.body["error"] == "'strict_json' must be true or false"
     assert api.get("/api/v1/profiles/s").body["strict_json"] is True
+
+
+def test_bad_protobuf_schema_is_400_naming_it(api: Api) -> None:
+    """A schema that does not compile is a 400 naming the schema field, its line and why."""
+    bad = {
+        "name": "pb",
+        "payload_format": "protobuf",
+        "rpc_request_proto": 'syntax = "proto3";\nmessage R { required string m = 1; }',
+    }
+    answer = api.post("/api/v1/profiles", bad)
+    assert answer.status == 400
+    assert answer.body["error"] == (
+        "rpc_request_proto: rpc_request.proto, line 2: required fields are not allowed in proto3"
+    )
+    assert api.post("/api/v1/profiles", {"name": "pb", "payload_format": "protobuf"}).status == 201
+    patch = {"telemetry_proto": 'syntax = "proto2"; message T {}'}
+    refused = api.patch("/api/v1/profiles/pb", patch)
+    assert (refused.status, refused.body["error"].split(":")[0]) == (400, "telemetry_proto")
+    assert api.get("/api/v1/profiles/pb").body["telemetry_proto"] is None

@@ -70,6 +70,8 @@ class CoapReply:
     log: str
     #: The message type that carried it: "ACK" when piggybacked.
     type: str = ""
+    #: The body as bytes, for a 2.xx response (what C{-o} wrote).
+    raw: bytes = b""
 
     def json(self) -> Any:
         return json.loads(self.payload)
@@ -213,8 +215,9 @@ class GatewayProcess:
         responses = [m for m in RESPONSE_LINE.finditer(log) if m["code"] != "0.00"]
         assert responses, f"no response logged by {argv}:\n{log}"
         last = responses[-1]
+        raw = out.read_bytes() if out.exists() else b""
         if out.exists():
-            text = out.read_text("utf-8", "replace")
+            text = raw.decode("utf-8", "replace")
         else:  # libcoap writes only 2.xx bodies to -o; errors are in the log line
             text = last["payload"] or ""
-        return CoapReply(last["code"], text, log, last["type"])
+        return CoapReply(last["code"], text, log, last["type"], raw)

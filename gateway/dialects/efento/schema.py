@@ -1,19 +1,18 @@
 # -*- test-case-name: tests.dialects.efento.test_schema -*-
 """
 The Efento sensor's published schema: the C{.proto} files shipped in
-C{etc/proto/efento/} (package data: C{proto/} here links to them), compiled
+C{etc/proto/efento/} (L{gateway.protobuf.shipped}), compiled
 with the protobuf runtime (L{gateway.protobuf.schema.compile_proto}) once,
 when the dialect is installed.
 """
 
 from __future__ import annotations
 
-from importlib import resources
-
 import attrs
 from google.protobuf.message import Message
 
 from gateway.protobuf.schema import compile_proto
+from gateway.protobuf.shipped import shipped_text
 
 __all__ = ["FILES", "EfentoSchema", "load_schema"]
 
@@ -38,11 +37,7 @@ class EfentoSchema:
 
 def load_schema() -> EfentoSchema:
     """Read and compile the shipped files."""
-    folder = resources.files(__package__).joinpath("proto")
-    texts = {
-        name: folder.joinpath(name.removeprefix("efento/")).read_text("utf-8") for name in FILES
-    }
-    compiled = compile_proto(texts, allow_imports=True)
+    compiled = compile_proto({name: shipped_text(name) for name in FILES}, allow_imports=True)
     return EfentoSchema(
         measurements=compiled.message("ProtoMeasurements"),
         device_info=compiled.message("ProtoDeviceInfo"),

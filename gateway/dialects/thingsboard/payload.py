@@ -3,7 +3,9 @@
 ThingsBoard's JSON payload rules (reference section 3), as pure functions.
 
 Every rule violation raises L{PayloadError} (L{gateway.dialects.jsonio}'s,
-like the JSON decoding), a 4.00 with the error's short text.
+like the JSON decoding), a 4.00 with the error's short text.  Each rule
+takes a payload (C{telemetry_records}, ...) or what was decoded already
+(C{telemetry_of}, ...: protobuf printed as JSON follows the same rules).
 
  - Telemetry: a flat object (stamped with server time), an object with both
    C{ts} and C{values} (the client's timestamp), or an array mixing both.
@@ -53,11 +55,16 @@ __all__ = [
     "MAX_MS",
     "parse_json",
     "telemetry_records",
+    "telemetry_of",
     "attribute_values",
+    "attributes_of",
     "claim_request",
+    "claim_of",
     "client_rpc_request",
+    "client_rpc_of",
     "rpc_reply",
     "provision_request",
+    "provision_of",
     "attribute_query",
 ]
 
@@ -152,7 +159,11 @@ def telemetry_records(
     payload: bytes, rules: JSONRules, lenient: bool = False
 ) -> list[TelemetryRecord]:
     """The telemetry records of a payload; ts C{None} means server time."""
-    data = parse_json(payload, lenient)
+    return telemetry_of(parse_json(payload, lenient), rules)
+
+
+def telemetry_of(data: JSONValue, rules: JSONRules) -> list[TelemetryRecord]:
+    """The telemetry records of decoded JSON (or protobuf printed as JSON)."""
     items = data if isinstance(data, list) else [data]
     return [record for record in (_record(item, rules) for item in items) if record[1]]
 
@@ -161,14 +172,23 @@ def attribute_values(
     payload: bytes, rules: JSONRules, lenient: bool = False
 ) -> dict[str, JSONValue]:
     """Client attributes: a JSON object."""
-    return _values(parse_object(payload, "attributes", lenient), rules)
+    return attributes_of(parse_object(payload, "attributes", lenient), rules)
+
+
+def attributes_of(data: Mapping[str, Any], rules: JSONRules) -> dict[str, JSONValue]:
+    """Client attributes of a decoded object."""
+    return _values(data, rules)
 
 
 def claim_request(payload: bytes, lenient: bool = False) -> tuple[str, int]:
     """C{(secretKey, durationMs)}; an empty payload gives C{("", 0)}."""
     if not payload.strip():
         return "", 0
-    data = parse_object(payload, "claim", lenient)
+    return claim_of(parse_object(payload, "claim", lenient))
+
+
+def claim_of(data: Mapping[str, Any]) -> tuple[str, int]:
+    """C{(secretKey, durationMs)} of a decoded claim request."""
     secret = data.get("secretKey")
     secret = "" if secret is None else secret
     if not isinstance(secret, str):
@@ -179,7 +199,11 @@ def claim_request(payload: bytes, lenient: bool = False) -> tuple[str, int]:
 
 def client_rpc_request(payload: bytes, lenient: bool = False) -> tuple[str, JSONValue]:
     """C{(method, params)} of a client-side RPC; C{method} is a required string."""
-    data = parse_object(payload, "an RPC request", lenient)
+    return client_rpc_of(parse_object(payload, "an RPC request", lenient))
+
+
+def client_rpc_of(data: Mapping[str, Any]) -> tuple[str, JSONValue]:
+    """C{(method, params)} of a decoded client-side RPC."""
     method = data.get("method")
     if not isinstance(method, str) or not method:
         raise PayloadError("method is required (a non-empty string)")
@@ -202,7 +226,11 @@ def _optional_str(data: Mapping[str, Any], key: str) -> Optional[str]:
 
 def provision_request(payload: bytes, lenient: bool = False) -> ProvisionRequest:
     """A provisioning request; the key and secret are required strings."""
-    data = parse_object(payload, "provisioning request", lenient)
+    return provision_of(parse_object(payload, "provisioning request", lenient))
+
+
+def provision_of(data: Mapping[str, Any]) -> ProvisionRequest:
+    """A decoded provisioning request."""
     key = _optional_str(data, "provisionDeviceKey")
     secret = _optional_str(data, "provisionDeviceSecret")
     if key is None or secret is None:

@@ -58,8 +58,17 @@ Deliberate differences from ThingsBoard:
  - An RPC for a sleeping device waits for its next window (ThingsBoard
    drops it in the transport), and shared-attribute changes merged while
    it slept keep their deletions.
- - JSON only: a device whose profile uses protobuf payloads is still
-   parsed as JSON.
+ - A protobuf profile's schema change applies to connected and observing
+   devices at once (ThingsBoard keeps the old schema, #7053), and a
+   protobuf provisioning answer has Content-Format 42 like every protobuf
+   answer (ThingsBoard sets none).
+
+Payloads are read and answers written in the device's profile's format
+(L{gateway.dialects.thingsboard.codec}): JSON, or protobuf with the
+profile's schemas (L{gateway.dialects.thingsboard.proto}), looked up per
+request and per downlink so that a profile change applies at once.
+Provisioning comes before any profile: a request that is not a JSON object
+is read as protobuf and answered so.
 
 Device JSON is read as leniently as ThingsBoard's Gson parser reads it
 (C{{temperature:25}}), unless the device's profile has C{strict_json};
@@ -81,7 +90,7 @@ from gateway.coap import errors
 from gateway.coap import numbers as n
 from gateway.coap.resource import Resource
 from gateway.dialects import jsonio
-from gateway.dialects.failures import service_failure
+from gateway.dialects.failures import coap_error, service_failure
 from gateway.dialects.toolkit import (
     DeviceLeaf,
     DeviceRoute,
@@ -93,9 +102,11 @@ from gateway.dialects.toolkit import (
     authenticate_token,
     check_source,
 )
-from gateway.domain.errors import Conflict, NoAnswer, NotFound
-from gateway.domain.model import AttributeScope, Device, JSONValue, Rpc
+from gateway.domain.errors import Conflict, NoAnswer, NotFound, ServiceError
+from gateway.domain.model import Attribute, AttributeScope, Device, JSONValue, Rpc
 from gateway.domain.ota import OtaKind
+from gateway.protobuf.schema import ProtoFiles
+from gateway.protobuf.shipped import transport_messages
 from gateway.service.interfaces import (
     Delivery,
     IDeviceServices,
@@ -105,9 +116,11 @@ from gateway.service.interfaces import (
 )
 
 from . import payload as rules_
+from . import proto
+from .codec import Codec, JsonCodec
 from .ota import PackageResource
 from .payload import JSONRules
-from .responses import json_response
+from .proto import ProtoCodec, is_json_object
 from .routes import FEATURES, parse_route
 
 __all__ = ["Context", "ApiV1", "AttributesResource", "RpcResource", "RpcReplyResource"]
@@ -125,6 +138,8 @@ class Context:
     devices: IDeviceServices
     clock: IReactorTime
     rules: JSONRules = attrs.field(factory=JSONRules)
+    #: ThingsBoard's fixed protobuf messages.
+    fixed: ProtoFiles = attrs.field(factory=transport_messages)
     #: The attributes resource of each device that has observers.
     observing: ObservedResources = attrs.field(factory=ObservedResources)
     #: The RPC resource of each device that has observers.
@@ -138,11 +153,21 @@ class Context:
         """The observed RPC resource of C{device}, or a fresh one."""
         return self.rpc_observing.get(device.id, lambda: RpcResource(self, device.id))
 
-    def lenient(self, device_id: str) -> bool:
-        """Whether the device's JSON is read leniently: unless its profile is strict."""
+    def codec(self, device_id: str) -> Codec:
+        """
+        The device's payload format: its profile's protobuf schemas, else
+        JSON, read leniently unless the profile is strict.  Schemas that
+        do not compile (stored before they were checked) are a 4.00 saying why.
+        """
         device = self.devices.enabled_device(device_id)
         profile = None if device is None else self.devices.profile(device.profile)
-        return profile is None or not profile.strict_json
+        try:
+            schemas = None if profile is None else self.devices.payload_schemas(profile.name)
+        except ServiceError as e:
+            raise coap_error(e) from None
+        if schemas is not None:
+            return ProtoCodec(schemas, self.fixed, self.rules, self.clock)
+        return JsonCodec(self.rules, profile is None or not profile.strict_json)
 
 
 def _authenticate(
@@ -161,15 +186,14 @@ def _authenticate(
 class _DeviceLeaf(DeviceLeaf):
     def __init__(self, context: Context, device: Device) -> None:
         super().__init__(context.devices, device)
-        self._rules = context.rules
-        self._lenient = context.lenient(device.id)
+        self._codec = context.codec(device.id)
 
 
 class TelemetryResource(_DeviceLeaf):
     def render_POST(self, request: Any) -> Any:
-        records = rules_.telemetry_records(request.payload, self._rules, self._lenient)
+        records = self._codec.telemetry(request.payload)
         d = self.devices.record_telemetry(self.device.id, records)
-        d.addCallbacks(lambda _: jsonio.created(), service_failure)
+        d.addCallbacks(lambda _: self._codec.created(), service_failure)
         return d
 
     def render_GET(self, request: Any) -> Any:
@@ -178,9 +202,9 @@ class TelemetryResource(_DeviceLeaf):
 
 class ClaimResource(_DeviceLeaf):
     def render_POST(self, request: Any) -> Any:
-        secret, duration = rules_.claim_request(request.payload, self._lenient)
+        secret, duration = self._codec.claim(request.payload)
         d = self.devices.request_claim(self.device.id, secret, duration)
-        d.addCallbacks(lambda _: jsonio.created(), service_failure)
+        d.addCallbacks(lambda _: self._codec.created(), service_failure)
         return d
 
     def render_GET(self, request: Any) -> Any:
@@ -196,13 +220,26 @@ class ProvisionResource(Leaf):
     def __init__(self, context: Context) -> None:
         super().__init__()
         self._devices = context.devices
+        self._fixed = context.fixed
 
     def render_POST(self, request: Any) -> Any:
         source = check_source(self._devices, request)
-        provision = rules_.provision_request(request.payload, lenient=True)
+        answer: Callable[[ProvisionResult], Any] = self._answer
+        try:
+            provision = rules_.provision_request(request.payload, lenient=True)
+        except rules_.PayloadError as json_error:
+            # ThingsBoard's fallback: protobuf, when the payload is no JSON
+            # object; if it is no request either, the JSON error says why.
+            if is_json_object(request.payload):
+                raise
+            try:
+                provision = proto.provision_request(self._fixed, request.payload)
+            except rules_.PayloadError:
+                raise json_error from None
+            answer = partial(proto.provision_answer, self._fixed)
         d = self._devices.provision(provision)
         d.addCallback(self._counted, source)
-        d.addCallbacks(self._answer, service_failure)
+        d.addCallbacks(answer, service_failure)
         return d
 
     def _counted(self, result: ProvisionResult, source: str) -> ProvisionResult:
@@ -239,10 +276,10 @@ class AttributesResource(ObservedDeviceResource):
         self._unsubscribe: Optional[Unsubscribe] = None
 
     def render_POST(self, request: Any) -> Any:
-        lenient = self._context.lenient(self.device_id)
-        values = rules_.attribute_values(request.payload, self._context.rules, lenient)
+        codec = self._context.codec(self.device_id)
+        values = codec.attributes(request.payload)
         d = self.devices.set_client_attributes(self.device_id, values)
-        d.addCallbacks(lambda _: jsonio.created(), service_failure)
+        d.addCallbacks(lambda _: codec.created(), service_failure)
         return d
 
     def render_GET(self, request: Any) -> Any:
@@ -256,9 +293,10 @@ class AttributesResource(ObservedDeviceResource):
         client_keys, shared_keys = rules_.attribute_query(request.opt.uri_query)
         everything = not client_keys and not shared_keys
         devices = self.devices
+        codec = self._context.codec(self.device_id)
 
         async def read() -> Any:
-            body: dict[str, dict[str, JSONValue]] = {}
+            body: dict[str, list[Attribute]] = {}
             for name, scope, keys in (
                 ("client", AttributeScope.CLIENT, client_keys),
                 ("shared", AttributeScope.SHARED, shared_keys),
@@ -269,19 +307,22 @@ class AttributesResource(ObservedDeviceResource):
                     self.device_id, scope, sorted(keys) if keys else None
                 )
                 if found:
-                    body[name] = {a.key: a.value for a in found}
+                    body[name] = found
             if not body:
                 raise errors.NotFound("no attributes found")
-            return json_response(request, body)
+            return codec.response(request, codec.attribute_read(body))
 
         d = Deferred.fromCoroutine(read())
         d.addErrback(service_failure)
         return d
 
     def _shared_state(self, request: Any) -> Deferred[Any]:
+        codec = self._context.codec(self.device_id)
         d = self.devices.get_attributes(self.device_id, AttributeScope.SHARED)
         d.addCallbacks(
-            lambda found: json_response(request, {a.key: a.value for a in found}),
+            lambda found: codec.response(
+                request, codec.attribute_change({a.key: a.value for a in found})
+            ),
             service_failure,
         )
         return d
@@ -299,14 +340,9 @@ class AttributesResource(ObservedDeviceResource):
         log.debug("Device {device_id} stopped observing", device_id=self.device_id)
 
     def _changed(self, change: dict[str, JSONValue]) -> None:
-        payload = jsonio.dumps(change)
-        self.notify_device(lambda request: self._notification(request, payload))
-
-    @staticmethod
-    def _notification(request: Any, payload: bytes) -> Any:
-        response = json_response(request, None)
-        response.payload = payload
-        return response
+        codec = self._context.codec(self.device_id)
+        payload = codec.attribute_change(change)
+        self.notify_device(lambda request: codec.response(request, payload))
 
 
 class RpcResource(ObservedDeviceResource):
@@ -336,10 +372,13 @@ class RpcResource(ObservedDeviceResource):
         return tx.Message(code=n.VALID)
 
     def render_POST(self, request: Any) -> Any:
-        lenient = self._context.lenient(self.device_id)
-        method, params = rules_.client_rpc_request(request.payload, lenient)
+        codec = self._context.codec(self.device_id)
+        method, params = codec.client_rpc(request.payload)
         d = self.devices.client_rpc(self.device_id, method, params)
-        d.addCallbacks(lambda reply: json_response(request, reply), _no_answer)
+        d.addCallbacks(
+            lambda reply: codec.response(request, codec.client_rpc_answer(reply)),
+            partial(_no_answer, codec, request),
+        )
         return d
 
     # -- observation ---------------------------------------------------------
@@ -385,7 +424,8 @@ class RpcResource(ObservedDeviceResource):
             d.callback("gone")
             return d
         self._outstanding.add(d)
-        payload = jsonio.dumps({"id": rpc.id, "method": rpc.method, "params": rpc.params})
+        codec = self._context.codec(self.device_id)
+        payload = codec.rpc(rpc)
 
         def render(request: Any) -> Any:
             if request.mtype == n.NON:
@@ -393,18 +433,16 @@ class RpcResource(ObservedDeviceResource):
                 self._settle(d, "non")
             else:
                 self._waiting.setdefault(id(request), []).append(d)
-            response = json_response(request, None)
-            response.payload = payload
-            return response
+            return codec.response(request, payload)
 
         self.notify_device(render)
         return d
 
 
-def _no_answer(failure: Any) -> Any:
-    """5.04 with C{{"error": ...}} when nobody answered a client-side RPC."""
+def _no_answer(codec: Codec, request: Any, failure: Any) -> Any:
+    """5.04 with the error when nobody answered a client-side RPC."""
     if failure.check(NoAnswer):
-        return jsonio.json_response({"error": failure.value.message}, n.GATEWAY_TIMEOUT)
+        return codec.no_answer(request, failure.value.message)
     return service_failure(failure)
 
 
@@ -416,9 +454,9 @@ class RpcReplyResource(_DeviceLeaf):
         self._rpc_id = rpc_id
 
     def render_POST(self, request: Any) -> Any:
-        reply = rules_.rpc_reply(request.payload, self._lenient)
+        reply = self._codec.rpc_reply(request.payload)
         d = self.devices.reply_rpc(self.device.id, self._rpc_id, reply)
-        d.addCallbacks(lambda _: jsonio.created(), self._refused)
+        d.addCallbacks(lambda _: self._codec.created(), self._refused)
         return d
 
     def render_GET(self, request: Any) -> Any:
