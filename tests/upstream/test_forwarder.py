@@ -340,6 +340,22 @@ def test_partial_batch_waits_the_flush_interval_once() -> None:
     assert len(json.loads(body)) == 2
 
 
+def test_partial_batch_goes_as_soon_as_it_is_whole() -> None:
+    """Waiting for a partial batch, the forwarder sends once batch_size events are held."""
+    clock, sink = Clock(), Sink()
+    store = _store((A, 1))
+    _forwarder(store, StubTreq(sink), clock, flush_interval=1.0, batch_size=3,
+               fill_check=0.05).startService()
+    _store_into(store)
+    clock.advance(0.05)
+    assert sink.requests == []  # two of three
+    _store_into(store)
+    clock.advance(0.05)
+    [(_, body)] = sink.requests
+    assert len(json.loads(body)) == 3
+    assert clock.seconds() < 1.0
+
+
 def test_retry_after_forms() -> None:
     """Retry-After is read as delta-seconds or as an HTTP date; anything else is ignored."""
     assert retry_after(b"120", 0) == 120
