@@ -132,6 +132,10 @@ SERVERS: list[Server] = [
     Server("gateway-tb-crash", _py_server("gateway-tb-crash"), path=TB_PATH,
            available=_has_module("gateway.tap"), scenarios=WHOLE_GATEWAY,
            note="gateway-tb with durability process-crash (SQLite synchronous=NORMAL)"),
+    Server("gateway-tb-pg", _py_server("gateway-tb-pg"), path=TB_PATH,
+           available=_has_module("psycopg"), scenarios=WHOLE_GATEWAY,
+           note="gateway-tb on the PostgreSQL backend (throw-away cluster, synchronous_commit "
+                "off; the PostgreSQL server's own CPU is not counted)"),
     Server("gateway-up", _py_server("gateway-up"), path=TB_PATH,
            available=_has_module("gateway.tap"), scenarios=WHOLE_GATEWAY,
            note="gateway-tb + forwarder (batch) into upstream_sink.py, durability power-loss"),
@@ -182,8 +186,10 @@ def drop_checkout(tree: Path) -> None:
     shutil.rmtree(tree.parent, ignore_errors=True)
 
 
-DEFAULT_SERVERS = ("gateway", "gateway-tb", "gateway-tb-crash", "gateway-up",
-                   "gateway-up-crash", "aiocoap", "txthings", "libcoap")
+#: The servers that are the whole gateway (its scenarios: L{WHOLE_GATEWAY}).
+WHOLE_GATEWAY_SERVERS = ("gateway-tb", "gateway-tb-crash", "gateway-tb-pg", "gateway-up",
+                         "gateway-up-crash")
+DEFAULT_SERVERS = ("gateway", *WHOLE_GATEWAY_SERVERS, "aiocoap", "txthings", "libcoap")
 
 
 # --------------------------------------------------------------------------
@@ -227,14 +233,13 @@ SCENARIOS: list[Scenario] = [
     # trivial POST resource of the others.
     Scenario("TB telemetry POST w=16", method="POST", window=16, payload=TELEMETRY,
              content_format=50, expect=["2.01", "2.04"],
-             servers=("gateway-tb", "gateway-tb-crash", "gateway-up", "gateway-up-crash",
-                      "gateway", "aiocoap")),
+             servers=(*WHOLE_GATEWAY_SERVERS, "gateway", "aiocoap")),
     # A Drogue publish (option 4209 basic credentials, cached after the
     # first scrypt check) on the same whole-gateway servers.
     Scenario("Drogue publish POST w=16", method="POST", window=16, payload=TELEMETRY,
              content_format=50, expect=["2.04"], path="v1/bench",
              options=[(4209, b"Basic " + base64.b64encode(b"device1@example-app:hey-rodney"))],
-             servers=("gateway-tb", "gateway-tb-crash", "gateway-up", "gateway-up-crash")),
+             servers=WHOLE_GATEWAY_SERVERS),
 ]
 #: The scenario the throughput ratios are computed on.
 RATIO_SCENARIO = "CON GET w=16"

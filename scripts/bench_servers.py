@@ -255,7 +255,7 @@ def _start_sink(cpu: int | None) -> tuple[subprocess.Popen[bytes], int]:
 
 def serve_gateway_tb(
     host: str, port: int, log: str | None, *, durability: str = "power-loss",
-    upstream: bool = False, sink_cpu: int | None = None,
+    upstream: bool = False, sink_cpu: int | None = None, postgres: bool = False,
 ) -> None:
     """
     The whole gateway (SQLite store in a temporary data dir, ThingsBoard
@@ -264,7 +264,10 @@ def serve_gateway_tb(
     stores the telemetry and its CloudEvent (the outbox) before it is
     answered.  Without C{upstream} the events stay in the outbox; with it a
     child C{upstream_sink.py} receives them (batch mode), and its port and
-    pid are printed as C{SINK <port> <pid>} before C{PORT <n>}.
+    pid are printed as C{SINK <port> <pid>} before C{PORT <n>}.  With
+    C{postgres} the store is a throw-away PostgreSQL cluster (the tests'
+    L{tests.pgcluster}: a Unix socket, fsync and synchronous_commit off),
+    whose server processes' CPU is not the gateway's.
     """
     import tempfile
 
@@ -284,6 +287,17 @@ def serve_gateway_tb(
         Override("storage", "durability", durability, "bench"),
         Override("log", "level", "warn", "bench"),
     ]
+    cluster = None
+    if postgres:
+        from tests.pgcluster import INSTALL_HINT, Cluster, find_bindir
+
+        bindir = find_bindir()
+        if bindir is None:
+            raise SystemExit(INSTALL_HINT)
+        cluster = Cluster(bindir)
+        cluster.start()
+        overrides += [Override("storage", "backend", "postgresql", "bench"),
+                      Override("storage", "dsn", cluster.dsn, "bench")]
     sink: subprocess.Popen[bytes] | None = None
     if upstream:
         sink, sink_port = _start_sink(sink_cpu)
@@ -294,6 +308,8 @@ def serve_gateway_tb(
     gateway = build_service(load_config(None, {}, overrides), reactor)
 
     def stop_sink() -> None:
+        if cluster is not None:
+            cluster.stop()
         if sink is not None and sink.poll() is None:
             sink.terminate()
             try:
@@ -325,6 +341,11 @@ def serve_gateway_tb(
 def serve_gateway_tb_crash(host: str, port: int, log: str | None) -> None:
     """C{gateway-tb} with C{durability = "process-crash"} (SQLite synchronous=NORMAL)."""
     serve_gateway_tb(host, port, log, durability="process-crash")
+
+
+def serve_gateway_tb_pg(host: str, port: int, log: str | None) -> None:
+    """C{gateway-tb} on the PostgreSQL backend."""
+    serve_gateway_tb(host, port, log, postgres=True)
 
 
 def serve_gateway_up(host: str, port: int, log: str | None) -> None:
@@ -363,6 +384,7 @@ SERVERS = {
     "gateway": serve_gateway,
     "gateway-tb": serve_gateway_tb,
     "gateway-tb-crash": serve_gateway_tb_crash,
+    "gateway-tb-pg": serve_gateway_tb_pg,
     "gateway-up": serve_gateway_up,
     "gateway-up-crash": serve_gateway_up_crash,
     "rawecho": serve_rawecho,
