@@ -24,7 +24,6 @@ import base64
 import gc
 import struct
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import loadgen  # noqa: E402
-from path_cpu import _rss_mb  # noqa: E402
+from path_cpu import _rss_mb, in_process  # noqa: E402
 
 _MID_TOKEN = struct.Struct("!HI")
 #: Response codes as the first bytes of a datagram's code field.
@@ -51,18 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     from twisted.internet.task import deferLater
 
     from gateway.application.compose import build_service
-    from gateway.config import Override, load_config
+    from gateway.config import load_config
 
-    overrides = [
-        Override("coap", "bind", "127.0.0.1", "drogue_parked"),
-        Override("coap", "port", "0", "drogue_parked"),
-        Override("api", "port", "0", "drogue_parked"),
-        Override("dtls", "enabled", "false", "drogue_parked"),
-        Override("storage", "data_dir", tempfile.mkdtemp(prefix="drogue-parked-"),
-                 "drogue_parked"),
-        Override("storage", "durability", "process-crash", "drogue_parked"),
-        Override("log", "level", "warn", "drogue_parked"),
-    ]
+    overrides = in_process("drogue_parked", durability="process-crash")
     gateway = build_service(load_config(None, {}, overrides), reactor)
     codes: dict[int, int] = {}
     report: dict[str, Any] = {}

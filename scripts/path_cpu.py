@@ -78,6 +78,20 @@ class _GCTimer:
             self.seconds += time.thread_time() - self._start
 
 
+def in_process(name: str, **storage: str) -> list[Any]:
+    """
+    The settings of a gateway run inside a measuring script: loopback, any
+    free port, no DTLS, a fresh data directory, these C{storage} keys.
+    """
+    from gateway.config import Override
+
+    settings = [("coap", "bind", "127.0.0.1"), ("coap", "port", "0"), ("api", "port", "0"),
+                ("dtls", "enabled", "false"), ("log", "level", "warn"),
+                ("storage", "data_dir", tempfile.mkdtemp(prefix=f"{name}-"))]
+    settings += [("storage", key, value) for key, value in storage.items()]
+    return [Override(section, key, value, name) for section, key, value in settings]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].strip())
     p.add_argument("--requests", type=int, default=30000)
@@ -106,16 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     from gateway.application.compose import build_service
     from gateway.config import Override, load_config
 
-    overrides = [
-        Override("coap", "bind", "127.0.0.1", "path_cpu"),
-        Override("coap", "port", "0", "path_cpu"),
-        Override("api", "port", "0", "path_cpu"),
-        Override("dtls", "enabled", "false", "path_cpu"),
-        Override("storage", "data_dir", tempfile.mkdtemp(prefix="path-cpu-"), "path_cpu"),
-        Override("storage", "backend", a.backend, "path_cpu"),
-        Override("storage", "durability", a.durability, "path_cpu"),
-        Override("log", "level", "warn", "path_cpu"),
-    ]
+    overrides = in_process("path_cpu", backend=a.backend, durability=a.durability)
     sink = None
     if a.upstream:
         sink, sink_port = bench_servers._start_sink(None)

@@ -142,7 +142,8 @@ def test_rpc_figures_small_runs(figure: str, args: list[str], count_key: str,
     assert json.loads(done.stdout)[count_key] == expected
 
 
-def test_path_cpu_measures_every_request_by_thread(tmp_path: Path) -> None:
+@pytest.mark.parametrize("route", ["tb", "drogue"])
+def test_path_cpu_measures_every_request_by_thread(tmp_path: Path, route: str) -> None:
     """path_cpu.py answers every request in process and reports CPU per request by thread."""
     import json
     import subprocess
@@ -150,7 +151,7 @@ def test_path_cpu_measures_every_request_by_thread(tmp_path: Path) -> None:
     out = tmp_path / "cpu.json"
     done = subprocess.run(
         [sys.executable, str(SCRIPTS / "path_cpu.py"), "--requests", "300", "--warmup", "50",
-         "--json", str(out)],
+         "--route", route, "--json", str(out)],
         capture_output=True, timeout=120, check=False,
     )
     assert done.returncode == 0, done.stderr
@@ -158,6 +159,19 @@ def test_path_cpu_measures_every_request_by_thread(tmp_path: Path) -> None:
     assert report["requests"] == 300
     assert report["threads_us_per_req"]["MainThread"] > 0
     assert "sqlite-writer" in report["threads_us_per_req"]
+
+
+def test_drogue_parked_answers_every_parked_publish() -> None:
+    """drogue_parked.py parks each publish (empty ACK) and then answers each with its command."""
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, str(SCRIPTS / "drogue_parked.py"), "--parked", "50",
+         "--max-seconds", "60"],
+        capture_output=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert b"50 publishes parked" in done.stdout and b"50 answered 2.05" in done.stdout
 
 
 def test_ota_figures_short_runs() -> None:

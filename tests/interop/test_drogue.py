@@ -230,6 +230,20 @@ def test_command_within_ct_and_a_queued_one(
     assert (reply.code, reply.payload.strip()) == ("2.05", "on"), reply.log
 
 
+def _with_and_without_4209(uri: str, *identity: str) -> tuple[list[list[str]], list[str]]:
+    """The response codes of a DTLS publish with C{identity}, then with 4209 too; the logs."""
+    codes, logs = [], []
+    for extra in ((), ("-O", DOCUMENTED)):
+        done = subprocess.run(
+            [find_peer("coap-client-openssl"), "-v", "6", *identity, "-m", "post", *extra, uri],
+            capture_output=True, timeout=CLIENT_TIMEOUT, check=False,
+        )
+        log = (done.stdout + done.stderr).decode("utf-8", "replace")
+        codes.append([m["code"] for m in RESPONSE_LINE.finditer(log) if m["code"] != "0.00"])
+        logs.append(log)
+    return codes, logs
+
+
 def test_psk_identity_device_at_app_over_dtls(drogue: Drogue) -> None:
     """coap-client-openssl with PSK identity device@app publishes; 4209 on that session is 4.03."""
     drogue.gw.api_ok("POST", "/api/v1/devices", {
@@ -237,17 +251,7 @@ def test_psk_identity_device_at_app_over_dtls(drogue: Drogue) -> None:
         "credentials": {"type": "psk", "identity": "psk1@example-app", "key": b"psk-key".hex()},
     })
     uri = f"coaps://127.0.0.1:{drogue.gw.dtls_port}/v1/psk"
-    psk = ("-u", "psk1@example-app", "-k", "psk-key")
-    runs = [
-        subprocess.run(
-            [find_peer("coap-client-openssl"), "-v", "6", *psk, "-m", "post", *extra, uri],
-            capture_output=True, timeout=CLIENT_TIMEOUT, check=False,
-        )
-        for extra in ((), ("-O", DOCUMENTED))
-    ]
-    logs = [(r.stdout + r.stderr).decode("utf-8", "replace") for r in runs]
-    codes = [[m["code"] for m in RESPONSE_LINE.finditer(log) if m["code"] != "0.00"]
-             for log in logs]
+    codes, logs = _with_and_without_4209(uri, "-u", "psk1@example-app", "-k", "psk-key")
     assert codes == [["2.04"], ["4.03"]], logs
     assert drogue.event("psk")["source"] == "drogue://example-app/psk1"
 
@@ -265,18 +269,8 @@ def test_x509_certificate_over_dtls(drogue: Drogue, tmp_path: Path) -> None:
         "credentials": {"type": "x509", "certificate": cert.read_text()},
     })
     uri = f"coaps://127.0.0.1:{drogue.gw.dtls_port}/v1/cert"
-    runs = [
-        subprocess.run(
-            [find_peer("coap-client-openssl"), "-v", "6", "-c", str(cert), "-j", str(key),
-             "-m", "post", "-e", '{"x":1}', *extra, uri],
-            capture_output=True, timeout=CLIENT_TIMEOUT, check=False,
-        )
-        for extra in ((), ("-O", DOCUMENTED))
-    ]
-    logs = [(r.stdout + r.stderr).decode("utf-8", "replace") for r in runs]
-    codes = [[m["code"] for m in RESPONSE_LINE.finditer(log) if m["code"] != "0.00"]
-             for log in logs]
     # 4209 on a session that already carries an identity is refused, as in Drogue.
+    codes, logs = _with_and_without_4209(uri, "-c", str(cert), "-j", str(key), "-e", '{"x":1}')
     assert codes == [["2.04"], ["4.03"]], logs
     event = drogue.event("cert")
     assert (event["source"], event["device"]) == ("drogue://example-app/x509dev", "x509dev")

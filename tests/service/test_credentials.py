@@ -97,15 +97,21 @@ def test_password_change_forgets_remembered(services: Services) -> None:
     assert result(services.credentials.authenticate_basic("user", "new")) == dev
 
 
-def test_hashing_runs_through_run_blocking(clock: Any) -> None:
-    """Verification is handed to run_blocking, so the caller waits on a Deferred."""
-    queued: list[Callable[[], Any]] = []
+def _deferring(queued: list[Callable[[], Any]]) -> Callable[[Callable[[], Any]], "Deferred[Any]"]:
+    """A run_blocking that keeps each call in C{queued} until the test runs it."""
 
     def later(fn: Callable[[], Any]) -> "Deferred[Any]":
         d: Deferred[Any] = Deferred()
         queued.append(lambda: d.callback(fn()))
         return d
 
+    return later
+
+
+def test_hashing_runs_through_run_blocking(clock: Any) -> None:
+    """Verification is handed to run_blocking, so the caller waits on a Deferred."""
+    queued: list[Callable[[], Any]] = []
+    later = _deferring(queued)
     store = MemoryStore()
     cache = result(CredentialCache.load(store, FAST_HASHER, later))
     d = cache.authenticate_basic("nobody", "pw")
@@ -117,12 +123,7 @@ def test_hashing_runs_through_run_blocking(clock: Any) -> None:
 def test_concurrent_checks_of_one_password_share_one_hash(clock: Any) -> None:
     """Checks of the same password arriving while one runs wait for it; another password doesn't."""
     queued: list[Callable[[], Any]] = []
-
-    def later(fn: Callable[[], Any]) -> "Deferred[Any]":
-        d: Deferred[Any] = Deferred()
-        queued.append(lambda: d.callback(fn()))
-        return d
-
+    later = _deferring(queued)
     store = MemoryStore()
     setup = result(build_services(store, clock, FAST_HASHER))
     dev = result(setup.registry.create_device("a")).device
