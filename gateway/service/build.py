@@ -27,6 +27,7 @@ from gateway.service.activity import DeviceActivity
 from gateway.service.attributes import AttributeService
 from gateway.service.claiming import ClaimingService
 from gateway.service.client_rpc import ClientRpc, ForwardRpc
+from gateway.service.coherence import Coherence
 from gateway.service.credentials import (
     CredentialCache,
     RunBlocking,
@@ -47,7 +48,8 @@ from gateway.service.scheduler import PowerScheduler
 from gateway.service.telemetry import TelemetryService
 from gateway.service.uplinks import RetryAfter, fixed_retry_after
 from gateway.store.backends import open_store
-from gateway.store.interfaces import ICommandQueue, IOutbox, IStore
+from gateway.store.changes import Change, LocalChangeFeed
+from gateway.store.interfaces import IChangeFeed, ICommandQueue, IOutbox, IStore
 from gateway.store.memory import MemoryStore
 from gateway.upstream.events import EventFactory, EventShape
 
@@ -100,9 +102,13 @@ class Services:
     scheduler: PowerScheduler
     rpc: RpcService
     held: HeldAttributes
+    #: What the other nodes sharing the store commit (nothing on one process's store).
+    changes: IChangeFeed
+    _unfollow: Callable[[], None]
 
     def close(self) -> "Deferred[None]":
         """Stop the downlink timers, finish queued writes and close the store."""
+        self._unfollow()
         self.rpc.stop()
         self.held.stop()
         self.scheduler.stop()
@@ -132,6 +138,10 @@ def build_services(
     """
 
     async def build() -> Services:
+        changes = IChangeFeed(store, None) or LocalChangeFeed()
+        # Changes heard while loading are followed once everything is built.
+        early: list[Change] = []
+        stop_early = changes.subscribe(early.append)
         cache = await CredentialCache.load(store, hasher, run_blocking)
         extra: dict[str, Any] = {}
         if new_token is not None:
@@ -155,6 +165,11 @@ def build_services(
         await rpc.start()
         held = HeldAttributes(attributes, scheduler)
         held.start()
+        coherence = Coherence(store, cache, scheduler, attributes, rpc)
+        stop_early()
+        unfollow = changes.subscribe(coherence.changed)
+        for change in early:
+            coherence.changed(change)
         guard = CredentialGuard(
             clock,
             limits.wrong_credentials_per_source,
@@ -181,6 +196,8 @@ def build_services(
             scheduler=scheduler,
             rpc=rpc,
             held=held,
+            changes=changes,
+            unfollow=unfollow,
         )
 
     return Deferred.fromCoroutine(build())

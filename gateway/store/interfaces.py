@@ -37,11 +37,15 @@ the same unit of work as the uplink they come from
 (L{gateway.store.unit.AppendEvent}), so a device is answered only after its
 event is durable.  L{ICommandQueue} is the persistent queue of server-side
 RPCs, also beside L{IStore} in every backend.
+
+L{IChangeFeed} tells a node what the others sharing the store committed
+(PostgreSQL's LISTEN/NOTIFY); a backend only one process uses has none, and
+the service layer uses L{gateway.store.changes.LocalChangeFeed} instead.
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from twisted.internet.defer import Deferred
 from zope.interface import Interface
@@ -61,7 +65,7 @@ from gateway.domain.model import (
 )
 from gateway.store.unit import DeadLetter, OutboxEvent, UnitOfWork
 
-__all__ = ["IStore", "IOutbox", "ICommandQueue", "StoreUnusable"]
+__all__ = ["IStore", "IOutbox", "ICommandQueue", "IChangeFeed", "StoreUnusable"]
 
 
 class StoreUnusable(Exception):
@@ -317,3 +321,18 @@ class ICommandQueue(Interface):
 
     def unfinished_rpcs() -> "Deferred[list[Rpc]]":
         """Every QUEUED, SENT or DELIVERED RPC, by device then id (read at start)."""
+
+
+class IChangeFeed(Interface):
+    """
+    The changes committed through any node sharing the store
+    (L{gateway.store.changes.Change}: devices and their credentials,
+    profiles, shared attributes, RPCs), so each node can drop what it
+    holds in memory of them.  Each change is heard once it is durable, in
+    commit order, on the reactor thread, by this node too (marked
+    C{local}).  When changes may have been missed (the feed's connection
+    broke and was made again) listeners hear a C{RESYNC} change.
+    """
+
+    def subscribe(listener: Callable[[Any], None]) -> Callable[[], None]:
+        """Hear every later change, until the returned callable is called."""

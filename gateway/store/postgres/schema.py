@@ -17,6 +17,7 @@ import psycopg
 from gateway.domain.errors import NotFound
 
 __all__ = [
+    "CHANNEL_SQL",
     "MIGRATIONS",
     "PARTITIONS",
     "SchemaTooNew",
@@ -157,6 +158,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE devices ADD COLUMN gateways TEXT NOT NULL DEFAULT '[]';
     """,
 ]
+
+#: The NOTIFY channel of the changes (L{gateway.store.changes}), one per schema
+#: as the advisory locks are, and a valid identifier whatever the schema's name.
+CHANNEL_SQL = "'gateway_changes_' || md5(current_schema())"
 
 #: The outbox's partitions (by device), which the nodes share out.
 PARTITIONS = 64

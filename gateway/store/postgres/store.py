@@ -1,5 +1,8 @@
 # -*- test-case-name: tests.store.test_postgres -*-
-"""L{PostgresStore}: L{IStore} over the connection thread; its reads and plumbing."""
+"""
+L{PostgresStore}: L{IStore} over the connection thread; its reads and
+plumbing, and the change feed of the listening thread.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ from gateway.domain.model import (
     RpcState,
     TelemetryPoint,
 )
-from gateway.store.interfaces import ICommandQueue, IOutbox, IStore
+from gateway.store.changes import Change, ChangeListener, deliver
+from gateway.store.interfaces import IChangeFeed, ICommandQueue, IOutbox, IStore
 from gateway.store.rows import (
     DEVICE_COLUMNS,
     PROFILE_COLUMNS,
@@ -38,6 +42,7 @@ from gateway.store.writes import SingleWrites
 
 from . import outbox
 from .connection import Connection, Job
+from .listener import Listener
 from .operations import apply
 from .partitions import Partitions
 from .schema import Cursor, migrate
@@ -72,7 +77,7 @@ def _keyed(cur: Cursor, sql: str, args: list[Any], keys: Optional[Sequence[str]]
     return _all(cur, sql + ' ORDER BY key COLLATE "C"', args)
 
 
-@implementer(IStore, IOutbox, ICommandQueue)
+@implementer(IStore, IOutbox, ICommandQueue, IChangeFeed)
 class PostgresStore(SingleWrites):
     """
     Use L{open_postgres_store} to get one (it runs the migrations first).
@@ -91,6 +96,33 @@ class PostgresStore(SingleWrites):
         self._partitions = Partitions()
         self._connection = Connection(dsn, reactor, self._closed_in_thread)
         self._connection.start()
+        self._listeners: list[ChangeListener] = []
+        self._listener = Listener(dsn, reactor, self._changed, lambda: self._connection.session)
+
+    def listen(self) -> "Deferred[None]":
+        """Start the change feed; fires once it hears every later commit."""
+        self._listener.start()
+        return self._listener.listening
+
+    @property
+    def listening_session(self) -> Optional[int]:
+        """The backend pid of the change feed's session (for tests)."""
+        return self._listener.session
+
+    # -- IChangeFeed -------------------------------------------------------
+
+    def subscribe(self, listener: ChangeListener) -> Callable[[], None]:
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def _changed(self, change: Change) -> None:
+        if not self._closing:
+            deliver(self._listeners, change)
 
     @property
     def transactions(self) -> int:
@@ -128,6 +160,7 @@ class PostgresStore(SingleWrites):
         self._closed_waiters.append(d)
         if not self._closing:
             self._closing = True
+            self._listener.stop()
             if self._flush_call is not None:
                 self._flush_call.cancel()
             self._flush()
@@ -397,6 +430,7 @@ def open_postgres_store(
     async def migrated() -> PostgresStore:
         try:
             version = await store.migrate()
+            await store.listen()
         except BaseException:
             await store.close()
             raise
