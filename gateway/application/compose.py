@@ -126,6 +126,8 @@ def build_service(
             retry_after=upstream.retry_after,
             downlinks=downlinks(config, reactor),
             shapes=event_shapes(config.dialects.names),
+            instance=config.cluster.name,
+            heartbeat_interval=config.cluster.heartbeat_interval,
         ),
         api_key,
         on_fatal,

@@ -27,6 +27,7 @@ from gateway.service.activity import DeviceActivity
 from gateway.service.attributes import AttributeService
 from gateway.service.claiming import ClaimingService
 from gateway.service.client_rpc import ClientRpc, ForwardRpc
+from gateway.service.cluster import ClusterMembership
 from gateway.service.coherence import Coherence
 from gateway.service.credentials import (
     CredentialCache,
@@ -49,8 +50,9 @@ from gateway.service.telemetry import TelemetryService
 from gateway.service.uplinks import RetryAfter, fixed_retry_after
 from gateway.store.backends import open_store
 from gateway.store.changes import Change, LocalChangeFeed
-from gateway.store.interfaces import IChangeFeed, ICommandQueue, IOutbox, IStore
+from gateway.store.interfaces import IChangeFeed, ICommandQueue, INodeTable, IOutbox, IStore
 from gateway.store.memory import MemoryStore
+from gateway.store.nodes import LocalNodes
 from gateway.upstream.events import EventFactory, EventShape
 
 __all__ = ["Downlinks", "Services", "build_services", "open_services", "memory_services"]
@@ -104,11 +106,14 @@ class Services:
     held: HeldAttributes
     #: What the other nodes sharing the store commit (nothing on one process's store).
     changes: IChangeFeed
+    #: This node among those sharing the store.
+    cluster: ClusterMembership
     _unfollow: Callable[[], None]
 
     def close(self) -> "Deferred[None]":
-        """Stop the downlink timers, finish queued writes and close the store."""
+        """Stop the heartbeat and downlink timers, finish queued writes, close the store."""
         self._unfollow()
+        self.cluster.stop()
         self.rpc.stop()
         self.held.stop()
         self.scheduler.stop()
@@ -126,12 +131,17 @@ def build_services(
     retry_after: RetryAfter = fixed_retry_after,
     downlinks: Downlinks = DEFAULT_DOWNLINKS,
     shapes: Mapping[str, EventShape] | None = None,
+    heartbeat_interval: float = 5.0,
 ) -> "Deferred[Services]":
     """
     Wire the services over an open C{store}: load the credential cache,
-    make sure the C{default} profile exists, and reload the RPC queue.
+    make sure the C{default} profile exists, reload the RPC queue, and
+    follow the other nodes' changes (the heartbeat starts with
+    C{services.cluster.start()}, once the node serves).
 
-    @param instance: names this gateway in the upstream events' C{source}.
+    @param instance: names this gateway node in the upstream events'
+        C{source} and among the nodes (C{[cluster] node_id}).
+    @param heartbeat_interval: seconds between the node's heartbeats.
     @param retry_after: seconds until a full outbox is expected to have
         room (the Max-Age of a refused uplink).
     @param shapes: the L{EventShape} of each enabled dialect that has its own.
@@ -170,6 +180,9 @@ def build_services(
         unfollow = changes.subscribe(coherence.changed)
         for change in early:
             coherence.changed(change)
+        cluster = ClusterMembership(
+            INodeTable(store, None) or LocalNodes(), clock, instance, heartbeat_interval
+        )
         guard = CredentialGuard(
             clock,
             limits.wrong_credentials_per_source,
@@ -197,6 +210,7 @@ def build_services(
             rpc=rpc,
             held=held,
             changes=changes,
+            cluster=cluster,
             unfollow=unfollow,
         )
 
@@ -214,12 +228,14 @@ def open_services(
     retry_after: RetryAfter = fixed_retry_after,
     downlinks: Downlinks = DEFAULT_DOWNLINKS,
     shapes: Mapping[str, EventShape] | None = None,
+    instance: str = DEFAULT_INSTANCE,
+    heartbeat_interval: float = 5.0,
 ) -> "Deferred[Services]":
     """
     Open the store (C{[storage] backend}, C{path}, its database file, and
     C{durability}; an outbox of at most C{outbox_limit} events) and build
-    the service layer on it (C{retry_after}, C{downlinks}: see
-    L{build_services}).
+    the service layer on it (C{retry_after}, C{downlinks}, C{instance},
+    C{heartbeat_interval}: see L{build_services}).
 
     @param reactor: provides IReactorTime, IReactorFromThreads and
         IReactorThreads (the real reactor, from C{makeService}).
@@ -233,7 +249,8 @@ def open_services(
         try:
             return await build_services(
                 store, reactor, hasher, run_blocking, limits=limits, retry_after=retry_after,
-                downlinks=downlinks, shapes=shapes,
+                downlinks=downlinks, shapes=shapes, instance=instance,
+                heartbeat_interval=heartbeat_interval,
             )
         except BaseException:
             await store.close()

@@ -41,6 +41,8 @@ RPCs, also beside L{IStore} in every backend.
 L{IChangeFeed} tells a node what the others sharing the store committed
 (PostgreSQL's LISTEN/NOTIFY); a backend only one process uses has none, and
 the service layer uses L{gateway.store.changes.LocalChangeFeed} instead.
+L{INodeTable} holds the nodes' heartbeats (in memory for such a backend:
+L{gateway.store.nodes.LocalNodes}).
 """
 
 from __future__ import annotations
@@ -65,7 +67,14 @@ from gateway.domain.model import (
 )
 from gateway.store.unit import DeadLetter, OutboxEvent, UnitOfWork
 
-__all__ = ["IStore", "IOutbox", "ICommandQueue", "IChangeFeed", "StoreUnusable"]
+__all__ = [
+    "IStore",
+    "IOutbox",
+    "ICommandQueue",
+    "IChangeFeed",
+    "INodeTable",
+    "StoreUnusable",
+]
 
 
 class StoreUnusable(Exception):
@@ -336,3 +345,16 @@ class IChangeFeed(Interface):
 
     def subscribe(listener: Callable[[Any], None]) -> Callable[[], None]:
         """Hear every later change, until the returned callable is called."""
+
+
+class INodeTable(Interface):
+    """The heartbeats of the gateway nodes sharing the store."""
+
+    def heartbeat(node_id: str, started: int, at: int) -> "Deferred[None]":
+        """
+        Record that node C{node_id}, started at C{started}, was alive at
+        C{at} (ms), with the outbox partitions it owns now.
+        """
+
+    def nodes() -> "Deferred[list[Any]]":
+        """Every node's last heartbeat (L{gateway.store.nodes.NodeRow}), by node id."""

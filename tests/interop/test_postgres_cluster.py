@@ -50,11 +50,16 @@ def test_two_nodes_act_as_one_gateway(tmp_path: Path, postgres_dsn: str) -> None
         "GATEWAY_STORAGE_DSN": postgres_dsn,
         "GATEWAY_UPSTREAM_URL": f"http://127.0.0.1:{port}/events",
         "GATEWAY_UPSTREAM_FLUSH_INTERVAL": "0.05",
+        "GATEWAY_CLUSTER_HEARTBEAT_INTERVAL": "0.2",
     }
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    a = GatewayProcess.start(tmp_path / "a", environ=environ, host="127.0.0.2")
-    b = GatewayProcess.start(tmp_path / "b", environ=environ, host="127.0.0.3")
+    a = GatewayProcess.start(
+        tmp_path / "a", environ={**environ, "GATEWAY_CLUSTER_NODE_ID": "node-a"}, host="127.0.0.2"
+    )
+    b = GatewayProcess.start(
+        tmp_path / "b", environ={**environ, "GATEWAY_CLUSTER_NODE_ID": "node-b"}, host="127.0.0.3"
+    )
     watchers: list[subprocess.Popen[bytes]] = []
     try:
         one = _device(a, "one", "ONE1")
@@ -111,13 +116,15 @@ def test_two_nodes_act_as_one_gateway(tmp_path: Path, postgres_dsn: str) -> None
         _until(lambda: a.api("GET", f"/api/v1/devices/{two}").status == 200, 1.0,
                "node A does not know the device made on B")
         posted: dict[str, list[int]] = {one: [], two: []}
+        through: dict[int, str] = {}
         for n in range(1, 21):
             for device_id, token in ((one, "ONE2"), (two, "TWO1")):
-                node = a if (n + len(token)) % 2 else b
+                node = a if n % 2 else b
                 reply = node.coap(client, tmp_path, "post", f"api/v1/{token}/telemetry",
                                   f'{{"n": {n}}}'.encode())
                 assert reply.code == "2.01", reply.log
                 posted[device_id].append(n)
+                through[n] = "node-a" if node is a else "node-b"
 
         def arrived() -> dict[str, list[int]]:
             seen: dict[str, list[int]] = {one: [], two: []}
@@ -134,6 +141,24 @@ def test_two_nodes_act_as_one_gateway(tmp_path: Path, postgres_dsn: str) -> None
         except TimeoutError:
             pass
         assert arrived() == posted
+        # Each event names the node that took the uplink in its source.
+        for e in _received(record):
+            if e["type"] == TELEMETRY:
+                n = e["data"][0]["values"]["n"]  # type: ignore[index]
+                assert str(e["source"]).startswith(f"/coap-gateway/{through[n]}/")
+
+        # Both nodes are alive and share the outbox partitions out.
+        def shared_out() -> bool:
+            nodes = b.api_ok("GET", "/api/v1/cluster")["nodes"]
+            parts = [set(n["partitions"]) for n in nodes]
+            return (
+                [(n["node_id"], n["alive"]) for n in nodes]
+                == [("node-a", True), ("node-b", True)]
+                and not parts[0] & parts[1] and len(parts[0] | parts[1]) == 64
+                and all(parts)
+            )
+
+        _until(shared_out, 10, "the nodes do not share the partitions out")
         for node in (a, b):
             assert node.proc.poll() is None
             assert "Traceback" not in node.log()

@@ -16,7 +16,7 @@ from zope.interface.verify import verifyObject
 from gateway.domain.errors import NotFound
 from gateway.domain.model import AttributeScope, Credential, CredentialKind, Device, Profile
 from gateway.store.changes import Change, ChangeKind
-from gateway.store.interfaces import IChangeFeed
+from gateway.store.interfaces import IChangeFeed, INodeTable
 from gateway.store.postgres import PostgresStore, open_postgres_store
 from gateway.store.unit import DeleteAttributes, PutCredential, SetAttributes, UnitOfWork
 
@@ -36,11 +36,12 @@ class Heard:
         feed.subscribe(self._heard)
 
     def _heard(self, change: Change) -> None:
-        self.changes.append(change)
         for entry in list(self._waiting):
             if entry[0](change):
                 self._waiting.remove(entry)
                 entry[1].callback(change)
+                return
+        self.changes.append(change)
 
     def next(self, match: Callable[[Change], bool], seconds: float = 10.0) -> "Deferred[Change]":
         for change in self.changes:
@@ -135,3 +136,21 @@ async def test_a_broken_feed_resyncs(
     await on_b.next(lambda c: c.kind is ChangeKind.RESYNC)
     await a.create_device(Device("d2", "two"))
     await on_b.next(lambda c: c.kind is ChangeKind.DEVICE and c.key == "d2")
+
+
+@pytest_twisted.ensureDeferred
+async def test_heartbeats_name_each_node_with_its_partitions(
+    nodes: tuple[PostgresStore, PostgresStore],
+) -> None:
+    """Each node's heartbeat is one row, replaced by its next, with the partitions it owns."""
+    a, b = nodes
+    await a.peek(10)  # takes every partition: A is the only member so far
+    await a.heartbeat("node-a", 1, 10)
+    await b.heartbeat("node-b", 2, 20)
+    await a.heartbeat("node-a", 1, 30)
+    rows = await b.nodes()
+    assert [(r.node_id, r.started, r.heartbeat) for r in rows] == [
+        ("node-a", 1, 30), ("node-b", 2, 20)
+    ]
+    assert rows[0].partitions == tuple(range(64)) and rows[1].partitions == ()
+    verifyObject(INodeTable, a)

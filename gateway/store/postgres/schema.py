@@ -157,6 +157,15 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE devices ADD COLUMN gateways TEXT NOT NULL DEFAULT '[]';
     """,
+    # Each node's heartbeat, for GET /api/v1/cluster (partitions: a JSON list).
+    """
+    CREATE TABLE nodes (
+        node_id TEXT PRIMARY KEY,
+        started BIGINT NOT NULL,
+        heartbeat BIGINT NOT NULL,
+        partitions TEXT NOT NULL
+    );
+    """,
 ]
 
 #: The NOTIFY channel of the changes (L{gateway.store.changes}), one per schema

@@ -6,6 +6,7 @@ plumbing, and the change feed of the listening thread.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Callable, Optional, Sequence, TypeVar
 
 from twisted.internet.defer import Deferred, fail
@@ -25,7 +26,8 @@ from gateway.domain.model import (
     TelemetryPoint,
 )
 from gateway.store.changes import Change, ChangeListener, deliver
-from gateway.store.interfaces import IChangeFeed, ICommandQueue, IOutbox, IStore
+from gateway.store.interfaces import IChangeFeed, ICommandQueue, INodeTable, IOutbox, IStore
+from gateway.store.nodes import NodeRow
 from gateway.store.rows import (
     DEVICE_COLUMNS,
     PROFILE_COLUMNS,
@@ -77,7 +79,7 @@ def _keyed(cur: Cursor, sql: str, args: list[Any], keys: Optional[Sequence[str]]
     return _all(cur, sql + ' ORDER BY key COLLATE "C"', args)
 
 
-@implementer(IStore, IOutbox, ICommandQueue, IChangeFeed)
+@implementer(IStore, IOutbox, ICommandQueue, IChangeFeed, INodeTable)
 class PostgresStore(SingleWrites):
     """
     Use L{open_postgres_store} to get one (it runs the migrations first).
@@ -232,6 +234,32 @@ class PostgresStore(SingleWrites):
     def discard(self, positions: Optional[Sequence[int]] = None) -> "Deferred[int]":
         chosen = None if positions is None else list(positions)
         return self._submit(lambda cur: outbox.discard(cur, chosen))
+
+    # -- INodeTable --------------------------------------------------------
+
+    def heartbeat(self, node_id: str, started: int, at: int) -> "Deferred[None]":
+        def op(cur: Cursor) -> None:
+            check_text("node id", node_id)
+            cur.execute(
+                "INSERT INTO nodes (node_id, started, heartbeat, partitions) "
+                "VALUES (%s,%s,%s,%s) ON CONFLICT (node_id) DO UPDATE SET "
+                "started=excluded.started, heartbeat=excluded.heartbeat, "
+                "partitions=excluded.partitions",
+                (node_id, started, at, json.dumps(sorted(self._partitions.owned))),
+            )
+
+        return self._submit(op)
+
+    def nodes(self) -> "Deferred[list[NodeRow]]":
+        def op(cur: Cursor) -> list[NodeRow]:
+            rows = _all(
+                cur,
+                'SELECT node_id, started, heartbeat, partitions FROM nodes '
+                'ORDER BY node_id COLLATE "C"',
+            )
+            return [NodeRow(n, s, h, tuple(json.loads(p))) for n, s, h, p in rows]
+
+        return self._submit(op)
 
     # -- devices -----------------------------------------------------------
 
