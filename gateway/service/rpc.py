@@ -579,12 +579,21 @@ class RpcService:
             if failure.check(NotFound):
                 self._forget(device_id)
                 return False
+            if q.active.get(old.id) is new or (new.state.final and old.id not in q.active):
+                self._apply(device_id, q, old)
+            if failure.check(Conflict):
+                # Another node sharing the store changed it first: hold its outcome.
+                log.info(
+                    "rpc {rpc_id} of device {device_id} was changed elsewhere before it "
+                    "could become {state}", rpc_id=old.id, device_id=device_id,
+                    state=new.state.value,
+                )
+                self.changed_elsewhere(device_id, old.id)
+                return False
             log.failure(
                 "rpc {rpc_id} of device {device_id} could not become {state}", failure,
                 rpc_id=old.id, device_id=device_id, state=new.state.value,
             )
-            if q.active.get(old.id) is new or (new.state.final and old.id not in q.active):
-                self._apply(device_id, q, old)
             return False
 
         d = Deferred.fromCoroutine(run())

@@ -180,3 +180,16 @@ def test_rpc_ids_taken_by_another_node_are_skipped(cluster: Cluster) -> None:
     first = result(cluster.a.rpc.enqueue(device_id, "one"))
     second = result(cluster.b.rpc.enqueue(device_id, "two"))
     assert second.id > first.id
+
+
+def test_an_rpc_both_nodes_time_out_is_settled_once(cluster: Cluster, clock: Clock) -> None:
+    """When both nodes expire one queued RPC, the one that loses holds the winner's outcome."""
+    device_id = _device(cluster)
+    rpc = result(cluster.a.rpc.enqueue(device_id, "later", expires_at=int(clock.seconds() * 1000)
+                                       + 5000))
+    cluster.relay()
+    waiting = cluster.b.rpc.wait(device_id, rpc.id, 60)
+    clock.advance(6)
+    done = result(waiting)
+    assert done.state is RpcState.EXPIRED
+    assert cluster.a.rpc.pending(device_id) == cluster.b.rpc.pending(device_id) == 0
