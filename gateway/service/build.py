@@ -38,6 +38,7 @@ from gateway.service.devices import DeviceServices
 from gateway.service.downlinks import HeldAttributes
 from gateway.service.events import EventLog
 from gateway.service.guard import CredentialGuard
+from gateway.service.heard import HeardRecorder
 from gateway.service.limits import ServiceLimits
 from gateway.service.passwords import PasswordHasher
 from gateway.service.power import PowerDefaults
@@ -50,7 +51,14 @@ from gateway.service.telemetry import TelemetryService
 from gateway.service.uplinks import RetryAfter, fixed_retry_after
 from gateway.store.backends import open_store
 from gateway.store.changes import Change, LocalChangeFeed
-from gateway.store.interfaces import IChangeFeed, ICommandQueue, INodeTable, IOutbox, IStore
+from gateway.store.interfaces import (
+    IChangeFeed,
+    ICommandQueue,
+    IHeardLog,
+    INodeTable,
+    IOutbox,
+    IStore,
+)
 from gateway.store.memory import MemoryStore
 from gateway.store.nodes import LocalNodes
 from gateway.upstream.events import EventFactory, EventShape
@@ -109,6 +117,8 @@ class Services:
     #: This node among those sharing the store.
     cluster: ClusterMembership
     _unfollow: Callable[[], None]
+    #: Records when devices were heard, on a store several nodes share.
+    heard: Optional[HeardRecorder] = None
 
     def close(self) -> "Deferred[None]":
         """Stop the heartbeat and downlink timers, finish queued writes, close the store."""
@@ -117,7 +127,13 @@ class Services:
         self.rpc.stop()
         self.held.stop()
         self.scheduler.stop()
-        return self.store.close()
+
+        async def run() -> None:
+            if self.heard is not None:
+                await self.heard.stop()
+            await self.store.close()
+
+        return Deferred.fromCoroutine(run())
 
 
 def build_services(
@@ -168,6 +184,12 @@ def build_services(
         activity = DeviceActivity(clock)
         scheduler = PowerScheduler(clock, cache, downlinks.power)
         activity.subscribe(scheduler.activity)
+        heard_log = IHeardLog(store, None)
+        heard = None
+        if heard_log is not None:
+            heard = HeardRecorder(heard_log, scheduler, clock)
+            activity.subscribe(heard.activity)
+            await heard.restore()
         rpc = RpcService(
             store, ICommandQueue(store), cache, clock, events, scheduler, downlinks.queue,
             retry_after,
@@ -175,7 +197,7 @@ def build_services(
         await rpc.start()
         held = HeldAttributes(attributes, scheduler)
         held.start()
-        coherence = Coherence(store, cache, scheduler, attributes, rpc)
+        coherence = Coherence(store, cache, scheduler, attributes, rpc, heard)
         stop_early()
         unfollow = changes.subscribe(coherence.changed)
         for change in early:
@@ -212,6 +234,7 @@ def build_services(
             changes=changes,
             cluster=cluster,
             unfollow=unfollow,
+            heard=heard,
         )
 
     return Deferred.fromCoroutine(build())

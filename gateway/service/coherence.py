@@ -12,6 +12,8 @@ commits (L{gateway.store.interfaces.IChangeFeed}):
    another node: the subscribers and the RPC queue here hear of it, so a
    device observing here gets them (this node's own changes were delivered
    when they were made);
+ - a device heard by another node: the scheduler counts its windows from
+   then;
  - RESYNC: everything is read again.
 
 Reads of one device's changes are queued on the store in the order the
@@ -20,7 +22,7 @@ changes arrive, so the last read holds the last state.
 
 from __future__ import annotations
 
-from typing import Any, Coroutine
+from typing import Any, Coroutine, Optional
 
 import attrs
 from twisted.internet.defer import Deferred
@@ -28,6 +30,7 @@ from twisted.logger import Logger
 
 from gateway.service.attributes import AttributeService
 from gateway.service.credentials import CredentialCache
+from gateway.service.heard import HeardRecorder
 from gateway.service.rpc import RpcService
 from gateway.service.scheduler import PowerScheduler
 from gateway.store.changes import Change, ChangeKind
@@ -47,6 +50,7 @@ class Coherence:
     _scheduler: PowerScheduler
     _attributes: AttributeService
     _rpc: RpcService
+    _heard: Optional[HeardRecorder] = None
 
     def changed(self, change: Change) -> None:
         """A L{gateway.store.changes.ChangeListener}."""
@@ -65,6 +69,8 @@ class Coherence:
                 self._attributes.unshared_elsewhere(change.key, change.keys)
             case ChangeKind.RPC:
                 self._watch(change, self._rpc.changed_elsewhere(change.key, change.rpc_id))
+            case ChangeKind.HEARD:
+                self._scheduler.heard_elsewhere(change.key, change.ts / 1000)
 
     def _run(self, change: Change, work: Coroutine[Any, Any, None]) -> None:
         self._watch(change, Deferred.fromCoroutine(work))
@@ -92,3 +98,5 @@ class Coherence:
         log.info("reading every device, credential and profile again")
         await self._cache.reload(self._store)
         await self._rpc.resync()
+        if self._heard is not None:
+            await self._heard.restore()

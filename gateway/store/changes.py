@@ -63,6 +63,8 @@ class ChangeKind(enum.Enum):
     UNSHARED = "unshared"
     #: An RPC queued or changed (C{key}: the device id; C{rpc_id}).
     RPC = "rpc"
+    #: A device was heard from (C{key}: its id; C{ts}: when, ms).
+    HEARD = "heard"
     #: Changes may have been missed (the feed reconnected): reload everything.
     RESYNC = "resync"
 

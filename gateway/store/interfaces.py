@@ -42,7 +42,8 @@ L{IChangeFeed} tells a node what the others sharing the store committed
 (PostgreSQL's LISTEN/NOTIFY); a backend only one process uses has none, and
 the service layer uses L{gateway.store.changes.LocalChangeFeed} instead.
 L{INodeTable} holds the nodes' heartbeats (in memory for such a backend:
-L{gateway.store.nodes.LocalNodes}).
+L{gateway.store.nodes.LocalNodes}), L{IHeardLog} when each power-saving
+device was last heard, for every node (a single process needs none).
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ __all__ = [
     "ICommandQueue",
     "IChangeFeed",
     "INodeTable",
+    "IHeardLog",
     "StoreUnusable",
 ]
 
@@ -358,3 +360,20 @@ class INodeTable(Interface):
 
     def nodes() -> "Deferred[list[Any]]":
         """Every node's last heartbeat (L{gateway.store.nodes.NodeRow}), by node id."""
+
+
+class IHeardLog(Interface):
+    """
+    When each device was last heard from (an uplink, an ACK), shared by the
+    nodes so that every node knows a power-saving device's windows.
+    """
+
+    def record_heard(heard: Mapping[str, int]) -> "Deferred[None]":
+        """
+        Record these (device id -> ms) times, keeping the later of the
+        stored one and the new one; unknown devices are left out.  The
+        other nodes hear each as a C{HEARD} change.
+        """
+
+    def last_heard() -> "Deferred[dict[str, int]]":
+        """Every device's last recorded time (ms), by device id."""

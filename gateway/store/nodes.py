@@ -1,20 +1,24 @@
 # -*- test-case-name: tests.store.test_nodes -*-
 """
-The gateway nodes sharing a store, as their heartbeats record them
-(L{gateway.store.interfaces.INodeTable}), and L{LocalNodes}: the table of
-a store only one process uses (SQLite, memory), kept in memory, where
-there are no outbox partitions to share out.
+What the gateway nodes sharing a store know of each other and of the
+devices, with in-memory implementations for a store only one process uses
+(SQLite, memory): the nodes' heartbeats
+(L{gateway.store.interfaces.INodeTable}, L{LocalNodes}: there are no
+outbox partitions to share out there) and when devices were last heard
+(L{gateway.store.interfaces.IHeardLog}, L{LocalHeard}).
 """
 
 from __future__ import annotations
+
+from typing import Mapping
 
 import attrs
 from twisted.internet.defer import Deferred, succeed
 from zope.interface import implementer
 
-from gateway.store.interfaces import INodeTable
+from gateway.store.interfaces import IHeardLog, INodeTable
 
-__all__ = ["LocalNodes", "NodeRow"]
+__all__ = ["LocalHeard", "LocalNodes", "NodeRow"]
 
 
 @attrs.frozen
@@ -39,3 +43,19 @@ class LocalNodes:
 
     def nodes(self) -> "Deferred[list[NodeRow]]":
         return succeed(sorted(self._rows.values(), key=lambda r: r.node_id))
+
+
+@implementer(IHeardLog)
+@attrs.define
+class LocalHeard:
+    """Knows no devices: unlike a store's log, it keeps the time of any id given."""
+
+    _heard: dict[str, int] = attrs.field(factory=dict)
+
+    def record_heard(self, heard: Mapping[str, int]) -> "Deferred[None]":
+        for device_id, at in heard.items():
+            self._heard[device_id] = max(at, self._heard.get(device_id, at))
+        return succeed(None)
+
+    def last_heard(self) -> "Deferred[dict[str, int]]":
+        return succeed(dict(self._heard))

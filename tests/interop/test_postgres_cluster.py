@@ -147,6 +147,22 @@ def test_two_nodes_act_as_one_gateway(tmp_path: Path, postgres_dsn: str) -> None
                 n = e["data"][0]["values"]["n"]  # type: ignore[index]
                 assert str(e["source"]).startswith(f"/coap-gateway/{through[n]}/")
 
+        # A PSM device heard by B is known on A to be awake, from B's uplink
+        # (A last heard it while it did not save power: asleep since it does).
+        a.api_ok("PATCH", f"/api/v1/devices/{two}",
+                 {"power_mode": "psm", "psm_activity_timer": 60000})
+
+        def reach(node: GatewayProcess) -> Any:
+            return node.api_ok("GET", f"/api/v1/devices/{two}/reachability")
+
+        _until(lambda: reach(b)["power_mode"] == "psm", 1.0,
+               "node B does not know the device saves power")
+        assert b.coap(client, tmp_path, "post", "api/v1/TWO1/telemetry", b'{"m": 1}').code == "2.01"
+
+        # Within the recorder's second, and the same uplink B heard.
+        _until(lambda: reach(a)["state"] == "awake", 5.0, "node A never heard of the uplink")
+        assert abs(reach(a)["last_heard"] - reach(b)["last_heard"]) <= 1  # ms, rounded
+
         # Both nodes are alive and share the outbox partitions out.
         def shared_out() -> bool:
             nodes = b.api_ok("GET", "/api/v1/cluster")["nodes"]

@@ -16,7 +16,7 @@ from zope.interface.verify import verifyObject
 from gateway.domain.errors import NotFound
 from gateway.domain.model import AttributeScope, Credential, CredentialKind, Device, Profile
 from gateway.store.changes import Change, ChangeKind
-from gateway.store.interfaces import IChangeFeed, INodeTable
+from gateway.store.interfaces import IChangeFeed, IHeardLog, INodeTable
 from gateway.store.postgres import PostgresStore, open_postgres_store
 from gateway.store.unit import DeleteAttributes, PutCredential, SetAttributes, UnitOfWork
 
@@ -154,3 +154,20 @@ async def test_heartbeats_name_each_node_with_its_partitions(
     ]
     assert rows[0].partitions == tuple(range(64)) and rows[1].partitions == ()
     verifyObject(INodeTable, a)
+
+
+@pytest_twisted.ensureDeferred
+async def test_heard_times_keep_the_latest_and_are_heard_by_the_others(
+    nodes: tuple[PostgresStore, PostgresStore],
+) -> None:
+    """A recorded time replaces only an older one, an unknown device is left out, and the
+    other node hears each device's time."""
+    a, b = nodes
+    verifyObject(IHeardLog, a)
+    on_b = Heard(b)
+    await a.create_device(Device("d1", "one"))
+    await a.record_heard({"d1": 50, "gone": 7})
+    await b.record_heard({"d1": 40})
+    assert await b.last_heard() == {"d1": 50}
+    heard = await on_b.next(lambda c: c.kind is ChangeKind.HEARD)
+    assert (heard.key, heard.ts, heard.local) == ("d1", 50, False)

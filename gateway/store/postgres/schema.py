@@ -166,6 +166,13 @@ MIGRATIONS: list[str] = [
         partitions TEXT NOT NULL
     );
     """,
+    # When each device was last heard, for every node's power-saving windows.
+    """
+    CREATE TABLE device_heard (
+        device_id TEXT PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE,
+        heard BIGINT NOT NULL
+    );
+    """,
 ]
 
 #: The NOTIFY channel of the changes (L{gateway.store.changes}), one per schema

@@ -7,7 +7,7 @@ plumbing, and the change feed of the listening thread.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Optional, Sequence, TypeVar
+from typing import Any, Callable, Mapping, Optional, Sequence, TypeVar
 
 from twisted.internet.defer import Deferred, fail
 from twisted.logger import Logger
@@ -25,8 +25,15 @@ from gateway.domain.model import (
     RpcState,
     TelemetryPoint,
 )
-from gateway.store.changes import Change, ChangeListener, deliver
-from gateway.store.interfaces import IChangeFeed, ICommandQueue, INodeTable, IOutbox, IStore
+from gateway.store.changes import Change, ChangeKind, ChangeListener, deliver, payloads
+from gateway.store.interfaces import (
+    IChangeFeed,
+    ICommandQueue,
+    IHeardLog,
+    INodeTable,
+    IOutbox,
+    IStore,
+)
 from gateway.store.nodes import NodeRow
 from gateway.store.rows import (
     DEVICE_COLUMNS,
@@ -47,7 +54,7 @@ from .connection import Connection, Job
 from .listener import Listener
 from .operations import apply
 from .partitions import Partitions
-from .schema import Cursor, migrate
+from .schema import CHANNEL_SQL, Cursor, migrate
 
 __all__ = ["PostgresStore", "open_postgres_store"]
 
@@ -79,7 +86,7 @@ def _keyed(cur: Cursor, sql: str, args: list[Any], keys: Optional[Sequence[str]]
     return _all(cur, sql + ' ORDER BY key COLLATE "C"', args)
 
 
-@implementer(IStore, IOutbox, ICommandQueue, IChangeFeed, INodeTable)
+@implementer(IStore, IOutbox, ICommandQueue, IChangeFeed, INodeTable, IHeardLog)
 class PostgresStore(SingleWrites):
     """
     Use L{open_postgres_store} to get one (it runs the migrations first).
@@ -258,6 +265,33 @@ class PostgresStore(SingleWrites):
                 'ORDER BY node_id COLLATE "C"',
             )
             return [NodeRow(n, s, h, tuple(json.loads(p))) for n, s, h, p in rows]
+
+        return self._submit(op)
+
+    # -- IHeardLog ---------------------------------------------------------
+
+    def record_heard(self, heard: Mapping[str, int]) -> "Deferred[None]":
+        chosen = sorted(heard.items())
+
+        def op(cur: Cursor) -> None:
+            for device_id, at in chosen:
+                cur.execute(
+                    "INSERT INTO device_heard (device_id, heard) "
+                    "SELECT id, %s FROM devices WHERE id=%s "
+                    "ON CONFLICT (device_id) DO UPDATE SET "
+                    "heard=GREATEST(device_heard.heard, excluded.heard) RETURNING heard",
+                    (check_int64("heard", at), check_text("device id", device_id)),
+                )
+                row = cur.fetchone()
+                if row is not None:
+                    (payload,) = payloads(Change(ChangeKind.HEARD, device_id, ts=int(row[0])))
+                    cur.execute(f"SELECT pg_notify({CHANNEL_SQL}, %s)", (payload,))
+
+        return self._submit(op)
+
+    def last_heard(self) -> "Deferred[dict[str, int]]":
+        def op(cur: Cursor) -> dict[str, int]:
+            return {d: int(h) for d, h in _all(cur, "SELECT device_id, heard FROM device_heard")}
 
         return self._submit(op)
 
