@@ -158,3 +158,18 @@ def test_path_cpu_measures_every_request_by_thread(tmp_path: Path) -> None:
     assert report["requests"] == 300
     assert report["threads_us_per_req"]["MainThread"] > 0
     assert "sqlite-writer" in report["threads_us_per_req"]
+
+
+def test_takeover_measures_a_round() -> None:
+    """takeover.py kills a node holding every partition and times the survivor's takeover."""
+    import json
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, str(SCRIPTS / "takeover.py"), "--rounds", "1", "--events", "64"],
+        capture_output=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    report = json.loads(done.stdout)
+    assert report["events"] == 64 and len(report["takeover_ms"]) == 1
+    assert 0 < report["max_ms"] < 30_000
