@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence, TextIO
 from urllib.parse import quote, urlencode, urlsplit
 
-from gateway import cli_ota, cli_rpc, cli_upstream
+from gateway import cli_cluster, cli_ota, cli_rpc, cli_upstream
 
 __all__ = ["main", "run", "Http", "urllib_http", "CliError"]
 
@@ -217,6 +217,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_upstream.add_commands(top, _OUTPUT)
     cli_rpc.add_commands(top, _OUTPUT)
     cli_ota.add_commands(top, _OUTPUT)
+    cli_cluster.add_commands(top, _OUTPUT)
     dtls = top.add_parser("dtls", help="the DTLS listener", parents=[_OUTPUT])
     dt = dtls.add_subparsers(dest="action", required=True, metavar="ACTION")
     dt.add_parser("status", help="sessions and handshake counters", parents=[_OUTPUT])
@@ -357,6 +358,8 @@ def _execute(client: Client, args: argparse.Namespace) -> Any:
         return cli_rpc.execute(client, args, CliError)
     if args.group in cli_ota.GROUPS:
         return cli_ota.execute(client, args, CliError)
+    if args.group in cli_cluster.GROUPS:
+        return cli_cluster.execute(client, args)
     group, action = args.group, args.action
     if group == "device":
         if action == "create":

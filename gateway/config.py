@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import socket
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -37,6 +38,7 @@ __all__ = [
     "ConfigError",
     "DialectsConfig",
     "DtlsConfig",
+    "ClusterConfig",
     "GatewayConfig",
     "LogConfig",
     "Override",
@@ -220,6 +222,24 @@ class StorageConfig:
 
 
 @attrs.frozen
+class ClusterConfig:
+    """
+    This node among several sharing one PostgreSQL store.
+    """
+
+    #: Names the node in GET /api/v1/cluster and in events' source; empty
+    #: means the host's name.
+    node_id: str = ""
+    #: Seconds between the node's heartbeats; a node silent for three is not alive.
+    heartbeat_interval: float = attrs.field(default=5.0, validator=v.gt(0))
+
+    @property
+    def name(self) -> str:
+        """The node's id: C{node_id}, else the host's name."""
+        return self.node_id or socket.gethostname()
+
+
+@attrs.frozen
 class UpstreamConfig:
     """
     Forwarding of CloudEvents over HTTP; no URL means events stay local.
@@ -306,6 +326,7 @@ class GatewayConfig:
     dtls: DtlsConfig = attrs.field(factory=DtlsConfig)
     api: ApiConfig = attrs.field(factory=ApiConfig)
     storage: StorageConfig = attrs.field(factory=StorageConfig)
+    cluster: ClusterConfig = attrs.field(factory=ClusterConfig)
     upstream: UpstreamConfig = attrs.field(factory=UpstreamConfig)
     log: LogConfig = attrs.field(factory=LogConfig)
     #: The service layer's bounds (L{gateway.service.limits}).

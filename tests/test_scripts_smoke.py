@@ -185,3 +185,18 @@ def test_ota_figures_short_runs() -> None:
     assert row["block"] == 1024 and row["gateway"] > 0 and row["aiocoap-fileserver"] > 0
     held = ota_figures.memory(argparse.Namespace(devices=10, size=16384, blocks=2))
     assert held["rss_peak_kib"] >= held["rss_before_kib"] > 0
+
+
+def test_takeover_measures_a_round() -> None:
+    """takeover.py kills a node holding every partition and times the survivor's takeover."""
+    import json
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, str(SCRIPTS / "takeover.py"), "--rounds", "1", "--events", "64"],
+        capture_output=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    report = json.loads(done.stdout)
+    assert report["events"] == 64 and len(report["takeover_ms"]) == 1
+    assert 0 < report["max_ms"] < 30_000

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.api.attributes import attribute_routes
+from gateway.api.cluster import cluster_routes
 from gateway.api.commands import command_routes
 from gateway.api.devices import device_routes
 from gateway.api.dtls import DtlsReport, dtls_off, dtls_routes
@@ -44,6 +45,7 @@ def build_routes(
     routes += ota_routes(services)
     routes += profile_routes(services)
     routes += status_routes(services)
+    routes += cluster_routes(services)
     routes += upstream_routes(services, upstream)
     routes += dtls_routes(dtls)
     document: dict[str, Any] = {}

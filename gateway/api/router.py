@@ -178,8 +178,6 @@ class Router(Resource):
             raise ValueError("the API needs a non-empty key")
         self.routes = list(routes)
         self._key = key.encode("utf-8")
-        #: Bodies longer than every route takes are refused before they are read.
-        self.max_body = max((r.max_body for r in self.routes), default=MAX_BODY)
 
     # -- dispatch ------------------------------------------------------------
 
@@ -287,21 +285,30 @@ class Router(Resource):
 
     # -- request parts -------------------------------------------------------
 
-    def refuse_body(self, headers: Headers, length: Optional[int]) -> Optional[ApiError]:
+    def body_limit(self, method: bytes, uri: bytes) -> int:
+        """The longest body the route of C{method} and C{uri} takes (L{MAX_BODY} if none)."""
+        try:
+            route = self.find(method.decode("ascii", "replace"), uri.split(b"?", 1)[0]).route
+        except (ApiError, _MethodNotAllowed):
+            return MAX_BODY
+        return route.max_body
+
+    def refuse_body(
+        self, headers: Headers, length: Optional[int], limit: int = MAX_BODY
+    ) -> Optional[ApiError]:
         """
         The error answering a request as soon as its headers are in, before
         its body (of C{length} bytes, C{None}: chunked) is read: a body
         without the bearer key (no public route takes one), or one longer
-        than any route takes.  C{None}: read on (the route's own limit is
-        checked once it is known).
+        than C{limit} (its route's, L{body_limit}).  C{None}: read on.
         """
         if length == 0:
             return None
         header = headers.getRawHeaders(b"authorization", [b""])[0]
         if not self._key_matches(header):
             return _Unauthorized()
-        if length is not None and length > self.max_body:
-            return body_too_large(self.max_body)
+        if length is not None and length > limit:
+            return body_too_large(limit)
         return None
 
     def _key_matches(self, header: bytes) -> bool:

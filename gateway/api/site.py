@@ -21,7 +21,7 @@ from twisted.logger import Logger
 from twisted.web.server import Request, Site
 
 from gateway.api.jsonio import ApiError, dumps
-from gateway.api.router import Router, body_too_large
+from gateway.api.router import MAX_BODY, Router, body_too_large
 
 __all__ = ["ApiSite", "GuardedRequest"]
 
@@ -40,6 +40,7 @@ class GuardedRequest(Request):
 
     _refused = False
     _received = 0
+    _limit = MAX_BODY
 
     def _router(self) -> Optional[Router]:
         # The site's resource is the router once the gateway has started.
@@ -48,7 +49,12 @@ class GuardedRequest(Request):
 
     def gotLength(self, length: Optional[int]) -> None:
         router = self._router()
-        refusal = None if router is None else router.refuse_body(self.requestHeaders, length)
+        refusal = None
+        if router is not None:
+            # The request line is still only the channel's: method and URI.
+            method = getattr(self.channel, "_command", b"")
+            self._limit = router.body_limit(method, getattr(self.channel, "_path", b""))
+            refusal = router.refuse_body(self.requestHeaders, length, self._limit)
         if refusal is None:
             super().gotLength(length)
         else:
@@ -56,9 +62,8 @@ class GuardedRequest(Request):
 
     def handleContentChunk(self, data: bytes) -> None:
         self._received += len(data)
-        router = self._router()
-        if not self._refused and router is not None and self._received > router.max_body:
-            self._refuse(body_too_large(router.max_body))
+        if not self._refused and self._received > self._limit:
+            self._refuse(body_too_large(self._limit))
         super().handleContentChunk(data)
 
     def process(self) -> None:

@@ -128,6 +128,8 @@ def build_service(
             downlinks=downlinks(config, reactor),
             shapes=event_shapes(config.dialects.names),
             ota_dir=str(Path(storage.data_dir) / "ota"),
+            instance=config.cluster.name,
+            heartbeat_interval=config.cluster.heartbeat_interval,
         ),
         api_key,
         on_fatal,

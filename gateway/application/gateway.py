@@ -155,6 +155,7 @@ class GatewayService(service.MultiService):
             upstream.startService()
         for listener in self._listeners:
             listener.startService()
+        services.cluster.start()
         # What is alive now (modules, caches, resources) lives as long as the
         # process: out of the collector's full passes, which would otherwise
         # walk it all again and again under load (about 12% of a request).

@@ -12,7 +12,15 @@ This is a leaf module: it imports nothing from the project.
 
 from __future__ import annotations
 
-__all__ = ["ServiceError", "NotFound", "Conflict", "InvalidArgument", "Unavailable", "NoAnswer"]
+__all__ = [
+    "ServiceError",
+    "NotFound",
+    "Conflict",
+    "IdTaken",
+    "InvalidArgument",
+    "Unavailable",
+    "NoAnswer",
+]
 
 
 class ServiceError(Exception):
@@ -32,6 +40,13 @@ class Conflict(ServiceError):
     The change would break a uniqueness rule (device name within an
     application, an access token, PSK identity, certificate or username used by
     another device) or remove something still in use (a profile with devices).
+    """
+
+
+class IdTaken(Conflict):
+    """
+    The id a caller took for a new record was given before (by another
+    gateway node sharing the store): take a fresh one and try again.
     """
 
 

@@ -157,6 +157,32 @@ class AttributeService:
 
         return Deferred.fromCoroutine(run())
 
+    # -- changes made through other nodes ----------------------------------
+
+    def shared_elsewhere(self, device_id: str, ts: int) -> "Deferred[None]":
+        """
+        Another node set shared attributes of the device, stamped C{ts}:
+        its subscribers here hear those still stamped so (a key written
+        again since is heard with that later write).
+        """
+
+        async def run() -> None:
+            if not self._subscribers.get(device_id):
+                return
+            found = await self._store.get_attributes(device_id, AttributeScope.SHARED)
+            message: dict[str, JSONValue] = {
+                a.key: a.value for a in found if a.last_update_ts == ts
+            }
+            if message:
+                self._notify(device_id, message)
+
+        return Deferred.fromCoroutine(run())
+
+    def unshared_elsewhere(self, device_id: str, keys: Sequence[str]) -> None:
+        """Another node deleted shared attributes of the device."""
+        if keys:
+            self._notify(device_id, {"deleted": list(keys)})
+
     def subscribe(self, device_id: str, callback: AttributeCallback) -> Unsubscribe:
         callbacks = self._subscribers.setdefault(device_id, [])
         callbacks.append(callback)

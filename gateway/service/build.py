@@ -28,6 +28,8 @@ from gateway.service.activity import DeviceActivity
 from gateway.service.attributes import AttributeService
 from gateway.service.claiming import ClaimingService
 from gateway.service.client_rpc import ClientRpc, ForwardRpc
+from gateway.service.cluster import ClusterMembership
+from gateway.service.coherence import Coherence
 from gateway.service.credentials import (
     CredentialCache,
     RunBlocking,
@@ -37,6 +39,7 @@ from gateway.service.devices import DeviceServices
 from gateway.service.downlinks import HeldAttributes
 from gateway.service.events import EventLog
 from gateway.service.guard import CredentialGuard
+from gateway.service.heard import HeardRecorder
 from gateway.service.limits import ServiceLimits
 from gateway.service.ota import OtaService
 from gateway.service.passwords import PasswordHasher
@@ -51,8 +54,18 @@ from gateway.service.telemetry import TelemetryService
 from gateway.service.uplinks import RetryAfter, fixed_retry_after
 from gateway.store.backends import open_store
 from gateway.store.blobs import BlobDirectory, IBlobStore, MemoryBlobs
-from gateway.store.interfaces import ICommandQueue, IOutbox, IPackageStore, IStore
+from gateway.store.changes import Change, LocalChangeFeed
+from gateway.store.interfaces import (
+    IChangeFeed,
+    ICommandQueue,
+    IHeardLog,
+    INodeTable,
+    IOutbox,
+    IPackageStore,
+    IStore,
+)
 from gateway.store.memory import MemoryStore
+from gateway.store.nodes import LocalNodes
 from gateway.upstream.events import EventFactory, EventShape
 
 __all__ = ["Downlinks", "Services", "build_services", "open_services", "memory_services"]
@@ -105,13 +118,28 @@ class Services:
     rpc: RpcService
     held: HeldAttributes
     ota: OtaService
+    #: What the other nodes sharing the store commit (nothing on one process's store).
+    changes: IChangeFeed
+    #: This node among those sharing the store.
+    cluster: ClusterMembership
+    _unfollow: Callable[[], None]
+    #: Records when devices were heard, on a store several nodes share.
+    heard: Optional[HeardRecorder] = None
 
     def close(self) -> "Deferred[None]":
-        """Stop the downlink timers, finish queued writes and close the store."""
+        """Stop the heartbeat and downlink timers, finish queued writes, close the store."""
+        self._unfollow()
+        self.cluster.stop()
         self.rpc.stop()
         self.held.stop()
         self.scheduler.stop()
-        return self.store.close()
+
+        async def run() -> None:
+            if self.heard is not None:
+                await self.heard.stop()
+            await self.store.close()
+
+        return Deferred.fromCoroutine(run())
 
 
 def build_services(
@@ -126,12 +154,17 @@ def build_services(
     downlinks: Downlinks = DEFAULT_DOWNLINKS,
     shapes: Mapping[str, EventShape] | None = None,
     blobs: IBlobStore | None = None,
+    heartbeat_interval: float = 5.0,
 ) -> "Deferred[Services]":
     """
     Wire the services over an open C{store}: load the credential cache,
-    make sure the C{default} profile exists, and reload the RPC queue.
+    make sure the C{default} profile exists, reload the RPC queue, and
+    follow the other nodes' changes (the heartbeat starts with
+    C{services.cluster.start()}, once the node serves).
 
-    @param instance: names this gateway in the upstream events' C{source}.
+    @param instance: names this gateway node in the upstream events'
+        C{source} and among the nodes (C{[cluster] node_id}).
+    @param heartbeat_interval: seconds between the node's heartbeats.
     @param retry_after: seconds until a full outbox is expected to have
         room (the Max-Age of a refused uplink).
     @param shapes: the L{EventShape} of each enabled dialect that has its own.
@@ -139,6 +172,10 @@ def build_services(
     """
 
     async def build() -> Services:
+        changes = IChangeFeed(store, None) or LocalChangeFeed()
+        # Changes heard while loading are followed once everything is built.
+        early: list[Change] = []
+        stop_early = changes.subscribe(early.append)
         cache = await CredentialCache.load(store, hasher, run_blocking)
         extra: dict[str, Any] = {}
         if new_token is not None:
@@ -155,6 +192,12 @@ def build_services(
         activity = DeviceActivity(clock)
         scheduler = PowerScheduler(clock, cache, downlinks.power)
         activity.subscribe(scheduler.activity)
+        heard_log = IHeardLog(store, None)
+        heard = None
+        if heard_log is not None:
+            heard = HeardRecorder(heard_log, scheduler, clock)
+            activity.subscribe(heard.activity)
+            await heard.restore()
         rpc = RpcService(
             store, ICommandQueue(store), cache, clock, events, scheduler, downlinks.queue,
             retry_after,
@@ -165,6 +208,14 @@ def build_services(
         ota = OtaService(
             store, IPackageStore(store), blobs if blobs is not None else MemoryBlobs(),
             attributes, cache, clock,
+        )
+        coherence = Coherence(store, cache, scheduler, attributes, rpc, heard)
+        stop_early()
+        unfollow = changes.subscribe(coherence.changed)
+        for change in early:
+            coherence.changed(change)
+        cluster = ClusterMembership(
+            INodeTable(store, None) or LocalNodes(), clock, instance, heartbeat_interval
         )
         guard = CredentialGuard(
             clock,
@@ -194,6 +245,10 @@ def build_services(
             rpc=rpc,
             held=held,
             ota=ota,
+            changes=changes,
+            cluster=cluster,
+            unfollow=unfollow,
+            heard=heard,
         )
 
     return Deferred.fromCoroutine(build())
@@ -211,13 +266,15 @@ def open_services(
     downlinks: Downlinks = DEFAULT_DOWNLINKS,
     shapes: Mapping[str, EventShape] | None = None,
     ota_dir: Optional[str] = None,
+    instance: str = DEFAULT_INSTANCE,
+    heartbeat_interval: float = 5.0,
 ) -> "Deferred[Services]":
     """
     Open the store (C{[storage] backend}, C{path}, its database file, and
     C{durability}; an outbox of at most C{outbox_limit} events) and build
-    the service layer on it (C{retry_after}, C{downlinks}: see
-    L{build_services}); OTA package bodies are files in C{ota_dir}
-    (default: in memory).
+    the service layer on it (C{retry_after}, C{downlinks}, C{instance},
+    C{heartbeat_interval}: see L{build_services}); OTA package bodies are
+    files in C{ota_dir} (default: in memory).
 
     @param reactor: provides IReactorTime, IReactorFromThreads and
         IReactorThreads (the real reactor, from C{makeService}).
@@ -231,7 +288,8 @@ def open_services(
         try:
             return await build_services(
                 store, reactor, hasher, run_blocking, limits=limits, retry_after=retry_after,
-                downlinks=downlinks, shapes=shapes,
+                downlinks=downlinks, shapes=shapes, instance=instance,
+                heartbeat_interval=heartbeat_interval,
                 blobs=None if ota_dir is None else BlobDirectory(Path(ota_dir)),
             )
         except BaseException:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, Callable, Optional, Sequence, TypeVar
 
 import attrs
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
@@ -107,17 +107,18 @@ class CredentialCache:
         cache = cls(hasher or PasswordHasher(), run_blocking)
 
         async def fill() -> "CredentialCache":
-            for p in await store.list_profiles():
-                cache.put_profile(p)
-            for d in await store.list_devices():
-                cache.put_device(d)
-            for c in await store.load_all_credentials():
-                cache.put_credential(c)
+            await cache.reload(store)
             return cache
 
         return Deferred.fromCoroutine(fill())
 
-    # -- keeping in step (registry only) -----------------------------------
+    async def reload(self, store: IStore) -> None:
+        """Hold exactly what C{store} has now."""
+        profiles = await store.list_profiles()
+        devices = await store.list_devices()
+        self.replace_all(profiles, devices, await store.load_all_credentials())
+
+    # -- keeping in step (registry and coherence only) ---------------------
 
     def put_device(self, device: Device) -> None:
         old = self._devices.get(device.id)
@@ -157,6 +158,33 @@ class CredentialCache:
                     self._session_keys[device_id] = left
             if kind is CredentialKind.BASIC:
                 self._verified.pop(old.lookup, None)
+
+    def replace_device(
+        self, device_id: str, device: Optional[Device], credentials: Sequence[Credential]
+    ) -> None:
+        """Hold what the store now has of one device (C{None}: deleted)."""
+        self.remove_device(device_id)
+        if device is not None:
+            self.put_device(device)
+            for credential in credentials:
+                self.put_credential(credential)
+
+    def replace_all(
+        self,
+        profiles: Sequence[Profile],
+        devices: Sequence[Device],
+        credentials: Sequence[Credential],
+    ) -> None:
+        """Hold exactly what the store has now (changes may have been missed)."""
+        for table in (self._devices, self._names, self._profiles, self._by_device,
+                      self._index, self._verified, self._session_keys):
+            table.clear()
+        for p in profiles:
+            self.put_profile(p)
+        for d in devices:
+            self.put_device(d)
+        for c in credentials:
+            self.put_credential(c)
 
     def credential(
         self, kind: CredentialKind, lookup: str

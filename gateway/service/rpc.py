@@ -45,7 +45,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
-from gateway.domain.errors import Conflict, InvalidArgument, NotFound
+from gateway.domain.errors import Conflict, IdTaken, InvalidArgument, NotFound
 from gateway.domain.model import Device, JSONValue, Rpc, RpcState
 from gateway.service.attributes import now_ms
 from gateway.service.credentials import CredentialCache
@@ -63,6 +63,9 @@ log = Logger()
 
 QUEUED, SENT, DELIVERED = RpcState.QUEUED, RpcState.SENT, RpcState.DELIVERED
 _NOT_WAITING = "the device was not waiting, and its application drops what cannot go out at once"
+
+#: Ids an enqueue takes before giving up when other nodes keep taking them first.
+_ID_ATTEMPTS = 5
 
 @attrs.frozen
 class RpcSettings:
@@ -219,13 +222,21 @@ class RpcService:
             )
             if expiry <= now:
                 raise InvalidArgument("expirationTime is in the past")
-            rpc = Rpc(
-                device_id, self._take_id(), method, params, oneway, timeout, expiry, now,
-                updated=now, content_type=content_type,
-            )
-            op = EnqueueRpc(rpc, self._settings.max_queued, self._settings.keep_finished)
-            unit = UnitOfWork.of(op, self._event(device, op.rpc, dialect, now))
-            (stored, _) = await commit_uplink(self._store, unit, self._retry_after)
+            for attempt in range(_ID_ATTEMPTS):
+                rpc = Rpc(
+                    device_id, self._take_id(), method, params, oneway, timeout, expiry, now,
+                    updated=now, content_type=content_type,
+                )
+                op = EnqueueRpc(rpc, self._settings.max_queued, self._settings.keep_finished)
+                unit = UnitOfWork.of(op, self._event(device, op.rpc, dialect, now))
+                try:
+                    (stored, _) = await commit_uplink(self._store, unit, self._retry_after)
+                    break
+                except IdTaken:
+                    # Another node sharing the store took it.
+                    if attempt == _ID_ATTEMPTS - 1:
+                        raise
+                    self._next_id = max(self._next_id, await self._queue.last_rpc_id() + 1)
             log.info(
                 "rpc {rpc_id} {method} queued for device {device_id}",
                 rpc_id=stored.id, method=method, device_id=device_id,
@@ -377,6 +388,54 @@ class RpcService:
             assert q is not None
             return await self._finish(q, rpc, RpcState.SUCCESSFUL, response=response,
                                       dialect=dialect)
+
+        return Deferred.fromCoroutine(run())
+
+    # -- changes made through other nodes ------------------------------------
+
+    def changed_elsewhere(self, device_id: str, rpc_id: int) -> "Deferred[None]":
+        """
+        Another node queued or changed one of the device's RPCs: hold what
+        the store has of it (its waiters here hear it finish) and send it if
+        the device listens here.
+        """
+        self._next_id = max(self._next_id, rpc_id + 1)
+
+        async def run() -> None:
+            stored = await self._queue.get_rpc(device_id, rpc_id)
+            q = self._devices.get(device_id)
+            if stored is None or (q is None and stored.state.final):
+                return
+            if q is None:
+                q = self._device_queue(device_id)
+            if stored.state.final:
+                if rpc_id in q.active:
+                    self._apply(device_id, q, stored)
+                return
+            if rpc_id in q.in_flight:
+                return  # sent from here: the device's answer decides
+            q.active[rpc_id] = stored
+            q.active = dict(sorted(q.active.items()))
+            self._arm(q, stored)
+            self._pump(device_id)
+
+        return Deferred.fromCoroutine(run())
+
+    def resync(self) -> "Deferred[None]":
+        """Changes of other nodes may have been missed: hold what the store has."""
+
+        async def run() -> None:
+            unfinished: dict[str, list[Rpc]] = {}
+            for rpc in await self._queue.unfinished_rpcs():
+                unfinished.setdefault(rpc.device_id, []).append(rpc)
+            for device_id in set(self._devices) | set(unfinished):
+                known = self._devices.get(device_id)
+                held = {} if known is None else dict(known.active)
+                for rpc in unfinished.get(device_id, []):
+                    held.pop(rpc.id, None)
+                    await self.changed_elsewhere(device_id, rpc.id)
+                for rpc_id in held:  # finished elsewhere
+                    await self.changed_elsewhere(device_id, rpc_id)
 
         return Deferred.fromCoroutine(run())
 
@@ -535,12 +594,21 @@ class RpcService:
             if failure.check(NotFound):
                 self._forget(device_id)
                 return False
+            if q.active.get(old.id) is new or (new.state.final and old.id not in q.active):
+                self._apply(device_id, q, old)
+            if failure.check(Conflict):
+                # Another node sharing the store changed it first: hold its outcome.
+                log.info(
+                    "rpc {rpc_id} of device {device_id} was changed elsewhere before it "
+                    "could become {state}", rpc_id=old.id, device_id=device_id,
+                    state=new.state.value,
+                )
+                self.changed_elsewhere(device_id, old.id)
+                return False
             log.failure(
                 "rpc {rpc_id} of device {device_id} could not become {state}", failure,
                 rpc_id=old.id, device_id=device_id, state=new.state.value,
             )
-            if q.active.get(old.id) is new or (new.state.final and old.id not in q.active):
-                self._apply(device_id, q, old)
             return False
 
         d = Deferred.fromCoroutine(run())

@@ -17,9 +17,10 @@ Each device that saves power (or was lost) has a L{_Window}, an Automat
 machine with two states, awake and asleep, whose outputs arm one timer and
 report the change; the timer's adapter tells a window's end from a
 boundary.  A device never heard from since the gateway started is asleep
-if it saves power: its last uplink is not stored, so its windows cannot be
-known.  Listeners hear every change (C{(device_id, awake)}), after it
-happened; the RPC queue and the held attribute updates go out on a wake.
+if it saves power, unless a store several nodes share recorded when it was
+last heard (L{gateway.service.heard}): its windows count from then.
+Listeners hear every change (C{(device_id, awake)}), after it happened;
+the RPC queue and the held attribute updates go out on a wake.
 Settings are read at every uplink, so a changed profile applies from the
 device's next one.
 """
@@ -272,6 +273,17 @@ class PowerScheduler:
             self._heard_from(event.device_id, event.at, settings)
         else:
             self._lost(event.device_id, event.at, settings)
+
+    def heard_elsewhere(self, device_id: str, at: float) -> None:
+        """
+        Another node heard the device at C{at} (the clock's seconds), or
+        this one did before it restarted: its windows count from then
+        unless it was heard later here.
+        """
+        settings = self.settings(device_id)
+        if settings is None or at <= self._heard.get(device_id, -math.inf):
+            return
+        self._heard_from(device_id, at, settings)
 
     def _heard_from(self, device_id: str, at: float, settings: PowerSettings) -> None:
         self._heard[device_id] = at

@@ -39,11 +39,18 @@ event is durable.  L{ICommandQueue} is the persistent queue of server-side
 RPCs, also beside L{IStore} in every backend.  L{IPackageStore} holds the
 OTA packages' metadata and their assignments (the content is files in the
 data directory, L{gateway.store.blobs}).
+
+L{IChangeFeed} tells a node what the others sharing the store committed
+(PostgreSQL's LISTEN/NOTIFY); a backend only one process uses has none, and
+the service layer uses L{gateway.store.changes.LocalChangeFeed} instead.
+L{INodeTable} holds the nodes' heartbeats (in memory for such a backend:
+L{gateway.store.nodes.LocalNodes}), L{IHeardLog} when each power-saving
+device was last heard, for every node (a single process needs none).
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from twisted.internet.defer import Deferred
 from zope.interface import Interface
@@ -64,7 +71,16 @@ from gateway.domain.model import (
 from gateway.domain.ota import AssignmentTarget, OtaAssignment, OtaKind, OtaPackage
 from gateway.store.unit import DeadLetter, OutboxEvent, UnitOfWork
 
-__all__ = ["IStore", "IOutbox", "ICommandQueue", "IPackageStore", "StoreUnusable"]
+__all__ = [
+    "IStore",
+    "IOutbox",
+    "ICommandQueue",
+    "IPackageStore",
+    "IChangeFeed",
+    "INodeTable",
+    "IHeardLog",
+    "StoreUnusable",
+]
 
 
 class StoreUnusable(Exception):
@@ -343,3 +359,46 @@ class IPackageStore(Interface):
 
     def list_assignments(kind: Optional[OtaKind] = None) -> "Deferred[list[OtaAssignment]]":
         """Every assignment (of one kind if given), by kind, target type and target."""
+class IChangeFeed(Interface):
+    """
+    The changes committed through any node sharing the store
+    (L{gateway.store.changes.Change}: devices and their credentials,
+    profiles, shared attributes, RPCs), so each node can drop what it
+    holds in memory of them.  Each change is heard once it is durable, in
+    commit order, on the reactor thread, by this node too (marked
+    C{local}).  When changes may have been missed (the feed's connection
+    broke and was made again) listeners hear a C{RESYNC} change.
+    """
+
+    def subscribe(listener: Callable[[Any], None]) -> Callable[[], None]:
+        """Hear every later change, until the returned callable is called."""
+
+
+class INodeTable(Interface):
+    """The heartbeats of the gateway nodes sharing the store."""
+
+    def heartbeat(node_id: str, started: int, at: int) -> "Deferred[None]":
+        """
+        Record that node C{node_id}, started at C{started}, was alive at
+        C{at} (ms), with the outbox partitions it owns now.
+        """
+
+    def nodes() -> "Deferred[list[Any]]":
+        """Every node's last heartbeat (L{gateway.store.nodes.NodeRow}), by node id."""
+
+
+class IHeardLog(Interface):
+    """
+    When each device was last heard from (an uplink, an ACK), shared by the
+    nodes so that every node knows a power-saving device's windows.
+    """
+
+    def record_heard(heard: Mapping[str, int]) -> "Deferred[None]":
+        """
+        Record these (device id -> ms) times, keeping the later of the
+        stored one and the new one; unknown devices are left out.  The
+        other nodes hear each as a C{HEARD} change.
+        """
+
+    def last_heard() -> "Deferred[dict[str, int]]":
+        """Every device's last recorded time (ms), by device id."""

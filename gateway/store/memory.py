@@ -15,7 +15,7 @@ import attrs
 from twisted.internet.defer import Deferred, fail, succeed
 from zope.interface import implementer
 
-from gateway.domain.errors import Conflict, InvalidArgument, NotFound, Unavailable
+from gateway.domain.errors import Conflict, IdTaken, InvalidArgument, NotFound, Unavailable
 from gateway.domain.model import (
     Attribute,
     AttributeScope,
@@ -627,7 +627,7 @@ class MemoryStore(SingleWrites):
             j.pop(self._rpcs, rpc_id)
         rpc = op.rpc
         if rpc.id <= self._counters["rpc"]:
-            raise Conflict(f"rpc id {rpc.id} was given before")
+            raise IdTaken(f"rpc id {rpc.id} was given before")
         j.put(self._counters, "rpc", rpc.id)
         j.put(self._rpcs, rpc.id, _rpc_row(rpc))
         return rpc

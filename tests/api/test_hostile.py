@@ -18,6 +18,7 @@ from twisted.logger import globalLogPublisher
 
 from gateway.api.app import build_api
 from gateway.api.ota import MAX_PACKAGE
+from gateway.api.router import MAX_BODY
 from gateway.api.site import ApiSite
 from gateway.domain.model import Attribute, AttributeScope
 from gateway.service.build import Services, build_services
@@ -115,8 +116,10 @@ def _connect(services: Services) -> tuple[Any, StringTransport]:
     return channel, transport
 
 
-def _head(length: Optional[int], key: Optional[str] = None) -> bytes:
-    lines = [b"POST /api/v1/devices HTTP/1.1", b"Host: gateway"]
+def _head(
+    length: Optional[int], key: Optional[str] = None, target: bytes = b"/api/v1/devices"
+) -> bytes:
+    lines = [b"POST " + target + b" HTTP/1.1", b"Host: gateway"]
     lines.append(b"Content-Type: application/json")
     framing = b"Transfer-Encoding: chunked" if length is None else b"Content-Length: %d" % length
     lines.append(framing)
@@ -150,11 +153,22 @@ def test_body_without_key_refused_before_it_is_read(services: Services) -> None:
 
 
 def test_body_over_the_limit_refused_before_it_is_read(services: Services) -> None:
-    """With the key, a Content-Length over every route's limit is a 413 at once, then a close."""
+    """With the key, a Content-Length over the limit is a 413 at once and the connection closes."""
     channel, transport = _connect(services)
-    channel.dataReceived(_head(MAX_PACKAGE + 1, key=KEY))
-    assert _refusal(transport) == (413, {"error": f"the body is larger than {MAX_PACKAGE} bytes"})
+    channel.dataReceived(_head(MAX_BODY + 1, key=KEY))
+    assert _refusal(transport) == (413, {"error": f"the body is larger than {MAX_BODY} bytes"})
     assert transport.disconnecting
+
+
+def test_an_ota_upload_has_its_own_limit_on_the_headers(services: Services) -> None:
+    """An OTA upload is refused on its headers only above MAX_PACKAGE, other routes above 1 MiB."""
+    upload = b"/api/v1/ota/packages?title=fw&version=1"
+    channel, transport = _connect(services)
+    channel.dataReceived(_head(MAX_PACKAGE + 1, key=KEY, target=upload))
+    assert _refusal(transport) == (413, {"error": f"the body is larger than {MAX_PACKAGE} bytes"})
+    channel, transport = _connect(services)
+    channel.dataReceived(_head(MAX_BODY + 1, key=KEY, target=upload))
+    assert transport.value() == b"" and not transport.disconnecting  # reading on
 
 
 def test_chunked_body_counted_as_it_comes(services: Services) -> None:
@@ -162,7 +176,7 @@ def test_chunked_body_counted_as_it_comes(services: Services) -> None:
     channel, transport = _connect(services)
     channel.dataReceived(_head(None, key=KEY))
     chunk = b"x" * 65536
-    for _ in range(MAX_PACKAGE // len(chunk) + 1):
+    for _ in range(MAX_BODY // len(chunk) + 1):
         channel.dataReceived(b"%x\r\n%s\r\n" % (len(chunk), chunk))
     assert _code(transport) == 413
     channel.dataReceived(b"0\r\n\r\n")

@@ -144,6 +144,17 @@ def test_listeners_start_once_the_service_layer_is_open() -> None:
     assert gw.fatal == []
 
 
+def test_the_node_beats_once_it_serves_and_stops_with_the_store() -> None:
+    """The heartbeat starts with the listeners and stops before the store closes."""
+    gw = gateway()
+    gw.top.startService()
+    assert result(gw.services.cluster.status())["nodes"] == []
+    gw.opening.callback(gw.services)
+    assert [n["alive"] for n in result(gw.services.cluster.status())["nodes"]] == [True]
+    result(gw.top.stopService())
+    assert gw.services.cluster._loop is not None and not gw.services.cluster._loop.running
+
+
 def test_listeners_stop_before_the_store_closes() -> None:
     """Stopping stops the listeners (last first), then the other children, then the store."""
     gw = gateway()

@@ -90,6 +90,8 @@ class GatewayProcess:
     dtls_port: int = 0
     api_port: int = 0
     api_key: str = ""
+    #: The loopback address devices and the API reach it on.
+    host: str = "127.0.0.1"
 
     @classmethod
     def start(
@@ -99,13 +101,15 @@ class GatewayProcess:
         umask: int = -1,
         relative_data_dir: bool = False,
         environ: Optional[dict[str, str]] = None,
+        host: str = "127.0.0.1",
     ) -> "GatewayProcess":
         """
         Start the gateway in C{workdir} and wait until it listens; C{config}
         is TOML for C{--config} (none: the defaults), C{umask} is the
         gateway's, if given, C{--data-dir} is C{data} relative to C{workdir}
         with C{relative_data_dir}, else absolute (kept across starts), and
-        C{environ} is added to a clean environment.
+        C{environ} is added to a clean environment.  Another C{host} than
+        the default binds the CoAP, DTLS and API listeners to that address.
         """
         data_dir = workdir / "data"
         log_path = workdir / "gateway.log"
@@ -117,12 +121,16 @@ class GatewayProcess:
         if config:
             (workdir / "gateway.toml").write_text(config)
             argv += ["--config", str(workdir / "gateway.toml")]
+        env = {**clean_environ(), **(environ or {})}
+        if host != "127.0.0.1":
+            for section in ("COAP", "DTLS", "API"):
+                env[f"GATEWAY_{section}_BIND"] = host
         proc = subprocess.Popen(
-            argv, cwd=workdir, env={**clean_environ(), **(environ or {})},
+            argv, cwd=workdir, env=env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, umask=umask,
         )
         assert proc.stdout is not None
-        gateway = cls(proc, OutputWatcher(proc.stdout, log_path), data_dir)
+        gateway = cls(proc, OutputWatcher(proc.stdout, log_path), data_dir, host=host)
         try:
             match = gateway.output.wait_until(
                 LISTENING.search, STARTUP_TIMEOUT, "the gateway logged no 'listening' line"
@@ -155,7 +163,7 @@ class GatewayProcess:
 
     @property
     def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
+        return f"http://{self.host}:{self.api_port}"
 
     def api(
         self,
@@ -188,7 +196,7 @@ class GatewayProcess:
     # -- devices over CoAP -----------------------------------------------------
 
     def uri(self, path: str) -> str:
-        return f"coap://127.0.0.1:{self.coap_port}/{path.lstrip('/')}"
+        return f"coap://{self.host}:{self.coap_port}/{path.lstrip('/')}"
 
     def coap(
         self,

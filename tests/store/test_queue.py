@@ -10,7 +10,7 @@ import pytest
 import pytest_twisted
 from zope.interface.verify import verifyObject
 
-from gateway.domain.errors import Conflict, InvalidArgument, NotFound
+from gateway.domain.errors import Conflict, IdTaken, InvalidArgument, NotFound
 from gateway.domain.model import Device, PowerMode, Rpc, RpcState
 from gateway.store.interfaces import ICommandQueue, IStore
 from gateway.store.unit import (
@@ -174,14 +174,15 @@ async def test_list_by_state_and_unfinished(store: IStore) -> None:
 
 @pytest_twisted.ensureDeferred
 async def test_ids_are_never_given_twice(store: IStore) -> None:
-    """An id at or below the last one given is a Conflict, even once its RPC was deleted."""
+    """An id at or below the last one given is a Conflict (IdTaken), even once its RPC was
+    deleted."""
     await _devices(store, "d1")
     queued = await enqueue(store, rpc())
     await store.delete_device("d1")
     await _devices(store, "d1")
     assert await ICommandQueue(store).last_rpc_id() == queued.id
     for taken in (queued.id, queued.id - 1):
-        with pytest.raises(Conflict, match="given before"):
+        with pytest.raises(IdTaken, match="given before"):
             await store.commit(UnitOfWork.of(EnqueueRpc(rpc(id=taken), 10, 10)))
 
 

@@ -45,6 +45,8 @@ class Connection(threading.Thread):
         self._conn: Optional[psycopg.Connection[Any]] = None
         #: Transactions committed so far (for tests and metrics).
         self.transactions = 0
+        #: The backend pid of the open session (its NOTIFYs are this node's).
+        self.session: Optional[int] = None
 
     def run(self) -> None:
         stopping = False
@@ -69,6 +71,7 @@ class Connection(threading.Thread):
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
             self._conn = psycopg.connect(self.dsn, autocommit=True)
+            self.session = self._conn.info.backend_pid
         return self._conn
 
     def _run_batch(self, batch: list[Job]) -> Results:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence, assert_never
 
-from gateway.domain.errors import Conflict, InvalidArgument, NotFound, Unavailable
+from gateway.domain.errors import Conflict, IdTaken, InvalidArgument, NotFound, Unavailable
 from gateway.domain.model import Credential, Device, Profile, Rpc, RpcState
+from gateway.store.changes import changes_of, payloads
 from gateway.store.packages_sql import Run, apply_package_operation
 from gateway.store.rows import (
     DEVICE_COLUMNS,
@@ -40,7 +41,7 @@ from gateway.store.unit import (
 )
 from gateway.store.values import encode_json
 
-from .schema import Cursor, require_device
+from .schema import CHANNEL_SQL, Cursor, require_device
 
 __all__ = ["apply", "runner"]
 
@@ -64,8 +65,23 @@ def _exists(cur: Cursor, sql: str, args: tuple[Any, ...]) -> bool:
     return cur.fetchone() is not None
 
 
+_NOTIFY = f"SELECT pg_notify({CHANNEL_SQL}, %s)"
+
+
 def apply(cur: Cursor, op: Operation, outbox_limit: Optional[int]) -> Any:
-    """Run one operation in the connection's transaction; its result."""
+    """
+    Run one operation in the connection's transaction; its result.  What
+    the other nodes must hear of it is notified in the same transaction, so
+    they hear it only once it is committed.
+    """
+    result = _apply(cur, op, outbox_limit)
+    for change in changes_of(op):
+        for payload in payloads(change):
+            cur.execute(_NOTIFY, (payload,))
+    return result
+
+
+def _apply(cur: Cursor, op: Operation, outbox_limit: Optional[int]) -> Any:
     # An uplink's operations first: match tries the cases in order.
     match op:
         case AppendEvent():
@@ -291,7 +307,7 @@ def _enqueue_rpc(cur: Cursor, op: EnqueueRpc) -> Rpc:
     cur.execute("SELECT last FROM rpc_last_id WHERE id=0 FOR UPDATE")
     (last,) = cur.fetchone() or (0,)
     if rpc.id <= last:
-        raise Conflict(f"rpc id {rpc.id} was given before")
+        raise IdTaken(f"rpc id {rpc.id} was given before")
     cur.execute("UPDATE rpc_last_id SET last=%s WHERE id=0", (rpc.id,))
     cur.execute(
         f"INSERT INTO rpcs ({RPC_COLUMNS}) VALUES ({_params(15)})",

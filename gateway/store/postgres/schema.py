@@ -18,6 +18,7 @@ from gateway.domain.errors import NotFound
 from gateway.store.packages_sql import POSTGRES_TABLES
 
 __all__ = [
+    "CHANNEL_SQL",
     "MIGRATIONS",
     "PARTITIONS",
     "SchemaTooNew",
@@ -159,11 +160,31 @@ MIGRATIONS: list[str] = [
     """,
     # OTA packages and their assignments (IPackageStore).
     POSTGRES_TABLES,
+    # Each node's heartbeat, for GET /api/v1/cluster (partitions: a JSON list).
+    """
+    CREATE TABLE nodes (
+        node_id TEXT PRIMARY KEY,
+        started BIGINT NOT NULL,
+        heartbeat BIGINT NOT NULL,
+        partitions TEXT NOT NULL
+    );
+    """,
+    # When each device was last heard, for every node's power-saving windows.
+    """
+    CREATE TABLE device_heard (
+        device_id TEXT PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE,
+        heard BIGINT NOT NULL
+    );
+    """,
     # The media type of an RPC's params sent as a payload (a Drogue command's).
     """
     ALTER TABLE rpcs ADD COLUMN content_type TEXT;
     """,
 ]
+
+#: The NOTIFY channel of the changes (L{gateway.store.changes}), one per schema
+#: as the advisory locks are, and a valid identifier whatever the schema's name.
+CHANNEL_SQL = "'gateway_changes_' || md5(current_schema())"
 
 #: The outbox's partitions (by device), which the nodes share out.
 PARTITIONS = 64

@@ -1,9 +1,13 @@
 # -*- test-case-name: tests.store.test_postgres -*-
-"""L{PostgresStore}: L{IStore} over the connection thread; its reads and plumbing."""
+"""
+L{PostgresStore}: L{IStore} over the connection thread; its reads and
+plumbing, and the change feed of the listening thread.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence, TypeVar
+import json
+from typing import Any, Callable, Mapping, Optional, Sequence, TypeVar
 
 from twisted.internet.defer import Deferred, fail
 from twisted.logger import Logger
@@ -23,7 +27,17 @@ from gateway.domain.model import (
 )
 from gateway.domain.ota import AssignmentTarget, OtaAssignment, OtaKind, OtaPackage
 from gateway.store import packages_sql
-from gateway.store.interfaces import ICommandQueue, IOutbox, IPackageStore, IStore
+from gateway.store.changes import Change, ChangeKind, ChangeListener, deliver, payloads
+from gateway.store.interfaces import (
+    IChangeFeed,
+    ICommandQueue,
+    IHeardLog,
+    INodeTable,
+    IOutbox,
+    IPackageStore,
+    IStore,
+)
+from gateway.store.nodes import NodeRow
 from gateway.store.rows import (
     DEVICE_COLUMNS,
     PROFILE_COLUMNS,
@@ -40,9 +54,10 @@ from gateway.store.writes import SingleWrites
 
 from . import outbox
 from .connection import Connection, Job
+from .listener import Listener
 from .operations import apply, runner
 from .partitions import Partitions
-from .schema import Cursor, migrate
+from .schema import CHANNEL_SQL, Cursor, migrate
 
 __all__ = ["PostgresStore", "open_postgres_store"]
 
@@ -74,7 +89,7 @@ def _keyed(cur: Cursor, sql: str, args: list[Any], keys: Optional[Sequence[str]]
     return _all(cur, sql + ' ORDER BY key COLLATE "C"', args)
 
 
-@implementer(IStore, IOutbox, ICommandQueue, IPackageStore)
+@implementer(IStore, IOutbox, ICommandQueue, IPackageStore, IChangeFeed, INodeTable, IHeardLog)
 class PostgresStore(SingleWrites):
     """
     Use L{open_postgres_store} to get one (it runs the migrations first).
@@ -93,6 +108,33 @@ class PostgresStore(SingleWrites):
         self._partitions = Partitions()
         self._connection = Connection(dsn, reactor, self._closed_in_thread)
         self._connection.start()
+        self._listeners: list[ChangeListener] = []
+        self._listener = Listener(dsn, reactor, self._changed, lambda: self._connection.session)
+
+    def listen(self) -> "Deferred[None]":
+        """Start the change feed; fires once it hears every later commit."""
+        self._listener.start()
+        return self._listener.listening
+
+    @property
+    def listening_session(self) -> Optional[int]:
+        """The backend pid of the change feed's session (for tests)."""
+        return self._listener.session
+
+    # -- IChangeFeed -------------------------------------------------------
+
+    def subscribe(self, listener: ChangeListener) -> Callable[[], None]:
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def _changed(self, change: Change) -> None:
+        if not self._closing:
+            deliver(self._listeners, change)
 
     @property
     def transactions(self) -> int:
@@ -130,6 +172,7 @@ class PostgresStore(SingleWrites):
         self._closed_waiters.append(d)
         if not self._closing:
             self._closing = True
+            self._listener.stop()
             if self._flush_call is not None:
                 self._flush_call.cancel()
             self._flush()
@@ -201,6 +244,59 @@ class PostgresStore(SingleWrites):
     def discard(self, positions: Optional[Sequence[int]] = None) -> "Deferred[int]":
         chosen = None if positions is None else list(positions)
         return self._submit(lambda cur: outbox.discard(cur, chosen))
+
+    # -- INodeTable --------------------------------------------------------
+
+    def heartbeat(self, node_id: str, started: int, at: int) -> "Deferred[None]":
+        def op(cur: Cursor) -> None:
+            check_text("node id", node_id)
+            cur.execute(
+                "INSERT INTO nodes (node_id, started, heartbeat, partitions) "
+                "VALUES (%s,%s,%s,%s) ON CONFLICT (node_id) DO UPDATE SET "
+                "started=excluded.started, heartbeat=excluded.heartbeat, "
+                "partitions=excluded.partitions",
+                (node_id, started, at, json.dumps(sorted(self._partitions.owned))),
+            )
+
+        return self._submit(op)
+
+    def nodes(self) -> "Deferred[list[NodeRow]]":
+        def op(cur: Cursor) -> list[NodeRow]:
+            rows = _all(
+                cur,
+                'SELECT node_id, started, heartbeat, partitions FROM nodes '
+                'ORDER BY node_id COLLATE "C"',
+            )
+            return [NodeRow(n, s, h, tuple(json.loads(p))) for n, s, h, p in rows]
+
+        return self._submit(op)
+
+    # -- IHeardLog ---------------------------------------------------------
+
+    def record_heard(self, heard: Mapping[str, int]) -> "Deferred[None]":
+        chosen = sorted(heard.items())
+
+        def op(cur: Cursor) -> None:
+            for device_id, at in chosen:
+                cur.execute(
+                    "INSERT INTO device_heard (device_id, heard) "
+                    "SELECT id, %s FROM devices WHERE id=%s "
+                    "ON CONFLICT (device_id) DO UPDATE SET "
+                    "heard=GREATEST(device_heard.heard, excluded.heard) RETURNING heard",
+                    (check_int64("heard", at), check_text("device id", device_id)),
+                )
+                row = cur.fetchone()
+                if row is not None:
+                    (payload,) = payloads(Change(ChangeKind.HEARD, device_id, ts=int(row[0])))
+                    cur.execute(f"SELECT pg_notify({CHANNEL_SQL}, %s)", (payload,))
+
+        return self._submit(op)
+
+    def last_heard(self) -> "Deferred[dict[str, int]]":
+        def op(cur: Cursor) -> dict[str, int]:
+            return {d: int(h) for d, h in _all(cur, "SELECT device_id, heard FROM device_heard")}
+
+        return self._submit(op)
 
     # -- devices -----------------------------------------------------------
 
@@ -421,6 +517,7 @@ def open_postgres_store(
     async def migrated() -> PostgresStore:
         try:
             version = await store.migrate()
+            await store.listen()
         except BaseException:
             await store.close()
             raise

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, assert_never
 
-from gateway.domain.errors import Conflict, InvalidArgument, NotFound
+from gateway.domain.errors import Conflict, IdTaken, InvalidArgument, NotFound
 from gateway.domain.model import Credential, Device, Profile, Rpc, RpcState
 from gateway.store.packages_sql import apply_package_operation
 from gateway.store.rows import (
@@ -268,7 +268,7 @@ def _enqueue_rpc(conn: sqlite3.Connection, op: EnqueueRpc) -> Rpc:
         (rpc.device_id, op.keep_finished),
     )
     if rpc.id <= last_rpc_id(conn):
-        raise Conflict(f"rpc id {rpc.id} was given before")
+        raise IdTaken(f"rpc id {rpc.id} was given before")
     conn.execute(
         f"INSERT INTO rpcs ({RPC_COLUMNS}) VALUES ({placeholders(15)})",
         (
