@@ -148,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--peers", type=int, default=100, help="client addresses")
     p.add_argument("--durability", default="process-crash",
                    choices=("power-loss", "process-crash"))
-    p.add_argument("--backend", default="sqlite", choices=("sqlite", "memory"))
+    p.add_argument("--backend", default="sqlite", choices=("sqlite", "memory", "postgresql"),
+                   help="postgresql: a throw-away cluster (the tests' tests.pgcluster)")
     p.add_argument("--route", default="tb", choices=sorted(ROUTES),
                    help="the ThingsBoard telemetry POST or a Drogue publish (option 4209)")
     p.add_argument("--upstream", action="store_true",
@@ -168,6 +169,17 @@ def main(argv: list[str] | None = None) -> int:
     from gateway.config import Override, load_config
 
     overrides = in_process("path_cpu", backend=a.backend, durability=a.durability)
+    cluster = None
+    if a.backend == "postgresql":
+        from tests.pgcluster import INSTALL_HINT, Cluster, find_bindir
+
+        bindir = find_bindir()
+        if bindir is None:
+            print(f"path_cpu: {INSTALL_HINT}", file=sys.stderr)
+            return 1
+        cluster = Cluster(bindir)
+        cluster.start()
+        overrides.append(Override("storage", "dsn", cluster.dsn, "path_cpu"))
     sink = None
     if a.upstream:
         sink, sink_port = bench_servers._start_sink(None)
@@ -252,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     if sink is not None:
         sink.terminate()
         sink.wait(5)
+    if cluster is not None:
+        cluster.stop()
     if "error" in report:
         print(f"path_cpu: {report['error']}", file=sys.stderr)
         return 1

@@ -14,11 +14,12 @@ from twisted.internet.defer import gatherResults
 from zope.interface.verify import verifyObject
 
 from gateway.config import load_config
+from gateway.domain.errors import Conflict
 from gateway.domain.model import Device, Profile
 from gateway.store.backends import check_store, open_store
 from gateway.store.interfaces import ICommandQueue, IOutbox, IStore, StoreUnusable
 from gateway.store.postgres import MIGRATIONS, PostgresStore
-from gateway.store.unit import AppendEvent
+from gateway.store.unit import AppendEvent, CreateDevice, UnitOfWork
 
 
 def _reactor() -> Any:
@@ -60,6 +61,33 @@ async def test_units_of_one_tick_share_one_transaction(postgres_dsn: str) -> Non
         )
         assert sequences == list(range(1, 21))
         assert store.transactions == before + 1
+    finally:
+        await store.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_failing_unit_fails_alone_and_the_batch_still_commits(postgres_dsn: str) -> None:
+    """Around a failing unit the batch's others commit in one transaction, and so does the next."""
+    store = await open_store(_reactor(), "postgresql", postgres_dsn)
+    assert isinstance(store, PostgresStore)
+    try:
+        await store.put_profile(Profile("default"))
+        await store.create_device(Device("pg-a", "pg-a"))
+        before = store.transactions
+        first = store.commit_one(AppendEvent("pg-a", "f1", "t", 1, 1, "{}"))
+        clash = store.commit(
+            UnitOfWork.of(AppendEvent("pg-a", "f2", "t", 2, 2, "{}"),
+                          CreateDevice(Device("pg-b", "pg-a")))
+        )
+        second = store.commit_one(AppendEvent("pg-a", "f3", "t", 3, 3, "{}"))
+        assert await first == 1
+        with pytest.raises(Conflict):
+            await clash
+        assert await second == 2
+        assert store.transactions == before + 1
+        assert await store.commit_one(AppendEvent("pg-a", "f4", "t", 4, 4, "{}")) == 3
+        assert store.transactions == before + 2
+        assert [e.sequence for e in await store.query("pg-a")] == [1, 2, 3]
     finally:
         await store.close()
 

@@ -3,9 +3,14 @@
 The thread that owns the PostgreSQL connection and runs group commits.
 
 Jobs queued during one reactor tick arrive as one batch and run in one
-transaction, each inside its own savepoint, so a failing job leaves
-nothing of itself and does not undo the others; results are delivered on
-the reactor thread after the commit.  A connection that broke is opened
+transaction; results are delivered on the reactor thread after the commit.
+Optimistically without savepoints (each costs two round trips per job):
+when a job fails, the transaction is rolled back and the batch run again
+with each job inside its own savepoint, so a failing job leaves nothing of
+itself and does not undo the others, and batches stay careful until one
+passes without a failure.  Jobs only touch the database (and the
+partitions' record of the locks their session holds), so running one
+twice changes nothing.  A connection that broke is opened
 again for the next batch (the server restarted, a failover).
 """
 
@@ -47,6 +52,8 @@ class Connection(threading.Thread):
         self.transactions = 0
         #: The backend pid of the open session (its NOTIFYs are this node's).
         self.session: Optional[int] = None
+        #: Whether batches run with a savepoint per job (see L{_run_batch}).
+        self._careful = False
 
     def run(self) -> None:
         stopping = False
@@ -75,10 +82,41 @@ class Connection(threading.Thread):
         return self._conn
 
     def _run_batch(self, batch: list[Job]) -> Results:
+        if not self._careful:
+            results = self._run_optimistic(batch)
+            if results is not None:
+                return results
+        results = self._run_careful(batch)
+        self._careful = not all(ok for _, ok, _ in results)
+        return results
+
+    def _begin(self) -> Any:
+        conn = self._connection()
+        cur = conn.cursor()
+        cur.execute("BEGIN")
+        return cur
+
+    def _run_optimistic(self, batch: list[Job]) -> Optional[Results]:
+        """The batch's results, or C{None} (and nothing kept) when a job failed."""
         try:
-            conn = self._connection()
-            cur = conn.cursor()
-            cur.execute("BEGIN")
+            cur = self._begin()
+        except BaseException:
+            return _failed(batch, Failure())
+        try:
+            results: Results = [(d, True, fn(cur)) for fn, d in batch]
+        except (psycopg.OperationalError, psycopg.InterfaceError):
+            return self._broken(batch)
+        except BaseException:
+            try:
+                cur.execute("ROLLBACK")
+            except psycopg.Error:
+                return self._broken(batch)
+            return None
+        return self._commit(cur, batch, results)
+
+    def _run_careful(self, batch: list[Job]) -> Results:
+        try:
+            cur = self._begin()
         except BaseException:
             return _failed(batch, Failure())
         results: Results = []
@@ -99,17 +137,28 @@ class Connection(threading.Thread):
                 else:
                     cur.execute("RELEASE SAVEPOINT job")
                     results.append((d, True, value))
+        except BaseException:
+            return self._broken(batch)
+        return self._commit(cur, batch, results)
+
+    def _commit(self, cur: Any, batch: list[Job], results: Results) -> Results:
+        try:
             cur.execute("COMMIT")
         except BaseException:
-            # The connection failed: nothing of the batch is known to be kept.
-            f = Failure()
+            return self._broken(batch)
+        self.transactions += 1
+        return results
+
+    def _broken(self, batch: list[Job]) -> Results:
+        """The connection failed: nothing of the batch is known to be kept."""
+        f = Failure()
+        conn = self._conn
+        if conn is not None:
             try:
                 conn.execute("ROLLBACK")
             except psycopg.Error:
                 conn.close()
-            return _failed(batch, f)
-        self.transactions += 1
-        return results
+        return _failed(batch, f)
 
 
 def _failed(batch: list[Job], failure: Failure) -> Results:
