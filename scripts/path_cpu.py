@@ -102,6 +102,9 @@ class _Driver:
 
         self._target = self.answered_count + total
         self._done = done = Deferred()
+        if total <= 0:
+            done.callback(None)
+            return done
         timer = self._reactor.callLater(max_seconds, lambda: done.called or done.errback(
             RuntimeError(f"not answered within {max_seconds} s")))
         done.addBoth(lambda result: (timer.active() and timer.cancel(), result)[1])

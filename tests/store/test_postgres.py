@@ -92,6 +92,25 @@ async def test_a_failing_unit_fails_alone_and_the_batch_still_commits(postgres_d
         await store.close()
 
 
+@pytest_twisted.ensureDeferred
+async def test_reads_do_not_wait_behind_the_writer(postgres_dsn: str) -> None:
+    """A read runs on the pool while the writer is busy, and sees what was committed."""
+    store = await open_store(_reactor(), "postgresql", postgres_dsn)
+    assert isinstance(store, PostgresStore)
+    try:
+        await store.put_profile(Profile("default"))
+        await store.create_device(Device("pg-r", "pg-r"))
+        order: list[str] = []
+        busy = store._submit(lambda cur: cur.execute("SELECT pg_sleep(2)"))
+        busy.addCallback(lambda _: order.append("write"))
+        read = store.get_device("pg-r")
+        read.addCallback(lambda found: order.append(f"read {found.id}"))
+        await gatherResults([busy, read])
+        assert order == ["read pg-r", "write"]
+    finally:
+        await store.close()
+
+
 def test_unreachable_server_is_one_line(tmp_path: Any) -> None:
     """A server that cannot be reached is a one-line StoreUnusable naming storage.dsn."""
     with pytest.raises(StoreUnusable) as raised:

@@ -1,7 +1,9 @@
 # -*- test-case-name: tests.store.test_postgres -*-
 """
-L{PostgresStore}: L{IStore} over the connection thread; its reads and
-plumbing, and the change feed of the listening thread.
+L{PostgresStore}: L{IStore} over the connection thread (writes, and the
+outbox reads tied to its session's partition locks), a pool of connections
+for the other reads (L{gateway.store.postgres.readers}), and the change feed
+of the listening thread.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ from .connection import Connection, Job
 from .listener import Listener
 from .operations import apply, runner
 from .partitions import Partitions
+from .readers import Readers
 from .schema import CHANNEL_SQL, Cursor, migrate
 
 __all__ = ["PostgresStore", "open_postgres_store"]
@@ -108,6 +111,7 @@ class PostgresStore(SingleWrites):
         self._partitions = Partitions()
         self._connection = Connection(dsn, reactor, self._closed_in_thread)
         self._connection.start()
+        self._readers = Readers(reactor, dsn)
         self._listeners: list[ChangeListener] = []
         self._listener = Listener(dsn, reactor, self._changed, lambda: self._connection.session)
 
@@ -152,6 +156,12 @@ class PostgresStore(SingleWrites):
             self._flush_call = self._reactor.callLater(0, self._flush)
         return d
 
+    def _read(self, fn: Callable[[Cursor], T]) -> "Deferred[T]":
+        """A read, on the pool's connections: it sees what was committed before it."""
+        if self._closing:
+            return fail(RuntimeError("store is closed"))
+        return self._readers.run(fn)
+
     def _flush(self) -> None:
         self._flush_call = None
         batch, self._pending = self._pending, []
@@ -173,6 +183,7 @@ class PostgresStore(SingleWrites):
         if not self._closing:
             self._closing = True
             self._listener.stop()
+            self._readers.stop()
             if self._flush_call is not None:
                 self._flush_call.cancel()
             self._flush()
@@ -210,7 +221,7 @@ class PostgresStore(SingleWrites):
         return self._submit(op)
 
     def size(self) -> "Deferred[int]":
-        return self._submit(outbox.size)
+        return self._read(outbox.size)
 
     def query(
         self,
@@ -219,7 +230,7 @@ class PostgresStore(SingleWrites):
         after: int = 0,
         limit: int = 100,
     ) -> "Deferred[list[OutboxEvent]]":
-        return self._submit(lambda cur: outbox.query(cur, device_id, type, after, limit))
+        return self._read(lambda cur: outbox.query(cur, device_id, type, after, limit))
 
     def prune(self, received_before_ms: int, keep: int) -> "Deferred[int]":
         return self._submit(lambda cur: outbox.prune(cur, received_before_ms, keep))
@@ -235,7 +246,7 @@ class PostgresStore(SingleWrites):
         return self._submit(op)
 
     def dead_letters(self, limit: int = 100, after: int = 0) -> "Deferred[list[DeadLetter]]":
-        return self._submit(lambda cur: outbox.dead_letters(cur, limit, after))
+        return self._read(lambda cur: outbox.dead_letters(cur, limit, after))
 
     def replay(self, positions: Optional[Sequence[int]] = None) -> "Deferred[int]":
         chosen = None if positions is None else list(positions)
@@ -269,7 +280,7 @@ class PostgresStore(SingleWrites):
             )
             return [NodeRow(n, s, h, tuple(json.loads(p))) for n, s, h, p in rows]
 
-        return self._submit(op)
+        return self._read(op)
 
     # -- IHeardLog ---------------------------------------------------------
 
@@ -296,7 +307,7 @@ class PostgresStore(SingleWrites):
         def op(cur: Cursor) -> dict[str, int]:
             return {d: int(h) for d, h in _all(cur, "SELECT device_id, heard FROM device_heard")}
 
-        return self._submit(op)
+        return self._read(op)
 
     # -- devices -----------------------------------------------------------
 
@@ -306,7 +317,7 @@ class PostgresStore(SingleWrites):
             row = _one(cur, f"SELECT {DEVICE_COLUMNS} FROM devices WHERE id=%s", (device_id,))
             return None if row is None else device_from_row(row)
 
-        return self._submit(op)
+        return self._read(op)
 
     def find_device(self, application: str, name: str) -> "Deferred[Optional[Device]]":
         def op(cur: Cursor) -> Optional[Device]:
@@ -319,7 +330,7 @@ class PostgresStore(SingleWrites):
             )
             return None if row is None else device_from_row(row)
 
-        return self._submit(op)
+        return self._read(op)
 
     def list_devices(self, application: Optional[str] = None) -> "Deferred[list[Device]]":
         def op(cur: Cursor) -> list[Device]:
@@ -331,7 +342,7 @@ class PostgresStore(SingleWrites):
             order = ' ORDER BY name COLLATE "C", application COLLATE "C", id COLLATE "C"'
             return [device_from_row(r) for r in _all(cur, sql + order, args)]
 
-        return self._submit(op)
+        return self._read(op)
 
     # -- credentials -------------------------------------------------------
 
@@ -343,7 +354,7 @@ class PostgresStore(SingleWrites):
             )
             return [credential_from_row(r) for r in rows]
 
-        return self._submit(op)
+        return self._read(op)
 
     def find_credential(
         self, kind: CredentialKind, lookup: str
@@ -353,10 +364,10 @@ class PostgresStore(SingleWrites):
             row = _one(cur, _CREDENTIAL + " WHERE kind=%s AND lookup=%s", (kind.value, lookup))
             return None if row is None else credential_from_row(row)
 
-        return self._submit(op)
+        return self._read(op)
 
     def load_all_credentials(self) -> "Deferred[list[Credential]]":
-        return self._submit(lambda cur: [credential_from_row(r) for r in _all(cur, _CREDENTIAL)])
+        return self._read(lambda cur: [credential_from_row(r) for r in _all(cur, _CREDENTIAL)])
 
     # -- profiles ----------------------------------------------------------
 
@@ -366,7 +377,7 @@ class PostgresStore(SingleWrites):
             row = _one(cur, f"SELECT {PROFILE_COLUMNS} FROM profiles WHERE name=%s", (name,))
             return None if row is None else profile_from_row(row)
 
-        return self._submit(op)
+        return self._read(op)
 
     def find_profile_by_provision_key(self, provision_key: str) -> "Deferred[Optional[Profile]]":
         def op(cur: Cursor) -> Optional[Profile]:
@@ -378,14 +389,14 @@ class PostgresStore(SingleWrites):
             )
             return None if row is None else profile_from_row(row)
 
-        return self._submit(op)
+        return self._read(op)
 
     def list_profiles(self) -> "Deferred[list[Profile]]":
         def op(cur: Cursor) -> list[Profile]:
             rows = _all(cur, f'SELECT {PROFILE_COLUMNS} FROM profiles ORDER BY name COLLATE "C"')
             return [profile_from_row(r) for r in rows]
 
-        return self._submit(op)
+        return self._read(op)
 
     # -- attributes and telemetry ------------------------------------------
 
@@ -405,7 +416,7 @@ class PostgresStore(SingleWrites):
             )
             return [Attribute(scope, k, decode_json(v), ts) for k, v, ts in rows]
 
-        return self._submit(op)
+        return self._read(op)
 
     def get_latest_telemetry(
         self, device_id: str, keys: Optional[Sequence[str]] = None
@@ -419,7 +430,7 @@ class PostgresStore(SingleWrites):
             )
             return [TelemetryPoint(k, decode_json(v), ts) for k, v, ts in rows]
 
-        return self._submit(op)
+        return self._read(op)
 
     # -- claims ------------------------------------------------------------
 
@@ -434,12 +445,12 @@ class PostgresStore(SingleWrites):
             )
             return None if row is None else Claim(*row)
 
-        return self._submit(op)
+        return self._read(op)
 
     # -- RPC queue ---------------------------------------------------------
 
     def last_rpc_id(self) -> "Deferred[int]":
-        return self._submit(
+        return self._read(
             lambda cur: int(_one(cur, "SELECT last FROM rpc_last_id WHERE id=0")[0])
         )
 
@@ -452,7 +463,7 @@ class PostgresStore(SingleWrites):
             )
             return None if row is None else rpc_from_row(row)
 
-        return self._submit(op)
+        return self._read(op)
 
     def list_rpcs(
         self, device_id: str, state: Optional[RpcState] = None, limit: int = 100
@@ -466,7 +477,7 @@ class PostgresStore(SingleWrites):
             rows = _all(cur, sql + " ORDER BY id LIMIT %s", [*args, limit])
             return [rpc_from_row(r) for r in rows]
 
-        return self._submit(op)
+        return self._read(op)
 
     def unfinished_rpcs(self) -> "Deferred[list[Rpc]]":
         def op(cur: Cursor) -> list[Rpc]:
@@ -477,29 +488,29 @@ class PostgresStore(SingleWrites):
             )
             return [rpc_from_row(r) for r in rows]
 
-        return self._submit(op)
+        return self._read(op)
 
     # -- OTA packages ------------------------------------------------------
 
     def get_package(
         self, kind: OtaKind, title: str, version: str
     ) -> "Deferred[Optional[OtaPackage]]":
-        return self._submit(lambda c: packages_sql.get_package(runner(c), kind, title, version))
+        return self._read(lambda c: packages_sql.get_package(runner(c), kind, title, version))
 
     def list_packages(self, kind: Optional[OtaKind] = None) -> "Deferred[list[OtaPackage]]":
-        return self._submit(lambda c: packages_sql.list_packages(runner(c), kind))
+        return self._read(lambda c: packages_sql.list_packages(runner(c), kind))
 
     def get_assignment(
         self, kind: OtaKind, target_type: AssignmentTarget, target: str
     ) -> "Deferred[Optional[OtaAssignment]]":
-        return self._submit(
+        return self._read(
             lambda c: packages_sql.get_assignment(runner(c), kind, target_type, target)
         )
 
     def list_assignments(
         self, kind: Optional[OtaKind] = None
     ) -> "Deferred[list[OtaAssignment]]":
-        return self._submit(lambda c: packages_sql.list_assignments(runner(c), kind))
+        return self._read(lambda c: packages_sql.list_assignments(runner(c), kind))
 
 
 def open_postgres_store(
