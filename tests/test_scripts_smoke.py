@@ -200,3 +200,18 @@ def test_takeover_measures_a_round() -> None:
     report = json.loads(done.stdout)
     assert report["events"] == 64 and len(report["takeover_ms"]) == 1
     assert 0 < report["max_ms"] < 30_000
+
+
+def test_commit_latency_measures_every_backend() -> None:
+    """commit_latency.py times commits on SQLite (both durabilities) and PostgreSQL."""
+    import json
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, str(SCRIPTS / "commit_latency.py"), "--commits", "40"],
+        capture_output=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    report = json.loads(done.stdout)
+    assert len(report) == 6
+    assert all(row["p50_ms"] > 0 and row["commits_per_s"] > 0 for row in report.values())
