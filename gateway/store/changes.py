@@ -167,7 +167,8 @@ def decode(payload: str, local: bool) -> Optional[Change]:
 class LocalChangeFeed:
     """
     The feed of a store only one process uses (SQLite, memory): nothing
-    else writes it, so nothing is heard unless a test L{publish}es it.
+    else writes it, so nothing is heard unless L{publish}ed (by a test, or
+    by the PostgreSQL store handing on what its listening thread heard).
     """
 
     _listeners: list[ChangeListener] = attrs.field(factory=list)

@@ -29,7 +29,7 @@ from gateway.domain.model import (
 )
 from gateway.domain.ota import AssignmentTarget, OtaAssignment, OtaKind, OtaPackage
 from gateway.store import packages_sql
-from gateway.store.changes import Change, ChangeKind, ChangeListener, deliver, payloads
+from gateway.store.changes import Change, ChangeKind, ChangeListener, LocalChangeFeed, payloads
 from gateway.store.interfaces import (
     IChangeFeed,
     ICommandQueue,
@@ -112,7 +112,8 @@ class PostgresStore(SingleWrites):
         self._connection = Connection(dsn, reactor, self._closed_in_thread)
         self._connection.start()
         self._readers = Readers(reactor, dsn)
-        self._listeners: list[ChangeListener] = []
+        # Who hears the listening thread's changes (delivered as a local feed's).
+        self._feed = LocalChangeFeed()
         self._listener = Listener(dsn, reactor, self._changed, lambda: self._connection.session)
 
     def listen(self) -> "Deferred[None]":
@@ -128,17 +129,11 @@ class PostgresStore(SingleWrites):
     # -- IChangeFeed -------------------------------------------------------
 
     def subscribe(self, listener: ChangeListener) -> Callable[[], None]:
-        self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
-        return unsubscribe
+        return self._feed.subscribe(listener)
 
     def _changed(self, change: Change) -> None:
         if not self._closing:
-            deliver(self._listeners, change)
+            self._feed.publish(change)
 
     @property
     def transactions(self) -> int:
