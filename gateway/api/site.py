@@ -51,7 +51,8 @@ class GuardedRequest(Request):
         router = self._router()
         refusal = None
         if router is not None:
-            # The request line is still only the channel's: method and URI.
+            # The request line is still only the channel's: method and URI
+            # (twisted.web's HTTP/1.x channel; without them the 1 MiB default applies).
             method = getattr(self.channel, "_command", b"")
             self._limit = router.body_limit(method, getattr(self.channel, "_path", b""))
             refusal = router.refuse_body(self.requestHeaders, length, self._limit)
