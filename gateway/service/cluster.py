@@ -49,6 +49,7 @@ class ClusterMembership:
 
     def _beat(self) -> "Deferred[None]":
         d = self._table.heartbeat(self.node_id, self._started, now_ms(self._clock))
+        d.addCallback(lambda _: log.debug("node {node_id}: heartbeat", node_id=self.node_id))
         # A missed beat is logged; the next one comes at its time.
         d.addErrback(lambda f: log.failure("node {node_id}: heartbeat failed", f,
                                            node_id=self.node_id))

@@ -22,10 +22,10 @@ changes arrive, so the last read holds the last state.
 
 from __future__ import annotations
 
-from typing import Any, Coroutine, Optional
+from typing import Optional
 
 import attrs
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 
 from gateway.service.attributes import AttributeService
@@ -54,31 +54,38 @@ class Coherence:
 
     def changed(self, change: Change) -> None:
         """A L{gateway.store.changes.ChangeListener}."""
-        match change.kind:
-            case ChangeKind.DEVICE:
-                self._run(change, self._device(change.key))
-            case ChangeKind.PROFILE:
-                self._run(change, self._profile(change.key))
-            case ChangeKind.RESYNC:
-                self._run(change, self._resync())
-            case _ if change.local:
-                pass
-            case ChangeKind.SHARED:
-                self._watch(change, self._attributes.shared_elsewhere(change.key, change.ts))
-            case ChangeKind.UNSHARED:
-                self._attributes.unshared_elsewhere(change.key, change.keys)
-            case ChangeKind.RPC:
-                self._watch(change, self._rpc.changed_elsewhere(change.key, change.rpc_id))
-            case ChangeKind.HEARD:
-                self._scheduler.heard_elsewhere(change.key, change.ts / 1000)
-
-    def _run(self, change: Change, work: Coroutine[Any, Any, None]) -> None:
-        self._watch(change, Deferred.fromCoroutine(work))
-
-    def _watch(self, change: Change, d: "Deferred[None]") -> None:
+        d = self._follow(change)
+        if d is None:
+            return
+        if not change.local:
+            d.addCallback(lambda _: log.debug(
+                "followed the {kind} change of {key!r} made on another node",
+                kind=change.kind.value, key=change.key,
+            ))
         d.addErrback(
             lambda f: log.failure("could not follow the change {change!r}", f, change=change)
         )
+
+    def _follow(self, change: Change) -> "Optional[Deferred[None]]":
+        """Apply C{change} here; C{None} when there is nothing to do."""
+        match change.kind:
+            case ChangeKind.DEVICE:
+                return Deferred.fromCoroutine(self._device(change.key))
+            case ChangeKind.PROFILE:
+                return Deferred.fromCoroutine(self._profile(change.key))
+            case ChangeKind.RESYNC:
+                return Deferred.fromCoroutine(self._resync())
+            case _ if change.local:
+                return None
+            case ChangeKind.SHARED:
+                return self._attributes.shared_elsewhere(change.key, change.ts)
+            case ChangeKind.UNSHARED:
+                self._attributes.unshared_elsewhere(change.key, change.keys)
+            case ChangeKind.RPC:
+                return self._rpc.changed_elsewhere(change.key, change.rpc_id)
+            case ChangeKind.HEARD:
+                self._scheduler.heard_elsewhere(change.key, change.ts / 1000)
+        return succeed(None)
 
     async def _device(self, device_id: str) -> None:
         device = await self._store.get_device(device_id)

@@ -24,13 +24,14 @@ from tests.interop.watch import OutputWatcher
 TELEMETRY = "io.coap-gateway.telemetry.v1"
 
 
-def _until(check: Callable[[], bool], seconds: float, what: str) -> float:
-    """Poll C{check} until it holds; how long that took (fails after C{seconds})."""
+def _until(node: GatewayProcess, check: Callable[[], bool], seconds: float, what: str) -> float:
+    """
+    Wait until C{check} holds, looking again at each line C{node} logs (at
+    debug level it logs each change it follows from the other node and each
+    heartbeat); how long that took (fails after C{seconds}).
+    """
     start = time.monotonic()
-    while not check():
-        if time.monotonic() - start > seconds:
-            raise AssertionError(f"{what} after {seconds} s")
-        time.sleep(0.02)
+    node.output.wait_until(lambda _: check(), seconds, what)
     return time.monotonic() - start
 
 
@@ -51,6 +52,8 @@ def test_two_nodes_act_as_one_gateway(tmp_path: Path, postgres_dsn: str) -> None
         "GATEWAY_UPSTREAM_URL": f"http://127.0.0.1:{port}/events",
         "GATEWAY_UPSTREAM_FLUSH_INTERVAL": "0.05",
         "GATEWAY_CLUSTER_HEARTBEAT_INTERVAL": "0.2",
+        # The lines _until wakes on.
+        "GATEWAY_LOG_LEVEL": "debug",
     }
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -63,7 +66,7 @@ def test_two_nodes_act_as_one_gateway(tmp_path: Path, postgres_dsn: str) -> None
     watchers: list[subprocess.Popen[bytes]] = []
     try:
         one = _device(a, "one", "ONE1")
-        _until(lambda: b.api("GET", f"/api/v1/devices/{one}").status == 200, 1.0,
+        _until(b, lambda: b.api("GET", f"/api/v1/devices/{one}").status == 200, 1.0,
                "node B does not know the device made on A")
 
         # The device observes its shared attributes and its RPCs on node B.
@@ -105,7 +108,7 @@ def test_two_nodes_act_as_one_gateway(tmp_path: Path, postgres_dsn: str) -> None
         a.api_ok("PUT", f"/api/v1/devices/{one}/credentials",
                  {"type": "access_token", "token": "ONE2"})
         took = _until(
-            lambda: b.coap(client, tmp_path, "get", "api/v1/ONE1/attributes").code == "4.01",
+            b, lambda: b.coap(client, tmp_path, "get", "api/v1/ONE1/attributes").code == "4.01",
             1.0, "node B still takes the replaced token",
         )
         print(f"node B refused the token replaced on A after {took:.3f} s")
@@ -113,7 +116,7 @@ def test_two_nodes_act_as_one_gateway(tmp_path: Path, postgres_dsn: str) -> None
 
         # Telemetry of two devices, posted to both nodes in turn.
         two = _device(b, "two", "TWO1")
-        _until(lambda: a.api("GET", f"/api/v1/devices/{two}").status == 200, 1.0,
+        _until(a, lambda: a.api("GET", f"/api/v1/devices/{two}").status == 200, 1.0,
                "node A does not know the device made on B")
         posted: dict[str, list[int]] = {one: [], two: []}
         through: dict[int, str] = {}
@@ -155,12 +158,12 @@ def test_two_nodes_act_as_one_gateway(tmp_path: Path, postgres_dsn: str) -> None
         def reach(node: GatewayProcess) -> Any:
             return node.api_ok("GET", f"/api/v1/devices/{two}/reachability")
 
-        _until(lambda: reach(b)["power_mode"] == "psm", 1.0,
+        _until(b, lambda: reach(b)["power_mode"] == "psm", 1.0,
                "node B does not know the device saves power")
         assert b.coap(client, tmp_path, "post", "api/v1/TWO1/telemetry", b'{"m": 1}').code == "2.01"
 
         # Within the recorder's second, and the same uplink B heard.
-        _until(lambda: reach(a)["state"] == "awake", 5.0, "node A never heard of the uplink")
+        _until(a, lambda: reach(a)["state"] == "awake", 5.0, "node A never heard of the uplink")
         assert abs(reach(a)["last_heard"] - reach(b)["last_heard"]) <= 1  # ms, rounded
 
         # Both nodes are alive and share the outbox partitions out.
@@ -174,7 +177,7 @@ def test_two_nodes_act_as_one_gateway(tmp_path: Path, postgres_dsn: str) -> None
                 and all(parts)
             )
 
-        _until(shared_out, 10, "the nodes do not share the partitions out")
+        _until(b, shared_out, 10, "the nodes do not share the partitions out")
         for node in (a, b):
             assert node.proc.poll() is None
             assert "Traceback" not in node.log()

@@ -193,3 +193,18 @@ def test_an_rpc_both_nodes_time_out_is_settled_once(cluster: Cluster, clock: Clo
     done = result(waiting)
     assert done.state is RpcState.EXPIRED
     assert cluster.a.rpc.pending(device_id) == cluster.b.rpc.pending(device_id) == 0
+
+
+def test_following_another_nodes_change_is_logged(cluster: Cluster) -> None:
+    """B logs each change it followed from A (what operators and the interop tests wait on)."""
+    from twisted.logger import formatEvent, globalLogPublisher
+
+    events: list[dict[str, Any]] = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        device_id = _device(cluster)
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+    followed = [formatEvent(e) for e in events if "followed" in e.get("log_format", "")]
+    assert f"followed the device change of {device_id!r} made on another node" in followed
+    assert "followed the profile change of 'default' made on another node" in followed
